@@ -1,0 +1,28 @@
+"""Capture: build programs with the tracing harness, run them sandboxed, store runs."""
+
+from schedcast.collect.build import Build, BuildError, build
+from schedcast.collect.collector import CollectSummary, collect
+from schedcast.collect.executor import Executor, LocalExecutor
+from schedcast.collect.outcome import OUTCOMES, Classification, classify
+from schedcast.collect.runner import RunConfig
+from schedcast.collect.sandbox import Isolation, Limits, probe_isolation
+from schedcast.collect.store import RunStore, StoreError
+
+__all__ = [
+    "OUTCOMES",
+    "Build",
+    "BuildError",
+    "Classification",
+    "CollectSummary",
+    "Executor",
+    "Isolation",
+    "Limits",
+    "LocalExecutor",
+    "RunConfig",
+    "RunStore",
+    "StoreError",
+    "build",
+    "classify",
+    "collect",
+    "probe_isolation",
+]

@@ -1,0 +1,105 @@
+"""Collect traced runs of many programs: build once, run N times each, store."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from schedcast.collect.build import Build, BuildError, build
+from schedcast.collect.executor import Executor, LocalExecutor
+from schedcast.collect.runner import RunConfig, RunTask, execute_run, run_id
+from schedcast.collect.store import RunStore
+from schedcast.corpus.program import Program
+
+
+@dataclass
+class CollectSummary:
+    programs: int
+    planned_runs: int
+    already_done: int
+    executed: int
+    outcomes: Counter[str] = field(default_factory=Counter)
+    build_errors: dict[str, str] = field(default_factory=dict)
+    builds_cached: int = 0
+    elapsed_s: float = 0.0
+
+
+def _build_one(args: tuple[Program, bool, Path | None]) -> tuple[Program, Build | None, str]:
+    program, race, cache_root = args
+    try:
+        return program, build(program, race=race, cache_root=cache_root), ""
+    except BuildError as exc:
+        return program, None, exc.compiler_output
+
+
+def collect(
+    programs: list[Program],
+    out_dir: Path,
+    config: RunConfig,
+    executor: Executor | None = None,
+    console: Console | None = None,
+    show_progress: bool = True,
+    cache_root: Path | None = None,
+) -> CollectSummary:
+    """Run every program `config.runs` times; skip runs already in the store."""
+    started = time.monotonic()
+    store = RunStore(out_dir)
+    store.consolidate()  # adopt runs finished by an interrupted collection
+    store.add_programs(programs)
+    done = store.done_run_ids()
+    executor = executor or LocalExecutor()
+    console = console or Console(stderr=True)
+
+    todo = [
+        p for p in programs if any(run_id(p, config, i) not in done for i in range(config.runs))
+    ]
+    summary = CollectSummary(programs=len(programs), planned_runs=len(programs) * config.runs, already_done=0, executed=0)
+    summary.already_done = sum(
+        1 for p in programs for i in range(config.runs) if run_id(p, config, i) in done
+    )
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[outcomes]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not show_progress,
+        transient=False,
+    )
+    with progress:
+        builds: dict[str, tuple[Build | None, str]] = {}
+        t_build = progress.add_task("build", total=len(todo), outcomes="")
+        for program, b, err in executor.imap_unordered(_build_one, [(p, config.race, cache_root) for p in todo]):
+            builds[program.source_hash] = (b, err)
+            if b is not None and b.cached:
+                summary.builds_cached += 1
+            if b is None:
+                summary.build_errors[program.id] = err
+            progress.advance(t_build)
+
+        tasks = [
+            RunTask(p, builds[p.source_hash][0], builds[p.source_hash][1], config, i, store.root)
+            for p in todo
+            for i in range(config.runs)
+            if run_id(p, config, i) not in done
+        ]
+        t_run = progress.add_task(f"runs ({len(todo)} programs)", total=len(tasks), outcomes="")
+        for record in executor.imap_unordered(execute_run, tasks):
+            summary.executed += 1
+            summary.outcomes.update(record["outcomes"])
+            progress.update(
+                t_run,
+                advance=1,
+                outcomes=" ".join(f"{k}={v}" for k, v in sorted(summary.outcomes.items())),
+            )
+    store.consolidate()
+    summary.elapsed_s = time.monotonic() - started
+    return summary

@@ -1,0 +1,236 @@
+"""The run store: one Parquet table of runs, one of programs, raw traces by content.
+
+Layout of a collection directory:
+
+    runs.parquet            every finished run (schema RUN_SCHEMA)
+    programs.parquet        the programs collected (sources included)
+    pending/<run_id>.json   runs finished since the last consolidation
+    traces/<ab>/<sha256>.trace   raw traces, named by the SHA-256 of their bytes
+
+Every write is atomic (write to a temporary file, then rename). A worker writes a
+run's trace first and its record second, so a record never names a missing trace.
+Consolidation merges pending records into runs.parquet (deduplicated by run_id)
+before deleting them, so `kill -9` at any point loses at most the runs in flight,
+and rerunning the same collection performs exactly the missing runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schedcast.corpus.program import Program
+
+SCHEMA_VERSION = 1
+
+RUN_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("program_id", pa.string()),
+        ("source_hash", pa.string()),
+        ("build_key", pa.string()),
+        ("kind", pa.string()),
+        ("config_id", pa.string()),
+        ("run_index", pa.int32()),
+        ("seed", pa.int64()),
+        ("gomaxprocs", pa.int16()),
+        ("race_build", pa.bool_()),
+        ("toolchain", pa.string()),
+        ("wall_timeout_s", pa.float64()),
+        ("outcomes", pa.list_(pa.string())),
+        ("duration_s", pa.float64()),
+        ("exit_code", pa.int32()),
+        ("signal", pa.int32()),
+        ("timed_out", pa.bool_()),
+        ("harness_end", pa.string()),
+        ("trace_complete", pa.bool_()),
+        ("trace_sha256", pa.string()),
+        ("trace_path", pa.string()),  # relative to the collection directory
+        ("trace_bytes", pa.int64()),
+        ("race_reports", pa.string()),  # JSON list of {current, previous} accesses
+        ("leaked_goroutines", pa.int32()),
+        ("goroutines_at_end", pa.string()),  # JSON from the harness status
+        ("panic_message", pa.string()),
+        ("crash_reason", pa.string()),
+        ("build_error", pa.string()),
+        ("stdout", pa.string()),  # head and tail, capped
+        ("stderr", pa.string()),
+        ("stdout_bytes", pa.int64()),
+        ("stderr_bytes", pa.int64()),
+        ("finished_at", pa.timestamp("us", tz="UTC")),
+    ],
+    metadata={b"schedcast.schema_version": str(SCHEMA_VERSION).encode()},
+)
+
+PROGRAM_SCHEMA = pa.schema(
+    [
+        ("program_id", pa.string()),
+        ("source_hash", pa.string()),
+        ("kind", pa.string()),
+        ("package", pa.string()),
+        ("language_version", pa.string()),
+        ("args", pa.list_(pa.string())),
+        ("origin", pa.string()),
+        ("pattern", pa.string()),
+        ("expected", pa.list_(pa.string())),
+        ("description", pa.string()),
+        ("sources", pa.string()),  # JSON {file name: source}
+    ],
+    metadata={b"schedcast.schema_version": str(SCHEMA_VERSION).encode()},
+)
+
+
+class StoreError(RuntimeError):
+    """The collection directory cannot be used; the message says where and why."""
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_table(path: Path, table: pa.Table) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        try:
+            for sub in ("pending", "traces"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=self.root)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise StoreError(f"cannot write to the collection directory {self.root}: {exc.strerror or exc}") from exc
+
+    @property
+    def runs_path(self) -> Path:
+        return self.root / "runs.parquet"
+
+    @property
+    def programs_path(self) -> Path:
+        return self.root / "programs.parquet"
+
+    # -- traces -------------------------------------------------------------
+    def put_trace(self, path: Path) -> tuple[str, str, int]:
+        """Move a trace file into content-addressed storage: (sha256, relative path, bytes)."""
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        digest = h.hexdigest()
+        rel = Path("traces") / digest[:2] / f"{digest}.trace"
+        dest = self.root / rel
+        dest.parent.mkdir(exist_ok=True)
+        size = path.stat().st_size
+        if not dest.exists():
+            tmp = dest.parent / f".{digest}.{os.getpid()}.{id(path)}"
+            shutil.copyfile(path, tmp)  # the source may be on another filesystem
+            os.replace(tmp, dest)
+        return digest, str(rel), size
+
+    # -- runs ---------------------------------------------------------------
+    def add_run(self, record: dict[str, Any]) -> None:
+        """Durably record one finished run (atomic; consolidated later)."""
+        data = json.dumps(record, default=str).encode()
+        _atomic_write_bytes(self.root / "pending" / f"{record['run_id']}.json", data)
+
+    def _pending(self) -> list[Path]:
+        return sorted((self.root / "pending").glob("*.json"))
+
+    def done_run_ids(self) -> set[str]:
+        done = {p.stem for p in self._pending()}
+        if self.runs_path.exists():
+            done |= set(pq.read_table(self.runs_path, columns=["run_id"]).column("run_id").to_pylist())
+        return done
+
+    def consolidate(self) -> int:
+        """Merge pending records into runs.parquet; returns the number of runs stored."""
+        pending = self._pending()
+        rows: list[dict[str, Any]] = []
+        for p in pending:
+            try:
+                rows.append(json.loads(p.read_text()))
+            except (OSError, json.JSONDecodeError):
+                continue  # a torn write cannot happen (atomic rename); skip a foreign file
+        existing = self.read_runs() if self.runs_path.exists() else RUN_SCHEMA.empty_table()
+        if not rows:
+            return existing.num_rows
+        new = pa.Table.from_pylist([_coerce(r) for r in rows], schema=RUN_SCHEMA)
+        seen = set(existing.column("run_id").to_pylist())
+        keep = [i for i, rid in enumerate(new.column("run_id").to_pylist()) if rid not in seen and not seen.add(rid)]  # type: ignore[func-returns-value]
+        table = pa.concat_tables([existing, new.take(keep)]) if keep else existing
+        table = table.sort_by([("program_id", "ascending"), ("config_id", "ascending"), ("run_index", "ascending")])
+        _atomic_write_table(self.runs_path, table)
+        for p in pending:
+            p.unlink(missing_ok=True)
+        return table.num_rows
+
+    def read_runs(self) -> pa.Table:
+        if not self.runs_path.exists():
+            return RUN_SCHEMA.empty_table()
+        table = pq.read_table(self.runs_path)
+        version = (table.schema.metadata or {}).get(b"schedcast.schema_version", b"?").decode()
+        if version != str(SCHEMA_VERSION):
+            raise StoreError(f"{self.runs_path}: run table schema version {version}, this schedcast reads {SCHEMA_VERSION}")
+        return table
+
+    # -- programs -----------------------------------------------------------
+    def add_programs(self, programs: list[Program]) -> None:
+        existing = pq.read_table(self.programs_path) if self.programs_path.exists() else PROGRAM_SCHEMA.empty_table()
+        have = set(zip(existing.column("program_id").to_pylist(), existing.column("source_hash").to_pylist()))
+        rows = [
+            {
+                "program_id": p.id,
+                "source_hash": p.source_hash,
+                "kind": p.kind.value,
+                "package": p.package,
+                "language_version": p.language_version,
+                "args": list(p.args),
+                "origin": p.origin,
+                "pattern": p.pattern,
+                "expected": list(p.expected),
+                "description": p.description,
+                "sources": json.dumps(p.sources, sort_keys=True),
+            }
+            for p in programs
+            if (p.id, p.source_hash) not in have
+        ]
+        if rows:
+            table = pa.concat_tables([existing, pa.Table.from_pylist(rows, schema=PROGRAM_SCHEMA)])
+            _atomic_write_table(self.programs_path, table)
+
+
+def _coerce(record: dict[str, Any]) -> dict[str, Any]:
+    # JSON turned the timestamp into a string; pyarrow wants a datetime.
+    from datetime import datetime
+
+    r = dict(record)
+    if isinstance(r.get("finished_at"), str):
+        r["finished_at"] = datetime.fromisoformat(r["finished_at"])
+    return r
