@@ -22,6 +22,8 @@ from schedcast.toolchain import cache_dir, find_toolchain, go_env
 
 _MAIN_FUNC_RE = re.compile(r"^func\s+main\s*\(\s*\)", re.MULTILINE)
 BUILD_TIMEOUT_S = 600
+# Bump when the build recipe (flags, go.mod, harness layout) changes: it is part of every key.
+BUILD_RECIPE = "2:trimpath:module=prog"
 
 
 class BuildError(RuntimeError):
@@ -72,7 +74,7 @@ def harness_sources(program: Program) -> dict[str, str]:
 def build_key(program: Program, race: bool, toolchain_version: str) -> str:
     h = hashlib.sha256()
     h.update(program.source_hash.encode())
-    h.update(f"\0{toolchain_version}\0race={race}\0".encode())
+    h.update(f"\0{toolchain_version}\0race={race}\0{BUILD_RECIPE}\0".encode())
     for name in ("core.go.tmpl", "main.go.tmpl", "testmain.go.tmpl"):
         h.update(_harness_file(name).encode())
     return h.hexdigest()[:32]
@@ -100,13 +102,13 @@ def build(program: Program, race: bool = True, cache_root: Path | None = None) -
         src.mkdir()
         for name, text in harness_sources(program).items():
             (src / name).write_text(text)
-        (src / "go.mod").write_text(f"module schedcast.local/prog\n\ngo {program.language_version}\n")
+        (src / "go.mod").write_text(f"module prog\n\ngo {program.language_version}\n")
         out = work / "prog"
         flags = ["-race"] if race else []
         if program.kind is ProgramKind.MAIN:
-            cmd = [str(tc.go), "build", *flags, "-o", str(out), "."]
+            cmd = [str(tc.go), "build", "-trimpath", *flags, "-o", str(out), "."]
         else:
-            cmd = [str(tc.go), "test", "-c", *flags, "-o", str(out), "."]
+            cmd = [str(tc.go), "test", "-c", "-trimpath", *flags, "-o", str(out), "."]
         try:
             proc = subprocess.run(
                 cmd, cwd=src, env=go_env(tc), capture_output=True, text=True, timeout=BUILD_TIMEOUT_S

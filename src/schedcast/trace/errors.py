@@ -1,0 +1,31 @@
+"""The reader's own error and warning types."""
+
+from __future__ import annotations
+
+
+class TraceError(ValueError):
+    """A trace that cannot be read: not a trace, unsupported version, or corrupt.
+
+    ``offset`` is the byte offset in the file where the problem was found (the start
+    of the offending event, batch or field); ``path`` names the file when known.
+    """
+
+    def __init__(self, message: str, offset: int, path: str | None = None) -> None:
+        self.message = message
+        self.offset = offset
+        self.path = path
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{where}byte offset {self.offset}: {self.message}"
+
+    def with_path(self, path: str | None) -> "TraceError":
+        self.path = path
+        self.args = (self._render(),)
+        return self
+
+
+class TruncatedTraceWarning(UserWarning):
+    """A trace ended inside a generation (the process was killed, or the file is cut
+    short); the reader kept every complete generation before that offset."""
