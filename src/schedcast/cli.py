@@ -37,7 +37,7 @@ def _main(
 
 
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -174,11 +174,12 @@ def _collect(paths: list[Path], out: Path, runs: int, gomaxprocs: int, timeout: 
     summary = collect(programs, out, config, executor=LocalExecutor(workers), console=err_console)
     for program_id, message in sorted(summary.build_errors.items()):
         first = message.splitlines()[-1] if message else ""
-        err_console.print(f"[yellow]build error[/] {program_id}: {first}", highlight=False)
+        err_console.print(f"[yellow]build error[/] {program_id}: {first}", highlight=False, soft_wrap=True)
     err_console.print(
         f"{summary.executed} runs executed, {summary.already_done} already stored, "
         f"{summary.programs} programs, {summary.elapsed_s:.1f} s -> {out}",
         highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -38,6 +38,7 @@ _FRAME_FILE_RE = re.compile(r"^\s+(?P<file>\S+\.(?:go|s|c)):(?P<line>\d+)")
 _PANIC_RE = re.compile(r"^panic: (.*)$", re.MULTILINE)
 _FATAL_RE = re.compile(r"^fatal error: (.*)$", re.MULTILINE)
 _DEADLOCK_TEXT = "all goroutines are asleep - deadlock!"
+_TSAN_ERROR_RE = re.compile(r"^==\d+==ERROR: (ThreadSanitizer.*)$", re.MULTILINE)
 
 
 @dataclass
@@ -148,8 +149,11 @@ def classify(
             out.append("fail")
     else:
         # No status file: the process died before the harness could end it.
+        tsan_match = _TSAN_ERROR_RE.search(stderr)
         if fatal_match:
             c.crash_reason = "fatal error: " + fatal_match.group(1)
+        elif tsan_match:
+            c.crash_reason = tsan_match.group(1)  # e.g. the race runtime ran out of memory
         elif signal is not None:
             c.crash_reason = f"killed by {_signal_name(signal)}"
         elif exit_code not in (0, None):

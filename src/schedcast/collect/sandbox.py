@@ -38,7 +38,7 @@ class Limits:
     wall_seconds: float = 10.0
     cpu_seconds: int = 120
     memory_bytes: int = 2 << 30  # address space the program may write (RLIMIT_DATA)
-    race_memory_factor: int = 8  # the race detector's shadow memory counts too
+    race_memory_factor: int = 4  # race builds: shadow memory counts too (measured: heap ~= memory_bytes)
     processes: int = 512  # threads count as processes for RLIMIT_NPROC
     file_bytes: int = 256 << 20  # largest file (trace, stdout, stderr)
     open_files: int = 256
@@ -159,7 +159,8 @@ def _preexec(limits: Limits, race: bool):  # type: ignore[no-untyped-def]
         # living on unsupervised.
         if _libc is not None:
             _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
+        # Go ignores SIGXCPU at the soft limit; the hard limit (SIGKILL) follows 1 s later.
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
         resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))

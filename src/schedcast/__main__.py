@@ -1,0 +1,3 @@
+from schedcast.cli import app
+
+app()

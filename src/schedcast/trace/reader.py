@@ -1,0 +1,1255 @@
+"""Pure-Python reader of Go execution traces (wire format v2).
+
+A port of Go's ``internal/trace`` reader (``reader.go``, ``generation.go``,
+``batch.go``, ``batchcursor.go``, ``order.go``) that yields goroutine state
+transitions in exactly the order Go's own parser yields them:
+
+1. Read one generation: every batch up to the EndOfGeneration marker; decode its
+   string, stack, CPU-sample and sync (frequency, clock) batches.
+2. Decode each thread's (M's) event batches; each M's events are in program order.
+3. Merge the Ms with a min-heap on timestamps, but only *advance* an event when the
+   scheduler state allows it (per-goroutine and per-P sequence numbers, GC
+   sequence, statuses): that is Go's partial order, which fixes events whose
+   timestamps are skewed across threads.
+
+Everything that can go wrong raises :class:`TraceError` with a byte offset; a trace
+cut short keeps its complete generations and warns (:class:`TruncatedTraceWarning`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from typing import Callable
+
+from . import wire as W
+from ._gosort import sort_func
+from .errors import TraceError, TruncatedTraceWarning
+from .model import Event, Frame, GoState, Stack, Trace, UserLog
+
+NO = -1
+NO_TASK = (1 << 64) - 1
+_U64 = 1 << 64
+_I64 = 1 << 63
+
+_HEADER_RE = re.compile(rb"go 1\.(\d{1,9}) trace\x00\x00\x00")
+
+# Go's trace.GoState for every tracev2.GoStatus (GoBad maps to Undetermined).
+_GO_STATUS_TO_STATE = (GoState.UNDETERMINED, GoState.RUNNABLE, GoState.RUNNING, GoState.SYSCALL, GoState.WAITING)
+# ProcState numbers: Undetermined 0, NotExist 1, Running 2, Idle 3.
+_PROC_UNDETERMINED, _PROC_NOT_EXIST, _PROC_RUNNING, _PROC_IDLE = 0, 1, 2, 3
+_PROC_STATUS_TO_STATE = (_PROC_UNDETERMINED, _PROC_RUNNING, _PROC_IDLE, _PROC_RUNNING, _PROC_IDLE)
+
+# gcState
+_GC_UNDETERMINED, _GC_NOT_RUNNING, _GC_RUNNING = 0, 1, 2
+
+# Range "begin" type for every range event (tracev2 spec StartEv).
+_START_EV = {
+    W.EvSTWEnd: W.EvSTWBegin,
+    W.EvGCActive: W.EvGCBegin,
+    W.EvGCEnd: W.EvGCBegin,
+    W.EvGCSweepActive: W.EvGCSweepBegin,
+    W.EvGCSweepEnd: W.EvGCSweepBegin,
+    W.EvGCMarkAssistActive: W.EvGCMarkAssistBegin,
+    W.EvGCMarkAssistEnd: W.EvGCMarkAssistBegin,
+    W.EvUserRegionEnd: W.EvUserRegionBegin,
+}
+
+# Argument positions (0-based, after the time delta) of stack and string IDs, which
+# Go validates for every event it returns.
+_STACK_ARGS: list[tuple[int, ...]] = [()] * 256
+_STRING_ARGS: list[tuple[int, ...]] = [()] * 256
+for _t, (_n, _a, _timed, _stk, _str) in W.SPECS.items():
+    if _timed:
+        _STACK_ARGS[_t] = tuple(i - 1 for i in _stk)
+        _STRING_ARGS[_t] = tuple(i - 1 for i in _str)
+
+# Raw event tuples: (time, typ, a0, a1, a2, a3, offset). Queue entries add the
+# context: (typ, time, m, p, g, a0, a1, a2, a3, offset).
+
+
+def _signed(x: int) -> int:
+    """Go's conversion of a uint64 ID to int64 (ThreadID, GoID, ProcID)."""
+    return x - _U64 if x >= _I64 else x
+
+
+class _Truncated(Exception):
+    """The data ended before a structure was complete."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+def _uvarint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """Decode a uvarint at ``pos`` (Go's binary.Uvarint). Raises _Truncated if
+    ``end`` comes first, TraceError on overflow."""
+    x = 0
+    s = 0
+    start = pos
+    for i in range(10):
+        if pos >= end:
+            raise _Truncated(start)
+        b = buf[pos]
+        pos += 1
+        if b < 0x80:
+            if i == 9 and b > 1:
+                break
+            return x | (b << s), pos
+        x |= (b & 0x7F) << s
+        s += 7
+    raise TraceError("varint overflows a 64-bit integer", start)
+
+
+def _batch_uvarint(buf: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
+    """A uvarint inside a batch: running out of batch data is corruption."""
+    try:
+        return _uvarint(buf, pos, end)
+    except _Truncated as t:
+        raise TraceError(f"invalid uvarint for {what}: batch data ends", t.offset) from None
+
+
+class _Generation:
+    __slots__ = (
+        "gen", "start", "batches", "batch_ms", "strings", "stacks", "pcs", "freq",
+        "has_clock", "min_ts", "cpu_times", "stack_table",
+    )
+
+    def __init__(self, start: int) -> None:
+        self.gen = 0
+        self.start = start
+        self.batches: dict[int, list[tuple[int, int, int]]] = {}  # m -> [(time, data start, data end)]
+        self.batch_ms: list[int] = []
+        self.strings: dict[int, str] = {0: ""}
+        self.stacks: dict[int, tuple[int, ...]] = {}
+        self.pcs: dict[int, tuple[int, int, int]] = {}
+        self.freq = 0.0
+        self.has_clock = False
+        self.min_ts = 0
+        self.cpu_times: list[int] = []
+        self.stack_table: dict[int, Stack] = {0: ()}
+
+
+class _Reader:
+    """Reads one trace buffer. Ordering state lives across generations."""
+
+    def __init__(self, buf: bytes, path: str | None) -> None:
+        self.buf = buf
+        self.path = path
+        self.version = 0
+        # Ordering state (order.go). Goroutine state: [status, seq gen, seq, ranges, regions].
+        self.g_states: dict[int, list] = {}
+        # Proc state: [status, seq gen, seq, ranges].
+        self.p_states: dict[int, list] = {}
+        # Thread state: [g, p].
+        self.m_states: dict[int, list[int]] = {}
+        self.active_tasks: dict[int, tuple[str, int]] = {}
+        self.gc_seq = 0
+        self.gc_state = _GC_UNDETERMINED
+        self.initial_gen = 0
+        self.queue: list[tuple] = []
+        # Output.
+        self.events: list[Event] = []
+        self.logs: list[UserLog] = []
+        self.last_ts = 0
+        self.total = 0
+        self.gomaxprocs = 0
+        # Goroutine stacks for transitions the wire format gives no stack for.
+        self.last_stack: dict[int, Stack] = {}
+        self.start_stack: dict[int, Stack] = {}
+        self._frames: dict[tuple, Frame] = {}
+        self._stacks: dict[tuple, Stack] = {}
+
+    # ------------------------------------------------------------------ header
+    def read_header(self) -> None:
+        m = _HEADER_RE.match(self.buf)
+        if m is None:
+            raise TraceError("not a Go execution trace (bad header; want 'go 1.N trace')", 0)
+        v = int(m.group(1))
+        if v in W.V1_VERSIONS:
+            raise TraceError(
+                f"unsupported trace version go 1.{v}: Go 1.{v} wrote the v1 trace format, "
+                "which schedcast does not read (record the trace with Go >= 1.22)",
+                0,
+            )
+        if v not in W.V2_VERSIONS:
+            raise TraceError(f"unknown or unsupported trace version go 1.{v}", 0)
+        if v != W.CURRENT_VERSION:
+            raise TraceError(
+                f"unsupported trace version go 1.{v}: schedcast reads the go 1.{W.CURRENT_VERSION} "
+                "format (written by Go 1.26 and later)",
+                0,
+            )
+        self.version = v
+
+    # -------------------------------------------------------------- generation
+    def read_generation(self, pos: int) -> tuple[_Generation | None, int]:
+        """Read the generation starting at ``pos``. Returns (None, pos) at a clean
+        end of file. Raises _Truncated if the file ends inside the generation."""
+        buf = self.buf
+        n = len(buf)
+        g = _Generation(pos)
+        nbatches = 0
+        while True:
+            if pos >= n:
+                if nbatches == 0:
+                    return None, pos
+                raise _Truncated(g.start)
+            bstart = pos
+            b = buf[pos]
+            pos += 1
+            if b == W.EvEndOfGeneration:
+                break
+            if b != W.EvEventBatch and b != W.EvExperimentalBatch:
+                raise TraceError(f"expected batch event, got event {b}", bstart)
+            exp = 0
+            if b == W.EvExperimentalBatch:
+                if pos >= n:
+                    raise _Truncated(g.start)
+                exp = buf[pos]
+                pos += 1
+            try:
+                gen, pos = _uvarint(buf, pos, n)
+                m, pos = _uvarint(buf, pos, n)
+                ts, pos = _uvarint(buf, pos, n)
+                size, pos = _uvarint(buf, pos, n)
+            except _Truncated:
+                raise _Truncated(g.start) from None
+            if size > W.MAX_BATCH_SIZE:
+                raise TraceError(f"invalid batch size {size}, maximum is {W.MAX_BATCH_SIZE}", bstart)
+            if pos + size > n:
+                raise _Truncated(g.start)
+            dstart, dend = pos, pos + size
+            pos = dend
+            nbatches += 1
+            if g.gen == 0:
+                g.gen = gen
+            if exp == 0 and size > 0 and buf[dstart] == W.EvEndOfGeneration:
+                break
+            if gen == 0:
+                raise TraceError("invalid generation number 0", bstart)
+            if gen != g.gen:
+                raise TraceError(
+                    "broken trace: missing end-of-generation event, or generations are interleaved", bstart
+                )
+            if g.min_ts == 0 or ts < g.min_ts:
+                g.min_ts = ts
+            first = buf[dstart] if size > 0 else -1
+            if exp != 0:
+                continue  # experimental data (e.g. alloc/free): not needed here
+            if first == W.EvStrings:
+                self._add_strings(g, dstart, dend)
+            elif first == W.EvStacks:
+                self._add_stacks(g, dstart, dend)
+            elif first == W.EvCPUSamples:
+                self._add_cpu_samples(g, dstart, dend)
+            elif first == W.EvSync:
+                self._set_sync(g, dstart, dend, ts)
+            else:
+                mid = _signed(m)
+                lst = g.batches.get(mid)
+                if lst is None:
+                    g.batch_ms.append(mid)
+                    g.batches[mid] = lst = []
+                lst.append((ts, dstart, dend))
+        if g.freq == 0:
+            raise TraceError("no frequency event found in generation", g.start)
+        if not g.has_clock:
+            raise TraceError("no clock snapshot event found in generation", g.start)
+        self._resolve_stacks(g)
+        return g, pos
+
+    def _add_strings(self, g: _Generation, pos: int, end: int) -> None:
+        buf = self.buf
+        strings = g.strings
+        pos += 1  # EvStrings
+        while pos < end:
+            at = pos
+            if buf[pos] != W.EvString:
+                raise TraceError(f"expected string event, got {buf[pos]}", at)
+            pos += 1
+            sid, pos = _batch_uvarint(buf, pos, end, "string ID")
+            length, pos = _batch_uvarint(buf, pos, end, "string length")
+            if length > W.MAX_EVENT_TRAILER_DATA_SIZE:
+                raise TraceError(f"invalid string size {length}, maximum is {W.MAX_EVENT_TRAILER_DATA_SIZE}", at)
+            if pos + length > end:
+                raise TraceError(f"failed to read full string: wanted {length} bytes", at)
+            if sid in strings:
+                raise TraceError(f"multiple strings with the same ID {sid}", at)
+            strings[sid] = buf[pos : pos + length].decode("utf-8", "replace")
+            pos += length
+
+    def _add_stacks(self, g: _Generation, pos: int, end: int) -> None:
+        buf = self.buf
+        stacks, pcs = g.stacks, g.pcs
+        pos += 1  # EvStacks
+        while pos < end:
+            at = pos
+            if buf[pos] != W.EvStack:
+                raise TraceError(f"expected stack event, got {buf[pos]}", at)
+            pos += 1
+            sid, pos = _batch_uvarint(buf, pos, end, "stack ID")
+            nframes, pos = _batch_uvarint(buf, pos, end, "stack size")
+            if nframes > W.MAX_FRAMES_PER_STACK:
+                raise TraceError(f"invalid stack size {nframes}, maximum is {W.MAX_FRAMES_PER_STACK}", at)
+            frames = []
+            for _ in range(nframes):
+                pc, pos = _batch_uvarint(buf, pos, end, "frame PC")
+                func_id, pos = _batch_uvarint(buf, pos, end, "frame function")
+                file_id, pos = _batch_uvarint(buf, pos, end, "frame file")
+                line, pos = _batch_uvarint(buf, pos, end, "frame line")
+                frames.append(pc)
+                if pc not in pcs:
+                    pcs[pc] = (func_id, file_id, line, at)
+            if sid == 0 or sid in stacks:
+                raise TraceError(f"multiple stacks with the same ID {sid}", at)
+            stacks[sid] = (at, *frames)
+
+    def _add_cpu_samples(self, g: _Generation, pos: int, end: int) -> None:
+        buf = self.buf
+        pos += 1  # EvCPUSamples
+        while pos < end:
+            at = pos
+            if buf[pos] != W.EvCPUSample:
+                raise TraceError(f"expected CPU sample event, got {buf[pos]}", at)
+            pos += 1
+            ts, pos = _batch_uvarint(buf, pos, end, "CPU sample time")
+            for what in ("CPU sample M", "CPU sample P", "CPU sample G", "CPU sample stack"):
+                _, pos = _batch_uvarint(buf, pos, end, what)
+            g.cpu_times.append(ts)
+
+    def _set_sync(self, g: _Generation, pos: int, end: int, batch_ts: int) -> None:
+        buf = self.buf
+        pos += 1  # EvSync
+        last_ts = batch_ts
+        while pos < end:
+            at = pos
+            et = buf[pos]
+            pos += 1
+            if et == W.EvFrequency:
+                if g.freq != 0:
+                    raise TraceError("found multiple frequency events", at)
+                f, pos = _batch_uvarint(buf, pos, end, "frequency")
+                if f == 0:
+                    raise TraceError("invalid trace clock frequency 0", at)
+                g.freq = 1.0 / (f / 1e9)  # nanoseconds per timestamp unit, like Go
+            elif et == W.EvClockSnapshot:
+                if g.has_clock:
+                    raise TraceError("found multiple clock snapshot events", at)
+                g.has_clock = True
+                dt, pos = _batch_uvarint(buf, pos, end, "clock snapshot time")
+                last_ts += dt
+                for what in ("clock snapshot mono", "clock snapshot sec", "clock snapshot nsec"):
+                    _, pos = _batch_uvarint(buf, pos, end, what)
+            else:
+                raise TraceError(f"expected frequency or clock snapshot event, got {et}", at)
+
+    def _resolve_stacks(self, g: _Generation) -> None:
+        """Validate stacks against PCs and strings (validateStackStrings) and turn
+        them into interned tuples of Frames."""
+        strings, pcs = g.strings, g.pcs
+        frames_cache, stacks_cache = self._frames, self._stacks
+        table = g.stack_table
+        for sid, (at, *pc_list) in g.stacks.items():
+            frames = []
+            for pc in pc_list:
+                info = pcs.get(pc)
+                if info is None:
+                    raise TraceError(f"found unknown pc {pc:#x} for stack {sid}", at)
+                func_id, file_id, line, _ = info
+                func = strings.get(func_id)
+                if func is None:
+                    raise TraceError(f"found invalid func string ID {func_id} for stack {sid}", at)
+                file = strings.get(file_id)
+                if file is None:
+                    raise TraceError(f"found invalid file string ID {file_id} for stack {sid}", at)
+                key = (func, file, line, pc)
+                fr = frames_cache.get(key)
+                if fr is None:
+                    fr = frames_cache[key] = Frame(func, file, line, pc)
+                frames.append(fr)
+            tup = tuple(frames)
+            table[sid] = stacks_cache.setdefault(tup, tup)
+
+    # ------------------------------------------------------------ batch decode
+    def decode_events(self, g: _Generation, m: int) -> list[tuple]:
+        """Decode every event of thread ``m``'s batches (batchCursor.nextEvent)."""
+        buf = self.buf
+        freq = g.freq
+        nargs_of = W.TIMED_NARGS
+        out: list[tuple] = []
+        append = out.append
+        for batch_ts, pos, end in g.batches[m]:
+            last = int(freq * batch_ts)
+            start = pos
+            try:
+                while pos < end:
+                    start = pos
+                    typ = buf[pos]
+                    na = nargs_of[typ]
+                    if na < 0:
+                        if typ in W.SPECS:
+                            raise TraceError(f"found event without a timestamp: type={typ}", start)
+                        raise TraceError(f"found invalid event type: {typ}", start)
+                    x = buf[pos + 1]
+                    pos += 2
+                    if x >= 0x80:
+                        x, pos = _uvarint(buf, pos - 1, end)
+                    last = int(freq * x) + last
+                    a = [0, 0, 0, 0]
+                    for i in range(na):
+                        x = buf[pos]
+                        pos += 1
+                        if x >= 0x80:
+                            x, pos = _uvarint(buf, pos - 1, end)
+                        a[i] = x
+                    if pos > end:
+                        raise _Truncated(start)
+                    append((last, typ, a[0], a[1], a[2], a[3], start))
+            except (IndexError, _Truncated):
+                raise TraceError("found invalid uvarint: event data runs past the end of its batch", start) from None
+        return out
+
+    # ---------------------------------------------------------------- ordering
+    def order_generation(self, g: _Generation) -> None:
+        """Merge the Ms of one generation in Go's order, emitting events."""
+        gen = g.gen
+        self._emit_sync(int(g.freq * g.min_ts))
+        # batchMs order and heapInsert, exactly like installGen.
+        frontier: list[list] = []
+        for m in g.batch_ms:
+            evs = self.decode_events(g, m)
+            if not evs:
+                continue
+            _heap_insert(frontier, [evs[0][0], m, evs, 0])
+        samples = sorted(int(g.freq * t) for t in g.cpu_times)
+        si = 0
+        q = self.queue
+        while frontier or si < len(samples):
+            if si < len(samples) and (not frontier or samples[si] < frontier[0][0]):
+                self._fix_time(samples[si])
+                self.total += 1
+                si += 1
+                continue
+            c = frontier[0]
+            if self._advance(c[2][c[3]], c[1], gen, g):
+                self._refresh(frontier, 0)
+            else:
+                sort_func(frontier, _cursor_time)
+                for i in range(1, len(frontier)):
+                    c = frontier[i]
+                    if self._advance(c[2][c[3]], c[1], gen, g):
+                        self._refresh(frontier, i)
+                        break
+                else:
+                    c = frontier[0]
+                    raise TraceError(
+                        f"broken trace: no thread's next event can advance in generation {gen} "
+                        f"(thread {c[1]} is at {W.EVENT_NAMES.get(c[2][c[3]][1], '?')})",
+                        c[2][c[3]][6],
+                    )
+            for raw in q:
+                self._materialize(raw, g)
+            q.clear()
+
+    @staticmethod
+    def _refresh(frontier: list[list], i: int) -> None:
+        c = frontier[i]
+        c[3] += 1
+        if c[3] < len(c[2]):
+            c[0] = c[2][c[3]][0]
+            _heap_update(frontier, i)
+        else:
+            _heap_remove(frontier, i)
+
+    # ------------------------------------------------------------------ output
+    def _fix_time(self, t: int) -> int:
+        if t <= self.last_ts:
+            t = self.last_ts + 1
+        self.last_ts = t
+        return t
+
+    def _emit_sync(self, t: int) -> None:
+        self._fix_time(t)
+        self.total += 1
+
+    def _materialize(self, raw: tuple, g: _Generation) -> None:
+        typ, t, cm, cp, cg, a0, a1, a2, a3, off = raw
+        # validateTableIDs
+        if _STACK_ARGS[typ] or _STRING_ARGS[typ]:
+            args = (a0, a1, a2, a3)
+            for i in _STACK_ARGS[typ]:
+                if args[i] not in g.stack_table:
+                    raise TraceError(f"found invalid stack ID {args[i]} for event {W.EVENT_NAMES[typ]}", off)
+            for i in _STRING_ARGS[typ]:
+                if args[i] not in g.strings:
+                    raise TraceError(f"found invalid string ID {args[i]} for event {W.EVENT_NAMES[typ]}", off)
+        t = self._fix_time(t)
+        self.total += 1
+        st = g.stack_table
+        S = GoState
+        last_stack = self.last_stack
+        reason = ""
+        actor_stack: Stack = ()
+        if typ == W.EvGoStart:
+            gid, fr, to = a0, S.RUNNABLE, S.RUNNING
+            stack = last_stack.get(gid, ())
+        elif typ == W.EvGoBlock or typ == W.EvGoStop:
+            gid, fr = cg, S.RUNNING
+            to = S.WAITING if typ == W.EvGoBlock else S.RUNNABLE
+            reason = g.strings[a0]
+            stack = actor_stack = st[a1]
+            last_stack[gid] = stack
+        elif typ == W.EvGoUnblock or typ == W.EvGoSwitch or typ == W.EvGoSwitchDestroy:
+            gid, fr, to = a0, S.WAITING, S.RUNNABLE
+            stack = last_stack.get(gid, ())
+            if typ == W.EvGoUnblock:
+                actor_stack = st[a2]
+        elif typ == W.EvGoCreate or typ == W.EvGoCreateBlocked:
+            gid, fr = a0, S.NOT_EXIST
+            to = S.RUNNABLE if typ == W.EvGoCreate else S.WAITING
+            stack = st[a1]
+            actor_stack = st[a2]
+            last_stack[gid] = stack
+            self.start_stack[gid] = stack
+        elif typ == W.EvGoDestroy or typ == W.EvGoDestroySyscall:
+            gid, to = cg, S.NOT_EXIST
+            fr = S.RUNNING if typ == W.EvGoDestroy else S.SYSCALL
+            stack = self.start_stack.pop(gid, ())
+            last = last_stack.pop(gid, ())
+            if not stack and last:
+                stack = (last[-1],)
+        elif typ == W.EvGoSyscallBegin:
+            gid, fr, to = cg, S.RUNNING, S.SYSCALL
+            stack = actor_stack = st[a1]
+            last_stack[gid] = stack
+        elif typ == W.EvGoSyscallEnd or typ == W.EvGoSyscallEndBlocked:
+            gid, fr = cg, S.SYSCALL
+            to = S.RUNNING if typ == W.EvGoSyscallEnd else S.RUNNABLE
+            stack = last_stack.get(gid, ())
+        elif typ == W.EvGoStatus or typ == W.EvGoStatusStack:
+            gid = a0
+            fr = S(a2 >> 32)
+            to = _GO_STATUS_TO_STATE[a2 & 0xFFFFFFFF]
+            if typ == W.EvGoStatusStack:
+                stack = actor_stack = st[a3]
+                last_stack[gid] = stack
+            else:
+                stack = last_stack.get(gid, ())
+        elif typ == W.EvGoCreateSyscall:
+            gid, fr, to = a0, S.NOT_EXIST, S.SYSCALL
+            stack = ()
+        elif typ == W.EvUserLog:
+            self.logs.append(
+                UserLog(len(self.events), t, cg, a0, g.strings[a1], g.strings[a2], st[a3])
+            )
+            return
+        elif typ == W.EvProcsChange:
+            if a0 > self.gomaxprocs:
+                self.gomaxprocs = a0
+            return
+        else:
+            return
+        self.events.append(
+            Event(t, gid, cg, cp, cm, fr, to, reason, stack, actor_stack, W.EVENT_NAMES[typ])
+        )
+
+    # --------------------------------------------------------------- advancing
+    def _advance(self, ev: tuple, m: int, gen: int, g: _Generation) -> bool:
+        """ordering.Advance: try to advance ``ev`` from thread ``m``."""
+        if self.initial_gen == 0:
+            self.initial_gen = gen
+        if m == NO:
+            ms = None
+            cp = cg = NO
+        else:
+            ms = self.m_states.get(m)
+            if ms is None:
+                ms = self.m_states[m] = [NO, NO]
+            cg, cp = ms
+        handler = _HANDLERS.get(ev[1])
+        if handler is None:
+            raise TraceError(f"bad event type found while ordering: {W.EVENT_NAMES.get(ev[1], ev[1])}", ev[6])
+        r = handler(self, ev, m, cp, cg, gen, g)
+        if r is None:
+            return False
+        if ms is not None:
+            ms[1], ms[0] = r
+        return True
+
+    def _push(self, ev: tuple, m: int, p: int, g: int, typ: int | None = None, args: tuple | None = None) -> None:
+        t, etyp, a0, a1, a2, a3, off = ev
+        if typ is not None:
+            etyp = typ
+        if args is not None:
+            a0, a1, a2, a3 = args
+        self.queue.append((etyp, t, m, p, g, a0, a1, a2, a3, off))
+
+    def _err(self, ev: tuple, msg: str) -> TraceError:
+        return TraceError(f"{W.EVENT_NAMES.get(ev[1], ev[1])}: {msg}", ev[6])
+
+    def _validate(self, ev: tuple, m: int, p: int, g: int, reqs: tuple[int, int, int]) -> None:
+        rm, rp, rg = reqs
+        if rm == _MUST and m == NO:
+            raise self._err(ev, "expected a thread but didn't have one")
+        if rp == _MUST and p == NO:
+            raise self._err(ev, "expected a proc but didn't have one")
+        if rp == _MUST_NOT and p != NO:
+            raise self._err(ev, "expected no proc but had one")
+        if rg == _MUST and g == NO:
+            raise self._err(ev, "expected a goroutine but didn't have one")
+        if rg == _MUST_NOT and g != NO:
+            raise self._err(ev, "expected no goroutine but had one")
+
+    # Procs -------------------------------------------------------------------
+    def _proc_status(self, ev, m, cp, cg, gen, g):
+        t, typ, pid, status, a2, a3, off = ev
+        if status >= 5:
+            raise self._err(ev, f"invalid status for proc {pid}: {status}")
+        old = _PROC_STATUS_TO_STATE[status]
+        s = self.p_states.get(pid)
+        if s is not None:
+            if status == W.ProcSyscallAbandoned and s[0] == W.ProcSyscall:
+                old = _PROC_RUNNING
+                ev = (t, typ, pid, W.ProcSyscall, a2, a3, off)
+            elif status == W.ProcSyscallAbandoned and s[0] == W.ProcSyscallAbandoned:
+                old = _PROC_IDLE
+            elif s[0] != status:
+                raise self._err(ev, f"inconsistent status for proc {pid}: old {s[0]} vs. new {status}")
+            s[1], s[2] = gen, 0
+        else:
+            self.p_states[pid] = [status, gen, 0, []]
+            old = _PROC_UNDETERMINED if gen == self.initial_gen else _PROC_NOT_EXIST
+        new_p = cp
+        if status == W.ProcRunning or status == W.ProcSyscall:
+            new_p = _signed(pid)
+        emit_m, emit_p, emit_g = m, cp, cg
+        if status == W.ProcSyscallAbandoned and old == _PROC_RUNNING:
+            found = False
+            for mid, mst in self.m_states.items():
+                if mst[1] == _signed(pid):
+                    emit_m, emit_p, emit_g = mid, _signed(pid), mst[0]
+                    found = True
+            if not found:
+                raise self._err(ev, f"failed to find sched context for proc {pid} that's about to be stolen")
+        self._push(ev, emit_m, emit_p, emit_g)
+        return new_p, cg
+
+    def _proc_start(self, ev, m, cp, cg, gen, g):
+        pid, seq = ev[2], ev[3]
+        s = self.p_states.get(pid)
+        if s is None or s[0] != W.ProcIdle or not (s[1] == gen and seq == s[2] + 1) or cp != NO:
+            return None
+        self._validate(ev, m, cp, cg, (_MUST, _MUST_NOT, _MAY))
+        s[0] = W.ProcRunning
+        s[1], s[2] = gen, seq
+        self._push(ev, m, cp, cg)
+        return _signed(pid), cg
+
+    def _proc_stop(self, ev, m, cp, cg, gen, g):
+        s = self.p_states.get(cp)
+        if s is None:
+            raise self._err(ev, f"event for proc ({cp}) that doesn't exist")
+        if s[0] != W.ProcRunning and s[0] != W.ProcSyscall:
+            raise self._err(ev, "event for proc that's not Running or Syscall")
+        self._validate(ev, m, cp, cg, (_MUST, _MUST, _MAY))
+        s[0] = W.ProcIdle
+        self._push(ev, m, cp, cg)
+        return NO, cg
+
+    def _proc_steal(self, ev, m, cp, cg, gen, g):
+        pid, seq, mid = ev[2], ev[3], _signed(ev[4])
+        s = self.p_states.get(pid)
+        if (
+            s is None
+            or (s[0] != W.ProcSyscall and s[0] != W.ProcSyscallAbandoned)
+            or not (s[1] == gen and seq == s[2] + 1)
+        ):
+            return None
+        self._validate(ev, m, cp, cg, (_MUST, _MAY, _MAY))
+        old_status = s[0]
+        s[0] = W.ProcIdle
+        s[1], s[2] = gen, seq
+        if old_status == W.ProcSyscallAbandoned:
+            self._push(ev, m, cp, cg)
+            return cp, cg
+        if mid == m:
+            if cp != _signed(pid):
+                raise self._err(ev, f"tried to self-steal proc {pid} (thread {mid}), but got proc {cp} instead")
+            self._push(ev, m, cp, cg)
+            return NO, cg
+        ms = self.m_states.get(mid)
+        if ms is None:
+            raise self._err(ev, f"stole proc from non-existent thread {mid}")
+        if ms[1] != _signed(pid):
+            raise self._err(ev, f"tried to steal proc {pid} from thread {mid}, but got proc {ms[1]} instead")
+        ms[1] = NO
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    # Goroutines --------------------------------------------------------------
+    def _go_status(self, ev, m, cp, cg, gen, g):
+        t, typ, gid, mid_raw, status, a3, off = ev
+        mid = _signed(mid_raw)
+        if status >= 5:
+            raise self._err(ev, f"invalid status for goroutine {gid}: {status}")
+        old = int(_GO_STATUS_TO_STATE[status])
+        s = self.g_states.get(gid)
+        if s is not None:
+            if s[0] != status:
+                raise self._err(ev, f"inconsistent status for goroutine {gid}: old {s[0]} vs. new {status}")
+            s[1], s[2] = gen, 0
+        elif gen == self.initial_gen:
+            self.g_states[gid] = [status, gen, 0, [], []]
+            old = int(GoState.UNDETERMINED)
+        else:
+            raise self._err(ev, f"found goroutine status for new goroutine after the first generation: id={gid}")
+        packed = (old << 32) | status
+        new_g = cg
+        emit_m, emit_g = m, cg
+        if status == W.GoRunning:
+            new_g = _signed(gid)
+        elif status == W.GoSyscall:
+            if mid == NO:
+                raise self._err(ev, f"found goroutine {gid} in syscall without a thread")
+            if mid == m:
+                if gen != self.initial_gen and cg != _signed(gid):
+                    raise self._err(ev, f"inconsistent thread for syscalling goroutine {gid}: thread has goroutine {cg}")
+                new_g = _signed(gid)
+            else:
+                ms = self.m_states.get(mid)
+                if ms is not None:
+                    if ms[0] != _signed(gid):
+                        raise self._err(
+                            ev, f"inconsistent thread for syscalling goroutine {gid}: thread has goroutine {ms[0]}"
+                        )
+                    emit_g = ms[0]
+                else:
+                    self.m_states[mid] = [_signed(gid), NO]
+                emit_m = mid
+        self._push(ev, emit_m, cp, emit_g, args=(gid, mid_raw, packed, a3))
+        return cp, new_g
+
+    def _go_create(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, (_MUST, _MUST, _MAY))
+        s = self.g_states.get(cg)
+        if s is not None and s[0] != W.GoRunning:
+            raise self._err(ev, "event for goroutine that's not Running")
+        newg = ev[2]
+        if newg in self.g_states:
+            raise self._err(ev, f"tried to create goroutine ({newg}) that already exists")
+        status = W.GoWaiting if ev[1] == W.EvGoCreateBlocked else W.GoRunnable
+        self.g_states[newg] = [status, gen, 0, [], []]
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _go_stop_exec(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, _USER_GO)
+        s = self.g_states.get(cg)
+        if s is None:
+            raise self._err(ev, f"event for goroutine ({cg}) that doesn't exist")
+        if s[0] != W.GoRunning:
+            raise self._err(ev, "event for goroutine that's not Running")
+        typ = ev[1]
+        if typ == W.EvGoDestroy:
+            del self.g_states[cg]
+        elif typ == W.EvGoStop:
+            s[0] = W.GoRunnable
+        else:
+            s[0] = W.GoWaiting
+        self._push(ev, m, cp, cg)
+        return cp, NO
+
+    def _go_start(self, ev, m, cp, cg, gen, g):
+        gid, seq = ev[2], ev[3]
+        s = self.g_states.get(gid)
+        if s is None or s[0] != W.GoRunnable or not (s[1] == gen and seq == s[2] + 1):
+            return None
+        self._validate(ev, m, cp, cg, (_MUST, _MUST, _MUST_NOT))
+        s[0] = W.GoRunning
+        s[1], s[2] = gen, seq
+        self._push(ev, m, cp, cg)
+        return cp, _signed(gid)
+
+    def _go_unblock(self, ev, m, cp, cg, gen, g):
+        gid, seq = ev[2], ev[3]
+        s = self.g_states.get(gid)
+        if s is None or s[0] != W.GoWaiting or not (s[1] == gen and seq == s[2] + 1):
+            return None
+        s[0] = W.GoRunnable
+        s[1], s[2] = gen, seq
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _go_switch(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, _USER_GO)
+        cur = self.g_states.get(cg)
+        if cur is None:
+            raise self._err(ev, f"event for goroutine ({cg}) that doesn't exist")
+        if cur[0] != W.GoRunning:
+            raise self._err(ev, "event for goroutine that's not Running")
+        nextg, seq = ev[2], ev[3]
+        nxt = self.g_states.get(nextg)
+        if nxt is None or nxt[0] != W.GoWaiting or not (nxt[1] == gen and seq == nxt[2] + 1):
+            return None
+        self._push(ev, m, cp, cg)
+        if ev[1] == W.EvGoSwitch:
+            cur[0] = W.GoWaiting
+            self._push(ev, m, cp, cg, typ=W.EvGoBlock, args=(0, 0, 0, 0))
+        else:
+            del self.g_states[cg]
+            self._push(ev, m, cp, cg, typ=W.EvGoDestroy, args=(0, 0, 0, 0))
+        nxt[0] = W.GoRunning
+        nxt[1], nxt[2] = gen, seq
+        self._push(ev, m, cp, NO, typ=W.EvGoStart, args=(nextg, ev[3], 0, 0))
+        return cp, _signed(nextg)
+
+    def _go_syscall_begin(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, _USER_GO)
+        s = self.g_states.get(cg)
+        if s is None:
+            raise self._err(ev, f"event for goroutine ({cg}) that doesn't exist")
+        if s[0] != W.GoRunning:
+            raise self._err(ev, "event for goroutine that's not Running")
+        s[0] = W.GoSyscall
+        ps = self.p_states.get(cp)
+        if ps is None:
+            raise self._err(ev, f"uninitialized proc {cp}")
+        ps[0] = W.ProcSyscall
+        pseq = ev[2]
+        if not (ps[1] == gen and pseq == ps[2] + 1):
+            raise self._err(ev, f"can't make sequence: {ps[2]} (gen={ps[1]}) -> {pseq} (gen={gen})")
+        ps[1], ps[2] = gen, pseq
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _go_syscall_end(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, _USER_GO)
+        s = self.g_states.get(cg)
+        if s is None:
+            raise self._err(ev, f"event for goroutine ({cg}) that doesn't exist")
+        if s[0] != W.GoSyscall:
+            raise self._err(ev, "event for goroutine that's not in a syscall")
+        s[0] = W.GoRunning
+        ps = self.p_states.get(cp)
+        if ps is None:
+            raise self._err(ev, f"uninitialized proc {cp}")
+        if ps[0] != W.ProcSyscall:
+            raise self._err(ev, f"expected proc {cp} in state Syscall, but got {ps[0]} instead")
+        ps[0] = W.ProcRunning
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _go_syscall_end_blocked(self, ev, m, cp, cg, gen, g):
+        if cp != NO:
+            ps = self.p_states.get(cp)
+            if ps is None:
+                raise self._err(ev, f"uninitialized proc {cp}")
+            if ps[0] == W.ProcSyscall:
+                return None
+        self._validate(ev, m, cp, cg, (_MUST, _MAY, _MUST))
+        s = self.g_states.get(cg)
+        if s is None:
+            raise self._err(ev, f"event for goroutine ({cg}) that doesn't exist")
+        if s[0] != W.GoSyscall:
+            raise self._err(ev, "event for goroutine that's not in a syscall")
+        s[0] = W.GoRunnable
+        self._push(ev, m, cp, cg)
+        return cp, NO
+
+    def _go_create_syscall(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, (_MUST, _MAY, _MUST_NOT))
+        newg = ev[2]
+        if newg in self.g_states:
+            raise self._err(ev, f"tried to create goroutine ({newg}) in syscall that already exists")
+        self.g_states[newg] = [W.GoSyscall, gen, 0, [], []]
+        self._push(ev, m, cp, cg)
+        return cp, _signed(newg)
+
+    def _go_destroy_syscall(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, (_MUST, _MAY, _MUST))
+        s = self.g_states.get(cg)
+        if s is None:
+            raise self._err(ev, f"event for goroutine ({cg}) that doesn't exist")
+        if s[0] != W.GoSyscall:
+            raise self._err(ev, "event for goroutine that's not in a syscall")
+        del self.g_states[cg]
+        new_p = cp
+        if cp != NO:
+            ps = self.p_states.get(cp)
+            if ps is None:
+                raise self._err(ev, f"found invalid proc {cp}")
+            if ps[0] != W.ProcSyscall:
+                raise self._err(ev, f"proc {cp} in unexpected state {ps[0]}")
+            ps[0] = W.ProcSyscallAbandoned
+            new_p = NO
+            self._push(ev, m, cp, cg, typ=W.EvProcSteal, args=(cp, 0, 0, 0))
+        self._push(ev, m, cp, cg)
+        return new_p, NO
+
+    # Annotations --------------------------------------------------------------
+    def _user_task_begin(self, ev, m, cp, cg, gen, g):
+        tid, parent, name_id = ev[2], ev[3], ev[4]
+        if tid in self.active_tasks:
+            raise self._err(ev, f"task ID conflict: {tid}")
+        if parent == 0:
+            parent = NO_TASK
+        name = g.strings.get(name_id)
+        if name is None:
+            raise self._err(ev, f"invalid string ID {name_id}")
+        self.active_tasks[tid] = (name, parent)
+        self._validate(ev, m, cp, cg, _USER_GO)
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _user_task_end(self, ev, m, cp, cg, gen, g):
+        self.active_tasks.pop(ev[2], None)
+        self._validate(ev, m, cp, cg, _USER_GO)
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _user_region(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, _USER_GO)
+        tid, name_id = ev[2], ev[3]
+        name = g.strings.get(name_id)
+        if name is None:
+            raise self._err(ev, f"invalid string ID {name_id}")
+        s = self.g_states.get(cg)
+        if s is None:
+            raise self._err(ev, f"region event without known state for current goroutine {cg}")
+        regions = s[4]
+        if ev[1] == W.EvUserRegionBegin:
+            regions.append((tid, name))
+        elif regions:
+            if regions[-1] != (tid, name):
+                raise self._err(ev, f"misuse of region in goroutine {cg}: region end {name!r} does not match")
+            regions.pop()
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _annotation(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, _USER_GO)
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _heap_metric(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, (_MUST, _MUST, _MAY))
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _alloc_free(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, (_MUST, _MAY, _MAY))
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    # GC ------------------------------------------------------------------------
+    def _gc_active(self, ev, m, cp, cg, gen, g):
+        seq = ev[2]
+        if gen == self.initial_gen:
+            if self.gc_state != _GC_UNDETERMINED:
+                raise self._err(ev, "GCActive in the first generation isn't first GC event")
+            self.gc_seq = seq
+            self.gc_state = _GC_RUNNING
+            self._push(ev, m, cp, cg)
+            return cp, cg
+        if seq != self.gc_seq + 1:
+            return None
+        if self.gc_state != _GC_RUNNING:
+            raise self._err(ev, "encountered GCActive while GC was not in progress")
+        self.gc_seq = seq
+        self._validate(ev, m, cp, cg, _USER_GO)
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _gc_begin(self, ev, m, cp, cg, gen, g):
+        seq = ev[2]
+        if self.gc_state == _GC_UNDETERMINED:
+            self.gc_seq = seq
+            self.gc_state = _GC_RUNNING
+            self._push(ev, m, cp, cg)
+            return cp, cg
+        if seq != self.gc_seq + 1:
+            return None
+        if self.gc_state == _GC_RUNNING:
+            raise self._err(ev, "encountered GCBegin while GC was already in progress")
+        self.gc_seq = seq
+        self.gc_state = _GC_RUNNING
+        self._validate(ev, m, cp, cg, _USER_GO)
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _gc_end(self, ev, m, cp, cg, gen, g):
+        seq = ev[2]
+        if seq != self.gc_seq + 1:
+            return None
+        if self.gc_state == _GC_NOT_RUNNING:
+            raise self._err(ev, "encountered GCEnd when GC was not in progress")
+        if self.gc_state == _GC_UNDETERMINED:
+            raise self._err(ev, "encountered GCEnd when GC was in an undetermined state")
+        self.gc_seq = seq
+        self.gc_state = _GC_NOT_RUNNING
+        self._validate(ev, m, cp, cg, _USER_GO)
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _gc_sweep_begin(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, (_MUST, _MUST, _MAY))
+        _begin_range(self, ev, self._p_state(ev, cp)[3], (W.EvGCSweepBegin, 0))
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _gc_sweep_active(self, ev, m, cp, cg, gen, g):
+        ps = self.p_states.get(ev[2])
+        if ps is None:
+            raise self._err(ev, f"encountered GCSweepActive for unknown proc {ev[2]}")
+        _active_range(self, ev, ps[3], (W.EvGCSweepBegin, 0), gen == self.initial_gen)
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _gc_sweep_end(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, (_MUST, _MUST, _MAY))
+        _end_range(self, ev, self._p_state(ev, cp)[3])
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _go_range_begin(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, _USER_GO)
+        desc = ev[2] if ev[1] == W.EvSTWBegin else 0
+        s = self.g_states.get(cg)
+        if s is None:
+            raise self._err(ev, f"event without known state for current goroutine {cg}")
+        _begin_range(self, ev, s[3], (ev[1], desc))
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _go_range_active(self, ev, m, cp, cg, gen, g):
+        s = self.g_states.get(ev[2])
+        if s is None:
+            raise self._err(ev, f"uninitialized goroutine {ev[2]}")
+        _active_range(self, ev, s[3], (W.EvGCMarkAssistBegin, 0), gen == self.initial_gen)
+        self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _go_range_end(self, ev, m, cp, cg, gen, g):
+        self._validate(ev, m, cp, cg, _USER_GO)
+        s = self.g_states.get(cg)
+        if s is None:
+            raise self._err(ev, f"event without known state for current goroutine {cg}")
+        desc = _end_range(self, ev, s[3])
+        if ev[1] == W.EvSTWEnd:
+            self._push(ev, m, cp, cg, args=(desc, ev[3], ev[4], ev[5]))
+        else:
+            self._push(ev, m, cp, cg)
+        return cp, cg
+
+    def _p_state(self, ev: tuple, p: int) -> list:
+        ps = self.p_states.get(p)
+        if ps is None:
+            raise self._err(ev, f"uninitialized proc {p}")
+        return ps
+
+
+_MUST_NOT, _MAY, _MUST = 0, 1, 2
+_USER_GO = (_MUST, _MUST, _MUST)
+
+
+def _begin_range(r: _Reader, ev: tuple, in_flight: list, rtype: tuple[int, int]) -> None:
+    if rtype in in_flight:
+        raise r._err(ev, "discovered event already in-flight when starting the range")
+    in_flight.append(rtype)
+
+
+def _active_range(r: _Reader, ev: tuple, in_flight: list, rtype: tuple[int, int], initial: bool) -> None:
+    if initial:
+        if rtype in in_flight:
+            raise r._err(ev, "found named active range already in first gen")
+        in_flight.append(rtype)
+    elif rtype not in in_flight:
+        raise r._err(ev, "resource is missing active range")
+
+
+def _end_range(r: _Reader, ev: tuple, in_flight: list) -> int:
+    start = _START_EV[ev[1]]
+    for i, (typ, desc) in enumerate(in_flight):
+        if typ == start:
+            in_flight[i] = in_flight[-1]
+            in_flight.pop()
+            return desc
+    raise r._err(ev, "tried to end a range that is not in flight")
+
+
+_HANDLERS: dict[int, Callable] = {
+    W.EvProcsChange: _Reader._annotation,
+    W.EvProcStart: _Reader._proc_start,
+    W.EvProcStop: _Reader._proc_stop,
+    W.EvProcSteal: _Reader._proc_steal,
+    W.EvProcStatus: _Reader._proc_status,
+    W.EvGoCreate: _Reader._go_create,
+    W.EvGoCreateSyscall: _Reader._go_create_syscall,
+    W.EvGoStart: _Reader._go_start,
+    W.EvGoDestroy: _Reader._go_stop_exec,
+    W.EvGoDestroySyscall: _Reader._go_destroy_syscall,
+    W.EvGoStop: _Reader._go_stop_exec,
+    W.EvGoBlock: _Reader._go_stop_exec,
+    W.EvGoUnblock: _Reader._go_unblock,
+    W.EvGoSyscallBegin: _Reader._go_syscall_begin,
+    W.EvGoSyscallEnd: _Reader._go_syscall_end,
+    W.EvGoSyscallEndBlocked: _Reader._go_syscall_end_blocked,
+    W.EvGoStatus: _Reader._go_status,
+    W.EvSTWBegin: _Reader._go_range_begin,
+    W.EvSTWEnd: _Reader._go_range_end,
+    W.EvGCActive: _Reader._gc_active,
+    W.EvGCBegin: _Reader._gc_begin,
+    W.EvGCEnd: _Reader._gc_end,
+    W.EvGCSweepActive: _Reader._gc_sweep_active,
+    W.EvGCSweepBegin: _Reader._gc_sweep_begin,
+    W.EvGCSweepEnd: _Reader._gc_sweep_end,
+    W.EvGCMarkAssistActive: _Reader._go_range_active,
+    W.EvGCMarkAssistBegin: _Reader._go_range_begin,
+    W.EvGCMarkAssistEnd: _Reader._go_range_end,
+    W.EvHeapAlloc: _Reader._heap_metric,
+    W.EvHeapGoal: _Reader._heap_metric,
+    W.EvGoLabel: _Reader._annotation,
+    W.EvUserTaskBegin: _Reader._user_task_begin,
+    W.EvUserTaskEnd: _Reader._user_task_end,
+    W.EvUserRegionBegin: _Reader._user_region,
+    W.EvUserRegionEnd: _Reader._user_region,
+    W.EvUserLog: _Reader._annotation,
+    W.EvGoSwitch: _Reader._go_switch,
+    W.EvGoSwitchDestroy: _Reader._go_switch,
+    W.EvGoCreateBlocked: _Reader._go_create,
+    W.EvGoStatusStack: _Reader._go_status,
+}
+for _t in range(W.EvSpan, W.MaxExperimentalEvent):
+    _HANDLERS[_t] = _Reader._alloc_free
+
+
+# ---------------------------------------------------------------- cursor heap
+# Cursors are [time of next event, m, events, index]; the heap functions are Go's
+# (batchcursor.go), so ties between threads break exactly as in Go.
+
+
+def _cursor_time(c: list) -> int:
+    return c[0]
+
+
+def _heap_insert(heap: list[list], c: list) -> None:
+    heap.append(c)
+    _sift_up(heap, len(heap) - 1)
+
+
+def _heap_update(heap: list[list], i: int) -> None:
+    if _sift_up(heap, i) != i:
+        return
+    _sift_down(heap, i)
+
+
+def _heap_remove(heap: list[list], i: int) -> None:
+    while i > 0:
+        parent = (i - 1) // 2
+        heap[parent], heap[i] = heap[i], heap[parent]
+        i = parent
+    heap[0], heap[-1] = heap[-1], heap[0]
+    heap.pop()
+    _sift_down(heap, 0)
+
+
+def _sift_up(heap: list[list], i: int) -> int:
+    while i > 0:
+        parent = (i - 1) // 2
+        if not heap[parent][0] > heap[i][0]:
+            break
+        heap[parent], heap[i] = heap[i], heap[parent]
+        i = parent
+    return i
+
+
+def _sift_down(heap: list[list], i: int) -> int:
+    n = len(heap)
+    while True:
+        m = i
+        min_t = heap[i][0] if i < n else None
+        left = 2 * i + 1
+        if left < n and (min_t is None or heap[left][0] < min_t):
+            m, min_t = left, heap[left][0]
+        right = left + 1
+        if right < n and (min_t is None or heap[right][0] < min_t):
+            m = right
+        if m == i:
+            return i
+        heap[i], heap[m] = heap[m], heap[i]
+        i = m
+
+
+# --------------------------------------------------------------------- public
+def read_trace(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    strict: bool = False,
+) -> Trace:
+    """Read a Go execution trace from a path or from bytes.
+
+    A trace cut short (the process was killed while tracing) keeps every complete
+    generation; a :class:`TruncatedTraceWarning` says where it stopped (with
+    ``strict=True`` that raises :class:`TraceError` instead). Anything else wrong
+    raises :class:`TraceError` carrying the byte offset.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        buf, path = bytes(source), None
+    else:
+        path = os.fspath(source)
+        try:
+            with open(path, "rb") as f:
+                buf = f.read()
+        except OSError as exc:
+            raise TraceError(f"cannot read trace file: {exc.strerror or exc}", 0, path) from None
+    try:
+        return _read(buf, path, strict)
+    except TraceError as exc:
+        raise exc.with_path(path) from None
+    except RecursionError:  # pragma: no cover - defensive: nothing here recurses deeply
+        raise TraceError("trace too deeply nested", 0, path) from None
+
+
+def _read(buf: bytes, path: str | None, strict: bool) -> Trace:
+    r = _Reader(buf, path)
+    r.read_header()
+    pos = W.HEADER_LEN
+    generations = 0
+    warning_list: list[str] = []
+    truncated_at: int | None = None
+    while True:
+        try:
+            g, pos = r.read_generation(pos)
+        except _Truncated as t:
+            msg = (
+                f"trace is truncated: the generation starting at byte offset {t.offset} is incomplete "
+                f"(file has {len(buf)} bytes); kept the {generations} complete generation(s) before it"
+            )
+            if strict or generations == 0:
+                raise TraceError(
+                    "trace is truncated before its first generation was complete" if generations == 0 else msg,
+                    t.offset,
+                ) from None
+            warning_list.append(msg)
+            truncated_at = t.offset
+            warnings.warn(TruncatedTraceWarning(f"{path}: {msg}" if path else msg), stacklevel=3)
+            break
+        if g is None:
+            break
+        r.order_generation(g)
+        generations += 1
+    if generations == 0:
+        raise TraceError("trace holds no generation (no events)", pos)
+    r._emit_sync(r.last_ts)  # Go's final Sync event
+    return Trace(
+        path=path,
+        version=r.version,
+        events=r.events,
+        logs=r.logs,
+        generations=generations,
+        gomaxprocs=r.gomaxprocs,
+        total_events=r.total,
+        warnings=warning_list,
+        truncated_at=truncated_at,
+    )

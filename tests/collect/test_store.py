@@ -1,0 +1,114 @@
+"""The run store: atomic records, exact resume after kill -9, schema checks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from schedcast.collect.store import RunStore, StoreError
+
+from .conftest import write_program
+
+SLOW_OK = """package main
+
+import (
+	"fmt"
+	"time"
+)
+
+func main() {
+	done := make(chan int)
+	go func() {
+		time.Sleep(150 * time.Millisecond)
+		done <- 1
+	}()
+	fmt.Println(<-done)
+}
+"""
+
+
+def _collect_cmd(programs: list[Path], out: Path, runs: int) -> list[str]:
+    return [
+        sys.executable, "-m", "schedcast.cli", "collect", *map(str, programs),
+        "--out", str(out), "--runs", str(runs), "--workers", "2", "--no-race",
+    ]
+
+
+def test_kill_9_then_rerun_gives_every_run_exactly_once(tmp_path: Path) -> None:
+    programs = [write_program(tmp_path / f"p{i}", SLOW_OK.replace("150", str(150 + i))) for i in range(2)]
+    out = tmp_path / "out"
+    runs = 10
+    cmd = _collect_cmd(programs, out, runs)
+    # Warm the build cache so the kill lands in the middle of the runs.
+    subprocess.run(cmd[:-5] + ["--runs", "1", "--out", str(tmp_path / "warm"), "--no-race"], check=True, capture_output=True)
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    pending = out / "pending"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if pending.is_dir() and len(list(pending.glob("*.json"))) >= 5:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(RunStore(out).done_run_ids())
+    assert 5 <= done_before < 2 * runs, "the kill should land mid-collection"
+
+    second = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert f"{2 * runs - done_before} runs executed, {done_before} already stored" in second.stderr
+
+    table = pq.read_table(out / "runs.parquet")
+    keys = Counter(zip(table.column("program_id").to_pylist(), table.column("run_index").to_pylist()))
+    assert len(keys) == 2 * runs and set(keys.values()) == {1}
+    assert set(table.column("run_id").to_pylist()) == RunStore(out).done_run_ids()
+    for path in table.column("trace_path").to_pylist():
+        assert (out / path).is_file()
+    assert list(pending.glob("*.json")) == []
+
+    # A third run of the same command has nothing left to do.
+    third = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert f"0 runs executed, {2 * runs} already stored" in third.stderr
+
+
+def test_consolidation_tolerates_duplicate_records(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    record = {"run_id": "r1", "program_id": "p", "run_index": 0, "outcomes": ["ok"], "finished_at": "2026-01-01T00:00:00+00:00"}
+    store.add_run(record)
+    assert store.consolidate() == 1
+    store.add_run(record)  # e.g. a kill between writing runs.parquet and deleting pending/
+    assert store.consolidate() == 1
+    assert store.read_runs().column("run_id").to_pylist() == ["r1"]
+
+
+def test_traces_are_content_addressed(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "store")
+    a = tmp_path / "a.trace"
+    a.write_bytes(b"go 1.26 trace\x00\x00\x00payload")
+    digest, rel, size = store.put_trace(a)
+    assert rel == f"traces/{digest[:2]}/{digest}.trace" and size == a.stat().st_size
+    assert store.put_trace(a)[1] == rel  # idempotent
+    assert (tmp_path / "store" / rel).read_bytes() == a.read_bytes()
+
+
+def test_unusable_directory_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot write to the collection directory"):
+        RunStore(blocker / "sub")
+
+
+def test_incompatible_schema_version_is_refused(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    store = RunStore(tmp_path)
+    pq.write_table(pa.table({"run_id": ["x"]}).replace_schema_metadata({b"schedcast.schema_version": b"999"}), store.runs_path)
+    with pytest.raises(StoreError, match="schema version 999"):
+        store.read_runs()
