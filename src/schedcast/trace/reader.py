@@ -531,7 +531,7 @@ class _Reader:
             gid = a0
             fr = S(a2 >> 32)
             to = _GO_STATUS_TO_STATE[a2 & 0xFFFFFFFF]
-            if typ == W.EvGoStatusStack:
+            if typ == W.EvGoStatusStack and a3:
                 stack = actor_stack = st[a3]
                 last_stack[gid] = stack
             else:
