@@ -18,6 +18,7 @@ cut short keeps its complete generations and warns (:class:`TruncatedTraceWarnin
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import warnings
@@ -372,92 +373,417 @@ class _Reader:
             table[sid] = stacks_cache.setdefault(tup, tup)
 
     # ------------------------------------------------------------ batch decode
-    def decode_events(self, g: _Generation, m: int) -> list[tuple]:
-        """Decode every event of thread ``m``'s batches (batchCursor.nextEvent)."""
+    def decode_batch(self, g: _Generation, batch: tuple[int, int, int]) -> list[tuple]:
+        """Decode every event of one batch (batchCursor.nextEvent) into
+        (time, type, a0, a1, a2, a3, offset) tuples.
+
+        This loop touches every byte of the trace, so it is unrolled by argument
+        count and decodes uvarints of up to three bytes inline (longer ones, and all
+        errors, go through ``_uvarint``). Reads may run past ``end`` into the next
+        batch; the ``pos > end`` check after each event turns that into an error.
+        """
         buf = self.buf
         freq = g.freq
         nargs_of = W.TIMED_NARGS
+        uv = _uvarint
         out: list[tuple] = []
         append = out.append
-        for batch_ts, pos, end in g.batches[m]:
-            last = int(freq * batch_ts)
-            start = pos
-            try:
-                while pos < end:
-                    start = pos
-                    typ = buf[pos]
-                    na = nargs_of[typ]
-                    if na < 0:
-                        if typ in W.SPECS:
-                            raise TraceError(f"found event without a timestamp: type={typ}", start)
-                        raise TraceError(f"found invalid event type: {typ}", start)
-                    x = buf[pos + 1]
-                    pos += 2
-                    if x >= 0x80:
-                        x, pos = _uvarint(buf, pos - 1, end)
-                    last = int(freq * x) + last
-                    a = [0, 0, 0, 0]
-                    for i in range(na):
-                        x = buf[pos]
+        batch_ts, pos, end = batch
+        last = int(freq * batch_ts)
+        start = pos
+        try:
+            while pos < end:
+                start = pos
+                typ = buf[pos]
+                pos += 1
+                na = nargs_of[typ]
+                x = buf[pos]
+                pos += 1
+                if x >= 0x80:
+                    y = buf[pos]
+                    if y < 0x80:
+                        x = (x & 0x7F) | (y << 7)
                         pos += 1
-                        if x >= 0x80:
-                            x, pos = _uvarint(buf, pos - 1, end)
-                        a[i] = x
-                    if pos > end:
-                        raise _Truncated(start)
-                    append((last, typ, a[0], a[1], a[2], a[3], start))
-            except (IndexError, _Truncated):
-                raise TraceError("found invalid uvarint: event data runs past the end of its batch", start) from None
+                    else:
+                        z = buf[pos + 1]
+                        if z < 0x80:
+                            x = (x & 0x7F) | ((y & 0x7F) << 7) | (z << 14)
+                            pos += 2
+                        else:
+                            x, pos = uv(buf, pos - 1, end)
+                # Go: freq.mul(tsdiff) + lastTs, truncating the product.
+                last = int(freq * x) + last
+                if na == 0:
+                    a0 = a1 = a2 = a3 = 0
+                elif na < 0:
+                    if typ in W.SPECS:
+                        raise TraceError(f"found event without a timestamp: type={typ}", start)
+                    raise TraceError(f"found invalid event type: {typ}", start)
+                else:
+                    a0 = buf[pos]
+                    pos += 1
+                    if a0 >= 0x80:
+                        y = buf[pos]
+                        if y < 0x80:
+                            a0 = (a0 & 0x7F) | (y << 7)
+                            pos += 1
+                        else:
+                            z = buf[pos + 1]
+                            if z < 0x80:
+                                a0 = (a0 & 0x7F) | ((y & 0x7F) << 7) | (z << 14)
+                                pos += 2
+                            else:
+                                a0, pos = uv(buf, pos - 1, end)
+                    a1 = a2 = a3 = 0
+                    if na > 1:
+                        a1 = buf[pos]
+                        pos += 1
+                        if a1 >= 0x80:
+                            y = buf[pos]
+                            if y < 0x80:
+                                a1 = (a1 & 0x7F) | (y << 7)
+                                pos += 1
+                            else:
+                                z = buf[pos + 1]
+                                if z < 0x80:
+                                    a1 = (a1 & 0x7F) | ((y & 0x7F) << 7) | (z << 14)
+                                    pos += 2
+                                else:
+                                    a1, pos = uv(buf, pos - 1, end)
+                        if na > 2:
+                            a2 = buf[pos]
+                            pos += 1
+                            if a2 >= 0x80:
+                                y = buf[pos]
+                                if y < 0x80:
+                                    a2 = (a2 & 0x7F) | (y << 7)
+                                    pos += 1
+                                else:
+                                    z = buf[pos + 1]
+                                    if z < 0x80:
+                                        a2 = (a2 & 0x7F) | ((y & 0x7F) << 7) | (z << 14)
+                                        pos += 2
+                                    else:
+                                        a2, pos = uv(buf, pos - 1, end)
+                            if na > 3:
+                                a3 = buf[pos]
+                                pos += 1
+                                if a3 >= 0x80:
+                                    y = buf[pos]
+                                    if y < 0x80:
+                                        a3 = (a3 & 0x7F) | (y << 7)
+                                        pos += 1
+                                    else:
+                                        z = buf[pos + 1]
+                                        if z < 0x80:
+                                            a3 = (a3 & 0x7F) | ((y & 0x7F) << 7) | (z << 14)
+                                            pos += 2
+                                        else:
+                                            a3, pos = uv(buf, pos - 1, end)
+                if pos > end:
+                    raise _Truncated(start)
+                append((last, typ, a0, a1, a2, a3, start))
+        except (IndexError, _Truncated):
+            raise TraceError("found invalid uvarint: event data runs past the end of its batch", start) from None
         return out
 
     # ---------------------------------------------------------------- ordering
     def order_generation(self, g: _Generation) -> None:
-        """Merge the Ms of one generation in Go's order, emitting events."""
+        """Merge the Ms of one generation in Go's order, emitting events.
+
+        The fast path handles the common, valid case of the frequent event types
+        inline (with the same state updates as the handlers below) and keeps
+        advancing the head thread while Go's heap would keep it on top; anything
+        else goes through the faithful handlers (``_advance``), which also produce
+        every error.
+        """
         gen = g.gen
         self._emit_sync(int(g.freq * g.min_ts))
         # batchMs order and heapInsert, exactly like installGen.
         frontier: list[list] = []
+        # A cursor is [time of its next event, m, decoded batch, index, batches,
+        # next batch]: one batch is decoded at a time, which bounds memory.
         for m in g.batch_ms:
-            evs = self.decode_events(g, m)
-            if not evs:
-                continue
-            _heap_insert(frontier, [evs[0][0], m, evs, 0])
+            c = [0, m, [], 0, g.batches[m], 0]
+            if self._next_batch(g, c):
+                _heap_insert(frontier, c)
+        if frontier and self.initial_gen == 0:
+            self.initial_gen = gen
         samples = sorted(int(g.freq * t) for t in g.cpu_times)
+        nsamples = len(samples)
         si = 0
-        q = self.queue
-        while frontier or si < len(samples):
-            if si < len(samples) and (not frontier or samples[si] < frontier[0][0]):
-                self._fix_time(samples[si])
-                self.total += 1
+        inf = float("inf")
+
+        # Hot locals.
+        g_states, m_states, p_states = self.g_states, self.m_states, self.p_states
+        strings, stack_table = g.strings, g.stack_table
+        last_stack, start_stack = self.last_stack, self.start_stack
+        ev_append = self.events.append
+        tnew = tuple.__new__
+        EventT = Event
+        slow = self._slow
+        S_RUNNABLE, S_RUNNING, S_WAITING, S_SYSCALL, S_NOT_EXIST = (
+            GoState.RUNNABLE, GoState.RUNNING, GoState.WAITING, GoState.SYSCALL, GoState.NOT_EXIST,
+        )
+        GO_RUNNABLE, GO_RUNNING, GO_SYSCALL, GO_WAITING = W.GoRunnable, W.GoRunning, W.GoSyscall, W.GoWaiting
+        P_RUNNING, P_IDLE, P_SYSCALL = W.ProcRunning, W.ProcIdle, W.ProcSyscall
+        EV_START, EV_BLOCK, EV_UNBLOCK, EV_STOP = W.EvGoStart, W.EvGoBlock, W.EvGoUnblock, W.EvGoStop
+        EV_CREATE, EV_DESTROY, EV_HEAPALLOC, EV_HEAPGOAL = W.EvGoCreate, W.EvGoDestroy, W.EvHeapAlloc, W.EvHeapGoal
+        EV_SYS_BEGIN, EV_SYS_END, EV_PSTART, EV_PSTOP = (
+            W.EvGoSyscallBegin, W.EvGoSyscallEnd, W.EvProcStart, W.EvProcStop,
+        )
+        last_ts = self.last_ts
+        total = self.total
+
+        while frontier or si < nsamples:
+            if si < nsamples and (not frontier or samples[si] < frontier[0][0]):
+                t = samples[si]
                 si += 1
+                last_ts = t if t > last_ts else last_ts + 1
+                total += 1
                 continue
             c = frontier[0]
-            if self._advance(c[2][c[3]], c[1], gen, g):
-                self._refresh(frontier, 0)
-            else:
-                sort_func(frontier, _cursor_time)
-                for i in range(1, len(frontier)):
-                    c = frontier[i]
-                    if self._advance(c[2][c[3]], c[1], gen, g):
-                        self._refresh(frontier, i)
-                        break
+            m = c[1]
+            evs = c[2]
+            i = c[3]
+            n = len(evs)
+            nf = len(frontier)
+            bound = frontier[1][0] if nf > 1 else inf
+            if nf > 2 and frontier[2][0] < bound:
+                bound = frontier[2][0]
+            if si < nsamples and samples[si] < bound:
+                bound = samples[si]
+            ms = m_states.get(m)
+            if ms is None and m != NO:
+                ms = m_states[m] = [NO, NO]
+            advanced = True
+            while True:
+                ev = evs[i]
+                t, typ, a0, a1, a2, a3, off = ev
+                if ms is None:
+                    self.last_ts, self.total = last_ts, total
+                    advanced = slow(ev, m, gen, g)
+                    last_ts, total = self.last_ts, self.total
+                elif typ == EV_START:
+                    s = g_states.get(a0)
+                    cg, cp = ms
+                    if s is not None and s[0] == GO_RUNNABLE and s[1] == gen and a1 == s[2] + 1 and cp != NO and cg == NO and a0 < _I64:
+                        s[0] = GO_RUNNING
+                        s[2] = a1
+                        ms[0] = a0
+                        last_ts = t if t > last_ts else last_ts + 1
+                        total += 1
+                        ev_append(tnew(EventT, (last_ts, a0, NO, cp, m, S_RUNNABLE, S_RUNNING, "", last_stack.get(a0, ()), (), "GoStart")))
+                    else:
+                        self.last_ts, self.total = last_ts, total
+                        advanced = slow(ev, m, gen, g)
+                        last_ts, total = self.last_ts, self.total
+                elif typ == EV_BLOCK or typ == EV_STOP:
+                    cg, cp = ms
+                    s = g_states.get(cg)
+                    reason = strings.get(a0)
+                    stack = stack_table.get(a1)
+                    if s is not None and s[0] == GO_RUNNING and cp != NO and reason is not None and stack is not None:
+                        ms[0] = NO
+                        last_ts = t if t > last_ts else last_ts + 1
+                        total += 1
+                        last_stack[cg] = stack
+                        if typ == EV_BLOCK:
+                            s[0] = GO_WAITING
+                            ev_append(tnew(EventT, (last_ts, cg, cg, cp, m, S_RUNNING, S_WAITING, reason, stack, stack, "GoBlock")))
+                        else:
+                            s[0] = GO_RUNNABLE
+                            ev_append(tnew(EventT, (last_ts, cg, cg, cp, m, S_RUNNING, S_RUNNABLE, reason, stack, stack, "GoStop")))
+                    else:
+                        self.last_ts, self.total = last_ts, total
+                        advanced = slow(ev, m, gen, g)
+                        last_ts, total = self.last_ts, self.total
+                elif typ == EV_UNBLOCK:
+                    s = g_states.get(a0)
+                    astack = stack_table.get(a2)
+                    if s is not None and s[0] == GO_WAITING and s[1] == gen and a1 == s[2] + 1 and astack is not None:
+                        s[0] = GO_RUNNABLE
+                        s[2] = a1
+                        cg, cp = ms
+                        last_ts = t if t > last_ts else last_ts + 1
+                        total += 1
+                        ev_append(tnew(EventT, (last_ts, a0, cg, cp, m, S_WAITING, S_RUNNABLE, "", last_stack.get(a0, ()), astack, "GoUnblock")))
+                    else:
+                        self.last_ts, self.total = last_ts, total
+                        advanced = slow(ev, m, gen, g)
+                        last_ts, total = self.last_ts, self.total
+                elif typ == EV_HEAPALLOC or typ == EV_HEAPGOAL:
+                    if ms[1] != NO:
+                        last_ts = t if t > last_ts else last_ts + 1
+                        total += 1
+                    else:
+                        self.last_ts, self.total = last_ts, total
+                        advanced = slow(ev, m, gen, g)
+                        last_ts, total = self.last_ts, self.total
+                elif typ == EV_CREATE:
+                    cg, cp = ms
+                    s = g_states.get(cg)
+                    nstack = stack_table.get(a1)
+                    astack = stack_table.get(a2)
+                    if (
+                        cp != NO and (s is None or s[0] == GO_RUNNING) and a0 not in g_states
+                        and nstack is not None and astack is not None
+                    ):
+                        g_states[a0] = [GO_RUNNABLE, gen, 0, [], []]
+                        last_ts = t if t > last_ts else last_ts + 1
+                        total += 1
+                        last_stack[a0] = start_stack[a0] = nstack
+                        ev_append(tnew(EventT, (last_ts, a0, cg, cp, m, S_NOT_EXIST, S_RUNNABLE, "", nstack, astack, "GoCreate")))
+                    else:
+                        self.last_ts, self.total = last_ts, total
+                        advanced = slow(ev, m, gen, g)
+                        last_ts, total = self.last_ts, self.total
+                elif typ == EV_DESTROY:
+                    cg, cp = ms
+                    s = g_states.get(cg)
+                    if s is not None and s[0] == GO_RUNNING and cp != NO:
+                        del g_states[cg]
+                        ms[0] = NO
+                        last_ts = t if t > last_ts else last_ts + 1
+                        total += 1
+                        stack = start_stack.pop(cg, ())
+                        prev = last_stack.pop(cg, ())
+                        if not stack and prev:
+                            stack = (prev[-1],)
+                        ev_append(tnew(EventT, (last_ts, cg, cg, cp, m, S_RUNNING, S_NOT_EXIST, "", stack, (), "GoDestroy")))
+                    else:
+                        self.last_ts, self.total = last_ts, total
+                        advanced = slow(ev, m, gen, g)
+                        last_ts, total = self.last_ts, self.total
+                elif typ == EV_SYS_BEGIN:
+                    cg, cp = ms
+                    s = g_states.get(cg)
+                    ps = p_states.get(cp)
+                    stack = stack_table.get(a1)
+                    if (
+                        s is not None and s[0] == GO_RUNNING and ps is not None and ps[1] == gen
+                        and a0 == ps[2] + 1 and stack is not None
+                    ):
+                        s[0] = GO_SYSCALL
+                        ps[0] = P_SYSCALL
+                        ps[2] = a0
+                        last_ts = t if t > last_ts else last_ts + 1
+                        total += 1
+                        last_stack[cg] = stack
+                        ev_append(tnew(EventT, (last_ts, cg, cg, cp, m, S_RUNNING, S_SYSCALL, "", stack, stack, "GoSyscallBegin")))
+                    else:
+                        self.last_ts, self.total = last_ts, total
+                        advanced = slow(ev, m, gen, g)
+                        last_ts, total = self.last_ts, self.total
+                elif typ == EV_SYS_END:
+                    cg, cp = ms
+                    s = g_states.get(cg)
+                    ps = p_states.get(cp)
+                    if s is not None and s[0] == GO_SYSCALL and ps is not None and ps[0] == P_SYSCALL:
+                        s[0] = GO_RUNNING
+                        ps[0] = P_RUNNING
+                        last_ts = t if t > last_ts else last_ts + 1
+                        total += 1
+                        ev_append(tnew(EventT, (last_ts, cg, cg, cp, m, S_SYSCALL, S_RUNNING, "", last_stack.get(cg, ()), (), "GoSyscallEnd")))
+                    else:
+                        self.last_ts, self.total = last_ts, total
+                        advanced = slow(ev, m, gen, g)
+                        last_ts, total = self.last_ts, self.total
+                elif typ == EV_PSTART:
+                    ps = p_states.get(a0)
+                    if ps is not None and ps[0] == P_IDLE and ps[1] == gen and a1 == ps[2] + 1 and ms[1] == NO and a0 < _I64:
+                        ps[0] = P_RUNNING
+                        ps[2] = a1
+                        ms[1] = a0
+                        last_ts = t if t > last_ts else last_ts + 1
+                        total += 1
+                    else:
+                        self.last_ts, self.total = last_ts, total
+                        advanced = slow(ev, m, gen, g)
+                        last_ts, total = self.last_ts, self.total
+                elif typ == EV_PSTOP:
+                    ps = p_states.get(ms[1])
+                    if ps is not None and (ps[0] == P_RUNNING or ps[0] == P_SYSCALL):
+                        ps[0] = P_IDLE
+                        ms[1] = NO
+                        last_ts = t if t > last_ts else last_ts + 1
+                        total += 1
+                    else:
+                        self.last_ts, self.total = last_ts, total
+                        advanced = slow(ev, m, gen, g)
+                        last_ts, total = self.last_ts, self.total
                 else:
-                    c = frontier[0]
-                    raise TraceError(
-                        f"broken trace: no thread's next event can advance in generation {gen} "
-                        f"(thread {c[1]} is at {W.EVENT_NAMES.get(c[2][c[3]][1], '?')})",
-                        c[2][c[3]][6],
-                    )
-            for raw in q:
-                self._materialize(raw, g)
-            q.clear()
+                    self.last_ts, self.total = last_ts, total
+                    advanced = slow(ev, m, gen, g)
+                    last_ts, total = self.last_ts, self.total
+                if not advanced:
+                    break
+                i += 1
+                if i == n:
+                    if not self._next_batch(g, c):
+                        _heap_remove(frontier, 0)
+                        break
+                    evs = c[2]
+                    i = 0
+                    n = len(evs)
+                t = evs[i][0]
+                if t > bound:
+                    c[0] = t
+                    c[3] = i
+                    _sift_down(frontier, 0)
+                    break
+            if advanced:
+                continue
+            # The head thread cannot advance: try the others in timestamp order.
+            c[3] = i
+            self.last_ts, self.total = last_ts, total
+            sort_func(frontier, _cursor_time)
+            for k in range(1, len(frontier)):
+                c = frontier[k]
+                if slow(c[2][c[3]], c[1], gen, g):
+                    self._refresh(g, frontier, k)
+                    break
+            else:
+                c = frontier[0]
+                raise TraceError(
+                    f"broken trace: no thread's next event can advance in generation {gen} "
+                    f"(thread {c[1]} is at {W.EVENT_NAMES.get(c[2][c[3]][1], '?')})",
+                    c[2][c[3]][6],
+                )
+            last_ts, total = self.last_ts, self.total
+        self.last_ts, self.total = last_ts, total
 
-    @staticmethod
-    def _refresh(frontier: list[list], i: int) -> None:
+    def _slow(self, ev: tuple, m: int, gen: int, g: _Generation) -> bool:
+        """Advance one event through the faithful handlers and emit what it queued."""
+        if not self._advance(ev, m, gen, g):
+            return False
+        q = self.queue
+        for raw in q:
+            self._materialize(raw, g)
+        q.clear()
+        return True
+
+    def _next_batch(self, g: _Generation, c: list) -> bool:
+        """Load cursor ``c``'s next non-empty batch; False when it has none left."""
+        batches = c[4]
+        while c[5] < len(batches):
+            evs = self.decode_batch(g, batches[c[5]])
+            c[5] += 1
+            if evs:
+                c[0] = evs[0][0]
+                c[2] = evs
+                c[3] = 0
+                return True
+        return False
+
+    def _refresh(self, g: _Generation, frontier: list[list], i: int) -> None:
+        """Move cursor ``i`` past the event it just advanced (Go's tryAdvance)."""
         c = frontier[i]
         c[3] += 1
         if c[3] < len(c[2]):
             c[0] = c[2][c[3]][0]
+            _heap_update(frontier, i)
+        elif self._next_batch(g, c):
             _heap_update(frontier, i)
         else:
             _heap_remove(frontier, i)
@@ -1203,12 +1529,17 @@ def read_trace(
                 buf = f.read()
         except OSError as exc:
             raise TraceError(f"cannot read trace file: {exc.strerror or exc}", 0, path) from None
+    # The reader allocates hundreds of thousands of tuples and no reference cycles:
+    # the cyclic GC would only rescan them over and over (about 30 % of the time).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         return _read(buf, path, strict)
     except TraceError as exc:
         raise exc.with_path(path) from None
-    except RecursionError:  # pragma: no cover - defensive: nothing here recurses deeply
-        raise TraceError("trace too deeply nested", 0, path) from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def _read(buf: bytes, path: str | None, strict: bool) -> Trace:
