@@ -49,6 +49,8 @@ def _handle(exc: BaseException) -> None:
 
     if _state["debug"]:
         raise exc
+    if isinstance(exc, KeyboardInterrupt):
+        fail("interrupted; every finished run is stored, rerun the same command to resume", code=130)
     if isinstance(exc, (ToolchainError, ProgramError, StoreError)):
         fail(str(exc))
     if isinstance(exc, OSError):
@@ -161,7 +163,7 @@ def collect_cmd(
         _collect(paths or [], out, runs, gomaxprocs, timeout, race, seed, workers)
     except typer.Exit:
         raise
-    except Exception as exc:  # noqa: BLE001 - every failure gets one clear message
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure gets one clear message
         _handle(exc)
 
 
@@ -194,7 +196,7 @@ def runs_cmd(
         _runs(out, as_json)
     except typer.Exit:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001
         _handle(exc)
 
 
@@ -266,7 +268,7 @@ def pipeline(
         _runs(out, as_json=False)
     except typer.Exit:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001
         _handle(exc)
 
 

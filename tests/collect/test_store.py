@@ -112,3 +112,21 @@ def test_incompatible_schema_version_is_refused(tmp_path: Path) -> None:
     pq.write_table(pa.table({"run_id": ["x"]}).replace_schema_metadata({b"schedcast.schema_version": b"999"}), store.runs_path)
     with pytest.raises(StoreError, match="schema version 999"):
         store.read_runs()
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_runs(tmp_path: Path) -> None:
+    program = write_program(tmp_path / "p", SLOW_OK)
+    out = tmp_path / "out"
+    cmd = _collect_cmd([program], out, 20)
+    subprocess.run(cmd[:-5] + ["--runs", "1", "--out", str(tmp_path / "warm"), "--no-race"], check=True, capture_output=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list((out / "pending").glob("*.json"))) < 3:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    stored = RunStore(out).read_runs().num_rows  # consolidated on the way out
+    assert 3 <= stored < 20
+    assert list((out / "pending").glob("*.json")) == []

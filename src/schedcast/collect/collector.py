@@ -74,6 +74,26 @@ def collect(
         disable=not show_progress,
         transient=False,
     )
+    try:
+        _run_all(programs, todo, done, config, store, executor, progress, summary, cache_root)
+    finally:
+        # Also on Ctrl-C or an error: what finished is in runs.parquet.
+        store.consolidate()
+        summary.elapsed_s = time.monotonic() - started
+    return summary
+
+
+def _run_all(
+    programs: list[Program],
+    todo: list[Program],
+    done: set[str],
+    config: RunConfig,
+    store: RunStore,
+    executor: Executor,
+    progress: Progress,
+    summary: CollectSummary,
+    cache_root: Path | None,
+) -> None:
     with progress:
         builds: dict[str, tuple[Build | None, str]] = {}
         t_build = progress.add_task("build", total=len(todo), outcomes="")
@@ -100,6 +120,3 @@ def collect(
                 advance=1,
                 outcomes=" ".join(f"{k}={v}" for k, v in sorted(summary.outcomes.items())),
             )
-    store.consolidate()
-    summary.elapsed_s = time.monotonic() - started
-    return summary

@@ -31,8 +31,9 @@ class LocalExecutor:
 
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         it = iter(items)
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            running: set[Future[R]] = set()
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        running: set[Future[R]] = set()
+        try:
             # Keep a bounded number of tasks in flight, so a huge task list costs no memory.
             for item in it:
                 running.add(pool.submit(fn, item))
@@ -45,3 +46,7 @@ class LocalExecutor:
                     nxt = next(it, None)
                     if nxt is not None:
                         running.add(pool.submit(fn, nxt))
+        finally:
+            # On an error or Ctrl-C, start nothing new; tasks already running finish
+            # (each is bounded by its own timeout) so their results are not torn.
+            pool.shutdown(wait=True, cancel_futures=True)
