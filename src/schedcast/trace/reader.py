@@ -155,6 +155,7 @@ class _Reader:
         self.last_ts = 0
         self.total = 0
         self.gomaxprocs = 0
+        self.procs_seen = 0  # 1 + largest P ID with a status event (GOMAXPROCS fallback)
         # Goroutine stacks for transitions the wire format gives no stack for.
         self.last_stack: dict[int, Stack] = {}
         self.start_stack: dict[int, Stack] = {}
@@ -874,6 +875,10 @@ class _Reader:
             if a0 > self.gomaxprocs:
                 self.gomaxprocs = a0
             return
+        elif typ == W.EvProcStatus:
+            if a0 + 1 > self.procs_seen:
+                self.procs_seen = a0 + 1
+            return
         else:
             return
         self.events.append(
@@ -1579,7 +1584,7 @@ def _read(buf: bytes, path: str | None, strict: bool) -> Trace:
         events=r.events,
         logs=r.logs,
         generations=generations,
-        gomaxprocs=r.gomaxprocs,
+        gomaxprocs=r.gomaxprocs or r.procs_seen,
         total_events=r.total,
         warnings=warning_list,
         truncated_at=truncated_at,
