@@ -1,0 +1,41 @@
+"""Evaluation: exactly defined metrics, intervals and tests for next-event predictors."""
+
+from schedcast.evaluate.metrics import (
+    ECE_BINS,
+    MetricInputError,
+    accuracy,
+    bootstrap_by_program,
+    brier,
+    classwise_ece,
+    ece,
+    entropy_bits,
+    kl_divergence,
+    majority_baseline_accuracy,
+    mcnemar,
+    mean_absolute_difference,
+    nll,
+    oracle_accuracy,
+    per_kind_accuracy,
+    spearman,
+    total_variation,
+)
+
+__all__ = [
+    "ECE_BINS",
+    "MetricInputError",
+    "accuracy",
+    "bootstrap_by_program",
+    "brier",
+    "classwise_ece",
+    "ece",
+    "entropy_bits",
+    "kl_divergence",
+    "majority_baseline_accuracy",
+    "mcnemar",
+    "mean_absolute_difference",
+    "nll",
+    "oracle_accuracy",
+    "per_kind_accuracy",
+    "spearman",
+    "total_variation",
+]

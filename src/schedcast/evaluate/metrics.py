@@ -1,0 +1,271 @@
+"""Metrics for next-event predictors, each defined exactly (docs/evaluate.md).
+
+Predictions are arrays of shape (n, 6) over the fixed kind order
+GoBlock, GoCreate, GoEnd, GoSched, GoStart, GoUnblock; labels are kind indices
+0..5. Every function checks its inputs and names the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+N_KINDS = 6
+ECE_BINS = 15
+PROB_FLOOR = 1e-12  # log(0) guard for NLL and KL: a zero probability on the truth costs -log(1e-12)
+SUM_TOLERANCE = 1e-6
+
+
+class MetricInputError(ValueError):
+    """Predictions or labels that cannot be scored; the message names the model and the problem."""
+
+
+def check_probs(probs: np.ndarray, model: str = "model") -> np.ndarray:
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != N_KINDS:
+        raise MetricInputError(f"{model}: predictions must have shape (n, {N_KINDS}), got {p.shape}")
+    if not np.all(np.isfinite(p)):
+        raise MetricInputError(f"{model}: predictions contain NaN or infinite values")
+    if np.any(p < 0):
+        raise MetricInputError(f"{model}: predictions contain negative probabilities")
+    sums = p.sum(axis=1)
+    if p.shape[0] and np.max(np.abs(sums - 1.0)) > SUM_TOLERANCE:
+        raise MetricInputError(f"{model}: prediction rows must sum to 1 (worst row sums to {sums[np.argmax(np.abs(sums - 1))]:.6f})")
+    return p
+
+
+def check_labels(labels: np.ndarray, n: int | None = None, name: str = "labels") -> np.ndarray:
+    y = np.asarray(labels)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise MetricInputError(f"{name}: must be a 1-d array of kind indices")
+    if y.size and (y.min() < 0 or y.max() >= N_KINDS):
+        raise MetricInputError(f"{name}: kind indices must lie in 0..{N_KINDS - 1}")
+    if n is not None and y.shape[0] != n:
+        raise MetricInputError(f"{name}: {y.shape[0]} labels for {n} predictions")
+    return y
+
+
+def _pair(probs: np.ndarray, labels: np.ndarray, model: str) -> tuple[np.ndarray, np.ndarray]:
+    p = check_probs(probs, model)
+    y = check_labels(labels, p.shape[0])
+    if p.shape[0] == 0:
+        raise MetricInputError(f"{model}: no examples to score (empty split?)")
+    return p, y
+
+
+def predicted_kind(probs: np.ndarray) -> np.ndarray:
+    """Arg-max; ties go to the first kind in the fixed order."""
+    return np.argmax(probs, axis=1)
+
+
+def accuracy(probs: np.ndarray, labels: np.ndarray, model: str = "model") -> float:
+    p, y = _pair(probs, labels, model)
+    return float(np.mean(predicted_kind(p) == y))
+
+
+def per_kind_accuracy(probs: np.ndarray, labels: np.ndarray, model: str = "model") -> np.ndarray:
+    """Recall per true kind: of the examples whose next event is kind k, the share predicted k (NaN if none)."""
+    p, y = _pair(probs, labels, model)
+    pred = predicted_kind(p)
+    out = np.full(N_KINDS, np.nan)
+    for k in range(N_KINDS):
+        mask = y == k
+        if mask.any():
+            out[k] = float(np.mean(pred[mask] == k))
+    return out
+
+
+def kind_frequencies(labels: np.ndarray) -> np.ndarray:
+    y = check_labels(labels)
+    if y.size == 0:
+        return np.zeros(N_KINDS)
+    return np.bincount(y, minlength=N_KINDS) / y.size
+
+
+def majority_baseline_accuracy(train_labels: np.ndarray, test_labels: np.ndarray) -> float:
+    """Accuracy of always predicting the most frequent training kind (ties: first kind)."""
+    majority = int(np.argmax(kind_frequencies(train_labels)))
+    y = check_labels(test_labels, name="test labels")
+    if y.size == 0:
+        raise MetricInputError("majority baseline: no test examples")
+    return float(np.mean(y == majority))
+
+
+def nll(probs: np.ndarray, labels: np.ndarray, model: str = "model") -> float:
+    """Mean negative log-likelihood (nats) of the true kind; probabilities floored at 1e-12."""
+    p, y = _pair(probs, labels, model)
+    return float(-np.mean(np.log(np.maximum(p[np.arange(y.size), y], PROB_FLOOR))))
+
+
+def brier(probs: np.ndarray, labels: np.ndarray, model: str = "model") -> float:
+    """Multi-class Brier score: mean over examples of sum_k (p_k - 1[y = k])^2, in [0, 2]."""
+    p, y = _pair(probs, labels, model)
+    onehot = np.eye(N_KINDS)[y]
+    return float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
+
+
+def _bin_index(conf: np.ndarray, n_bins: int) -> np.ndarray:
+    # Bin b covers [b/n, (b+1)/n); the last bin also takes confidence 1.0.
+    return np.minimum((conf * n_bins).astype(np.int64), n_bins - 1)
+
+
+def _binned_gap(conf: np.ndarray, hit: np.ndarray, n_bins: int) -> float:
+    bins = _bin_index(conf, n_bins)
+    total = 0.0
+    for b in np.unique(bins):
+        mask = bins == b
+        total += mask.sum() / conf.size * abs(float(hit[mask].mean()) - float(conf[mask].mean()))
+    return total
+
+
+def ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS, model: str = "model") -> float:
+    """Top-label expected calibration error with equal-width bins.
+
+    ECE = sum over bins b of (n_b / n) * |accuracy_b - mean confidence_b|, where an
+    example's confidence is its largest probability and it falls in bin
+    floor(confidence * n_bins) (confidence 1.0 in the last bin). Empty bins add nothing.
+    """
+    p, y = _pair(probs, labels, model)
+    conf = p.max(axis=1)
+    hit = (predicted_kind(p) == y).astype(np.float64)
+    return _binned_gap(conf, hit, n_bins)
+
+
+def classwise_ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS, model: str = "model") -> float:
+    """Mean over the six kinds of the binned gap between p_k and the frequency of kind k."""
+    p, y = _pair(probs, labels, model)
+    return float(np.mean([_binned_gap(p[:, k], (y == k).astype(np.float64), n_bins) for k in range(N_KINDS)]))
+
+
+def check_distributions(dists: np.ndarray, name: str) -> np.ndarray:
+    return check_probs(dists, name)
+
+
+def mean_absolute_difference(pred: np.ndarray, target: np.ndarray, model: str = "model") -> float:
+    """The research prototype's "ECE": mean over rows and kinds of |q_k - p̂_k|.
+
+    It is a distance between distributions, not a calibration error; we report it
+    under its real name only to compare with the prototype's figures.
+    """
+    q = check_probs(pred, model)
+    t = check_distributions(target, "empirical distributions")
+    if q.shape != t.shape:
+        raise MetricInputError(f"{model}: {q.shape[0]} predictions for {t.shape[0]} distributions")
+    return float(np.mean(np.abs(q - t)))
+
+
+def kl_divergence(target: np.ndarray, pred: np.ndarray, model: str = "model") -> np.ndarray:
+    """KL(p̂ || q) per row, in nats; terms with p̂_k = 0 add nothing, q floored at 1e-12."""
+    q = check_probs(pred, model)
+    t = check_distributions(target, "empirical distributions")
+    if q.shape != t.shape:
+        raise MetricInputError(f"{model}: {q.shape[0]} predictions for {t.shape[0]} distributions")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(t > 0, t * (np.log(np.where(t > 0, t, 1.0)) - np.log(np.maximum(q, PROB_FLOOR))), 0.0)
+    return terms.sum(axis=1)
+
+
+def total_variation(target: np.ndarray, pred: np.ndarray, model: str = "model") -> np.ndarray:
+    """Total variation distance per row: half the L1 distance, in [0, 1]."""
+    q = check_probs(pred, model)
+    t = check_distributions(target, "empirical distributions")
+    if q.shape != t.shape:
+        raise MetricInputError(f"{model}: {q.shape[0]} predictions for {t.shape[0]} distributions")
+    return 0.5 * np.abs(q - t).sum(axis=1)
+
+
+def entropy_bits(probs: np.ndarray) -> np.ndarray:
+    """Shannon entropy of each row, in bits (0 log 0 = 0)."""
+    p = check_probs(probs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0).sum(axis=1)
+
+
+@dataclass(frozen=True)
+class Correlation:
+    rho: float
+    p_value: float
+    n: int
+
+
+def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> Correlation:
+    """Spearman's rank correlation with its two-sided p-value (scipy)."""
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise MetricInputError("spearman: two 1-d arrays of the same length are needed")
+    if a.size < 3:
+        raise MetricInputError(f"spearman: at least 3 pairs are needed, got {a.size}")
+    result = stats.spearmanr(a, b)
+    return Correlation(float(result.statistic), float(result.pvalue), int(a.size))
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+    n_boot: int
+
+
+def bootstrap_by_program(
+    statistic: Callable[[np.ndarray], float],
+    programs: Sequence[str] | np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval:
+    """Percentile bootstrap that resamples programs, not examples.
+
+    `statistic(indices)` computes the metric on the examples at `indices` (with
+    repetitions). Each replicate draws as many programs as there are, with
+    replacement, and takes all examples of every drawn program: examples of one
+    program are not independent, so resampling them one by one would give
+    intervals that are too narrow.
+    """
+    prog = np.asarray(programs)
+    if prog.size == 0:
+        raise MetricInputError("bootstrap: no examples")
+    names, inverse = np.unique(prog, return_inverse=True)
+    members = [np.flatnonzero(inverse == i) for i in range(names.size)]
+    rng = np.random.default_rng(seed)
+    estimate = statistic(np.arange(prog.size))
+    reps = np.empty(n_boot)
+    for r in range(n_boot):
+        chosen = rng.integers(0, names.size, size=names.size)
+        reps[r] = statistic(np.concatenate([members[c] for c in chosen]))
+    alpha = (1 - level) / 2
+    low, high = np.quantile(reps, [alpha, 1 - alpha])
+    return Interval(float(estimate), float(low), float(high), n_boot)
+
+
+@dataclass(frozen=True)
+class McNemar:
+    only_a_right: int
+    only_b_right: int
+    p_value: float  # exact two-sided binomial test on the discordant pairs
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
+    """Paired McNemar test between two models scored on the same examples."""
+    a = np.asarray(correct_a, dtype=bool)
+    b = np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1:
+        raise MetricInputError("mcnemar: two 1-d correctness arrays over the same examples are needed")
+    only_a = int(np.sum(a & ~b))
+    only_b = int(np.sum(~a & b))
+    n = only_a + only_b
+    p = 1.0 if n == 0 else float(stats.binomtest(only_a, n, 0.5).pvalue)
+    return McNemar(only_a, only_b, p)
+
+
+def oracle_accuracy(group_distributions: np.ndarray, example_groups: np.ndarray) -> float:
+    """The best accuracy any predictor can reach given the observed distributions:
+    the mean over examples of max_k p̂_k of the example's group."""
+    d = check_distributions(group_distributions, "group distributions")
+    g = np.asarray(example_groups)
+    if g.size == 0:
+        raise MetricInputError("oracle: no examples")
+    return float(np.mean(d.max(axis=1)[g]))
