@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -149,7 +150,57 @@ def load_program(path: Path, program_id: str | None = None) -> Program:
         description=str(meta.get("description", "")),
         origin=str(meta.get("origin", "user")),
         wall_timeout_s=float(meta["timeout"]) if "timeout" in meta else None,  # type: ignore[arg-type]
+        extra=_extra_table(meta.get("extra", {}), meta_file),
     )
+
+
+def _extra_table(value: object, where: Path) -> dict[str, str]:
+    """The optional [extra] table of program.toml: free-form string metadata."""
+    if not isinstance(value, dict):
+        raise ProgramError(f"{where}: 'extra' must be a table of strings")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _toml_value(value: object) -> str:
+    # JSON string escapes are valid TOML basic-string escapes.
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def program_toml(program: Program) -> str:
+    """program.toml text that load_program reads back into the same declared metadata."""
+    fields: dict[str, object] = {"id": program.id, "origin": program.origin}
+    if program.pattern:
+        fields["pattern"] = program.pattern
+    fields["expected"] = list(program.expected)
+    if program.description:
+        fields["description"] = program.description
+    fields["language_version"] = program.language_version
+    if program.args:
+        fields["args"] = list(program.args)
+    if program.wall_timeout_s is not None:
+        fields["timeout"] = float(program.wall_timeout_s)
+    lines = [f"{k} = {_toml_value(v)}" for k, v in fields.items()]
+    if program.extra:
+        lines += ["", "[extra]"] + [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in sorted(program.extra.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_program(program: Program, directory: Path) -> Path:
+    """Write a program as a directory (its .go files plus program.toml); load_program reads it back."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in sorted(program.sources.items()):
+        (directory / name).write_text(text)
+    (directory / "program.toml").write_text(program_toml(program))
+    return directory
 
 
 def builtin_programs() -> list[Program]:
@@ -158,5 +209,8 @@ def builtin_programs() -> list[Program]:
     programs = []
     for entry in sorted(root.iterdir(), key=lambda e: e.name):
         if entry.is_dir() and (entry / "program.toml").is_file():
-            programs.append(load_program(Path(str(entry))))
+            program = load_program(Path(str(entry)))
+            if program.origin == "user":  # their program.toml names no origin
+                program = replace(program, origin="builtin")
+            programs.append(program)
     return programs
