@@ -245,22 +245,19 @@ class Trace:
         return lo, max(lo, hi)
 
     # -- views -----------------------------------------------------------------------
-    def program_events(self, *, system: bool = False, window: bool = True, settle: bool = False) -> list[Event]:
+    def program_events(self, *, system: bool = False, window: bool = True) -> list[Event]:
         """The program's goroutine transitions.
 
         ``system=False`` (default) drops transitions of system goroutines (see
         :func:`is_system_entry`). ``window=True`` (default) keeps only events between
-        the harness's program-start and program-end markers when they are present.
-        ``settle=True`` also keeps, after program-end, the events of goroutines other
-        than the one that logged the marker (the main goroutine, which then runs
-        harness code): that is where leaked goroutines that had not run yet start
-        and block forever, while the harness lets them settle.
+        the harness's program-start and program-end markers when they are present:
+        outside them the main goroutine runs harness code. Note that goroutines
+        which had not run yet when the program returned (typically leaked ones)
+        start and block only after program-end, while the harness lets them settle:
+        use ``window=False`` to see those blocks.
         """
         lo, hi = self.window() if window else (0, len(self.events))
         events = self.events[lo:hi]
-        end = self.program_end
-        if window and settle and end is not None:
-            events = events + [ev for ev in self.events[hi:] if ev.g != end.g]
         if system:
             return events
         drop = self.system_goroutines()

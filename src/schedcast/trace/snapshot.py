@@ -7,7 +7,6 @@ you ask (:meth:`Snapshot.copy`).
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
 from typing import Iterable, Iterator, NamedTuple
 
@@ -62,16 +61,23 @@ def package_of(func: str) -> str:
 
 
 def is_user_frame(frame: Frame) -> bool:
-    """Whether a frame is the program's own code: not the Go runtime or standard
-    library (a package whose import path has no dot in its first element and whose
-    file lies at ``.../src/<package>/``, as in GOROOT), and not the schedcast
-    harness."""
+    """Whether a frame is the program's own code, not the Go runtime, the standard
+    library or the schedcast harness.
+
+    Standard library: the function's import path has no dot in its first element,
+    is not ``main``, and its file lies in a ``.../src/<dir>/`` tree whose first
+    directory has no dot either (GOROOT layout; ``time.Sleep`` lives in
+    ``src/runtime/time.go``, so the directory need not match the package).
+    """
     if HARNESS_MARK in frame.func:
         return False
     pkg = package_of(frame.func)
     if pkg == "main" or "." in pkg.split("/", 1)[0]:
         return True
-    return not os.path.dirname(frame.file).endswith("/src/" + pkg)
+    at = frame.file.rfind("/src/")
+    if at < 0:
+        return True
+    return "." in frame.file[at + 5 :].split("/", 1)[0]
 
 
 def user_site(stack: Stack) -> str:
