@@ -1,0 +1,25 @@
+"""Predictors behind one protocol: fit, predict_proba -> (n, 6), save / load."""
+
+from schedcast.models.base import KIND_NAMES, Examples, ModelError, Predictor, load_predictor
+from schedcast.models.baselines import (
+    BASELINES,
+    MajorityPredictor,
+    NgramPredictor,
+    PriorPredictor,
+    UniformPredictor,
+    select_ngram_order,
+)
+
+__all__ = [
+    "BASELINES",
+    "KIND_NAMES",
+    "Examples",
+    "MajorityPredictor",
+    "ModelError",
+    "NgramPredictor",
+    "Predictor",
+    "PriorPredictor",
+    "UniformPredictor",
+    "load_predictor",
+    "select_ngram_order",
+]

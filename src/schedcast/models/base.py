@@ -1,0 +1,106 @@
+"""The predictor protocol every model follows (scikit-learn-like).
+
+`fit(train)`, `predict_proba(examples) -> (n, 6)` over the fixed kind order
+GoBlock, GoCreate, GoEnd, GoSched, GoStart, GoUnblock, `save(path)` and
+`load_predictor(path)`. A model that cannot say anything about an example returns
+its prior for it, never zeros.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+KIND_NAMES: tuple[str, ...] = ("GoBlock", "GoCreate", "GoEnd", "GoSched", "GoStart", "GoUnblock")
+N_KINDS = len(KIND_NAMES)
+MODEL_FORMAT_VERSION = 1
+
+
+class ModelError(ValueError):
+    """A model that cannot be used: unfitted, bad input, incompatible file. Names the model."""
+
+
+@dataclass(frozen=True)
+class Examples:
+    """What a baseline sees of each example: the kinds of the prefix's events (oldest
+    first, as indices into KIND_NAMES), the label (the next event's kind in the same
+    run; -1 when unknown) and the program it came from."""
+
+    history: Sequence[Sequence[int]]
+    labels: np.ndarray
+    programs: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.history)
+        if self.labels.shape != (n,) or self.programs.shape != (n,):
+            raise ModelError(f"examples: {n} histories, {self.labels.shape} labels, {self.programs.shape} programs")
+
+    def __len__(self) -> int:
+        return len(self.history)
+
+
+class Predictor:
+    name: ClassVar[str] = "predictor"
+
+    def fit(self, train: Examples) -> Predictor:
+        raise NotImplementedError
+
+    def predict_proba(self, examples: Examples) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- persistence ----------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        return {}
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def save(self, path: Path) -> None:
+        blob = {
+            "schedcast_model": self.name,
+            "format_version": MODEL_FORMAT_VERSION,
+            "kinds": list(KIND_NAMES),
+            "config": self.config(),
+            "state": self.state(),
+        }
+        Path(path).write_text(json.dumps(blob))
+
+
+def _registry() -> dict[str, type[Predictor]]:
+    from schedcast.models.baselines import BASELINES
+
+    return {cls.name: cls for cls in BASELINES}
+
+
+def load_predictor(path: Path) -> Predictor:
+    path = Path(path)
+    try:
+        blob = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: not a schedcast model file ({exc})") from exc
+    name = blob.get("schedcast_model", "?") if isinstance(blob, dict) else "?"
+    if not isinstance(blob, dict) or "schedcast_model" not in blob:
+        raise ModelError(f"{path}: not a schedcast model file")
+    if blob.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ModelError(f"{path}: model {name!r} has format version {blob.get('format_version')}, this schedcast reads {MODEL_FORMAT_VERSION}")
+    if blob.get("kinds") != list(KIND_NAMES):
+        raise ModelError(f"{path}: model {name!r} uses kind order {blob.get('kinds')}, expected {list(KIND_NAMES)}")
+    cls = _registry().get(name)
+    if cls is None:
+        raise ModelError(f"{path}: unknown model {name!r}")
+    model = cls(**blob["config"])
+    model.set_state(blob["state"])
+    return model
+
+
+def check_fitted(model: Predictor, fitted: bool) -> None:
+    if not fitted:
+        raise ModelError(f"{model.name}: call fit() before predict_proba()")
