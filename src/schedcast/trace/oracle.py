@@ -43,12 +43,21 @@ class OracleError(RuntimeError):
 
 def run_go_parser(path: str | os.PathLike[str], timeout: float = 600) -> str:
     """The text of ``go tool trace -d=parsed PATH``; OracleError if Go rejects it."""
+    text, error = run_go_parser_partial(path, timeout)
+    if error is not None:
+        raise OracleError(error)
+    return text
+
+
+def run_go_parser_partial(path: str | os.PathLike[str], timeout: float = 600) -> tuple[str, str | None]:
+    """What Go printed before stopping, and its error (None if it read everything).
+    On a broken trace Go prints every event it could order, then fails."""
     from ..toolchain import run_go
 
     proc = run_go(["tool", "trace", "-d=parsed", os.fspath(path)], timeout=timeout)
     if proc.returncode != 0:
-        raise OracleError(proc.stderr.strip() or f"go tool trace exited with {proc.returncode}")
-    return proc.stdout
+        return proc.stdout, proc.stderr.strip() or f"go tool trace exited with {proc.returncode}"
+    return proc.stdout, None
 
 
 def _unquote(text: str) -> str:
