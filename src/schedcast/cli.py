@@ -277,9 +277,15 @@ def _mount_optional_stages() -> None:
     import importlib
     import importlib.util
 
-    if importlib.util.find_spec("schedcast.trace") and importlib.util.find_spec("schedcast.trace.cli"):
-        trace_app = importlib.import_module("schedcast.trace.cli").app
-        app.add_typer(trace_app, name="trace", help="Read Go execution traces.")
+    stages = (
+        ("schedcast.trace.cli", "trace", "Read Go execution traces."),
+        ("schedcast.corpus.cli", "corpus", "The programs: hand-crafted, generated, real-world kernels."),
+        ("schedcast.dataset.cli", "dataset", "Next-event examples, distribution groups, splits."),
+    )
+    for module, name, help_text in stages:
+        parent = module.rsplit(".", 1)[0]
+        if importlib.util.find_spec(parent) and importlib.util.find_spec(module):
+            app.add_typer(importlib.import_module(module).app, name=name, help=help_text)
 
 
 _mount_optional_stages()

@@ -1,26 +1,12 @@
-"""Shared fixtures: real builds and real traced runs of the built-in programs."""
+"""Helpers for the capture tests (the shared collection fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-import pytest
+from tests.conftest import BUILTIN_RUNS
 
-from schedcast.collect import RunConfig, collect
-from schedcast.corpus import builtin_programs
-
-BUILTIN_RUNS = 3
-
-
-@pytest.fixture(scope="session")
-def builtin_collection(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pa.Table]:
-    """Every built-in program run BUILTIN_RUNS times (race build, GOMAXPROCS=2)."""
-    out = tmp_path_factory.mktemp("builtin-collection")
-    collect(builtin_programs(), out, RunConfig(runs=BUILTIN_RUNS), show_progress=False)
-    from schedcast.collect.store import RunStore
-
-    return out, RunStore(out).read_runs()
+__all__ = ["BUILTIN_RUNS", "write_program"]
 
 
 def write_program(directory: Path, source: str, name: str = "main.go", toml: str = "") -> Path:

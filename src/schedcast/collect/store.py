@@ -83,6 +83,7 @@ PROGRAM_SCHEMA = pa.schema(
         ("expected", pa.list_(pa.string())),
         ("description", pa.string()),
         ("sources", pa.string()),  # JSON {file name: source}
+        ("extra", pa.string()),  # JSON of Program.extra (e.g. generator template, seed, imitated program)
     ],
     metadata={b"schedcast.schema_version": str(SCHEMA_VERSION).encode()},
 )
@@ -217,6 +218,7 @@ class RunStore:
                 "expected": list(p.expected),
                 "description": p.description,
                 "sources": json.dumps(p.sources, sort_keys=True),
+                "extra": json.dumps(p.extra, sort_keys=True, default=str),
             }
             for p in programs
             if (p.id, p.source_hash) not in have

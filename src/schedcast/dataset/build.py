@@ -1,0 +1,281 @@
+"""Build the dataset tables from a collection: events once, examples by reference.
+
+Two example protocols:
+- paper: for each run, prefix lengths k = floor(n * d / 100) for d in 25, 50, 75
+  (n = the run's event count); the label is event k of the same run.
+- all: every k = 0..n (optionally every `stride`-th); k = n has no next event and
+  is kept with label -1 (the run ended there, e.g. deadlocked), excluded from every
+  distribution.
+
+Two groupings of examples into distributions:
+- paper: (program, depth) across runs, as in the paper, over paper examples;
+- state: (program, abstract state before event k): the last three (kind, goroutine
+  role) pairs plus the multiset of live goroutines' status and block reason, over
+  all positions of all runs. Every example (both protocols) points to its state group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schedcast.dataset import schema
+from schedcast.dataset.extract import RunEvents, extract_run
+from schedcast.dataset.groups import group_distribution
+from schedcast.dataset.splits import ProgramSplitInfo, assign_splits
+
+PAPER_DEPTHS = (25, 50, 75)
+
+
+class DatasetError(ValueError):
+    """The collection cannot be turned into a dataset; says what and where."""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    all_depths: bool = True
+    stride: int = 1  # all-depths protocol: keep every stride-th prefix length
+    validation_fraction: float = 0.1
+    workers: int | None = None
+
+
+@dataclass
+class BuildReport:
+    collection: str
+    runs_total: int = 0
+    runs_used: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    skipped_runs: list[tuple[str, str, str]] = field(default_factory=list)  # (run_id, reason, detail)
+    truncated_runs: int = 0
+    programs: int = 0
+    events: int = 0
+    examples: Counter[str] = field(default_factory=Counter)  # "protocol/split" -> count
+    groups: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["skipped"] = dict(self.skipped)
+        d["examples"] = dict(self.examples)
+        d["groups"] = dict(self.groups)
+        return d
+
+
+def _read_collection(collection: Path) -> tuple[pa.Table, pa.Table]:
+    from schedcast.collect.store import RunStore, StoreError
+
+    if not collection.is_dir():
+        raise DatasetError(f"{collection}: no such collection directory")
+    try:
+        store = RunStore(collection)
+        store.consolidate()
+        runs = store.read_runs()
+    except StoreError as exc:
+        raise DatasetError(str(exc)) from exc
+    if runs.num_rows == 0:
+        raise DatasetError(f"{collection}: the collection holds no runs (run `schedcast collect --out {collection}` first)")
+    if not store.programs_path.exists():
+        raise DatasetError(f"{collection}: programs.parquet is missing")
+    return runs, pq.read_table(store.programs_path)
+
+
+def _extract_all(paths: list[str], workers: int | None) -> list[RunEvents]:
+    if not paths:
+        return []
+    n = max(1, min(workers or os.cpu_count() or 1, len(paths)))
+    if n == 1:
+        return [extract_run(p) for p in paths]
+    with ProcessPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(extract_run, paths, chunksize=max(1, len(paths) // (8 * n))))
+
+
+def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOptions()) -> BuildReport:
+    started = time.monotonic()
+    collection, out = Path(collection), Path(out)
+    if options.stride < 1:
+        raise DatasetError("stride must be at least 1")
+    runs, programs = _read_collection(collection)
+    report = BuildReport(collection=str(collection), runs_total=runs.num_rows)
+
+    # Programs, keyed by id (an id collected with two different sources gets both, suffixed).
+    prog_rows = {(r["program_id"], r["source_hash"]): r for r in programs.to_pylist()}
+    hashes_per_id: dict[str, set[str]] = defaultdict(set)
+    for pid, h in prog_rows:
+        hashes_per_id[pid].add(h)
+
+    def program_key(pid: str, h: str) -> str:
+        return pid if len(hashes_per_id[pid]) == 1 else f"{pid}@{h[:8]}"
+
+    split_infos = [
+        ProgramSplitInfo(program_key(pid, h), h, r["origin"], str(json.loads(r.get("extra") or "{}").get("imitates", "")))
+        for (pid, h), r in prog_rows.items()
+    ]
+    splits = assign_splits(split_infos, options.validation_fraction)
+
+    # Runs: read every trace (in parallel processes), record why any is skipped.
+    run_rows = runs.select(["run_id", "program_id", "source_hash", "run_index", "outcomes", "trace_path", "gomaxprocs"]).to_pylist()
+    todo = []
+    for r in run_rows:
+        if (r["program_id"], r["source_hash"]) not in prog_rows:
+            report.skipped["unknown_program"] += 1
+            report.skipped_runs.append((r["run_id"], "unknown_program", f"{r['program_id']} is not in programs.parquet"))
+        elif not r["trace_path"]:
+            reason = "build_error" if "build_error" in r["outcomes"] else "no_trace"
+            report.skipped[reason] += 1
+            report.skipped_runs.append((r["run_id"], reason, ",".join(r["outcomes"])))
+        elif not (collection / r["trace_path"]).is_file():
+            report.skipped["trace_missing"] += 1
+            report.skipped_runs.append((r["run_id"], "trace_missing", r["trace_path"]))
+        else:
+            todo.append(r)
+    extracted = _extract_all([str(collection / r["trace_path"]) for r in todo], options.workers)
+
+    run_table: dict[str, list[Any]] = defaultdict(list)
+    ev_cols: dict[str, list[Any]] = defaultdict(list)
+    ex_cols: dict[str, list[Any]] = defaultdict(list)
+    paper_counts: dict[tuple[str, int], np.ndarray] = {}
+    state_ids: dict[tuple[str, str], int] = {}
+    state_counts: list[np.ndarray] = []
+    paper_ids: dict[tuple[str, int], int] = {}
+    per_program: dict[str, dict[str, Any]] = defaultdict(lambda: {"runs": 0, "used": 0, "max_live": 0, "sequences": set()})
+
+    for run_key, (r, ev) in enumerate(zip(todo, extracted)):
+        pkey = program_key(r["program_id"], r["source_hash"])
+        split = splits[pkey]
+        per_program[pkey]["runs"] += 1
+        run_table["run_key"].append(run_key)
+        run_table["run_id"].append(r["run_id"])
+        run_table["program_id"].append(pkey)
+        run_table["run_index"].append(r["run_index"])
+        run_table["outcomes"].append(r["outcomes"])
+        run_table["gomaxprocs"].append(r["gomaxprocs"])
+        run_table["status"].append(ev.status)
+        run_table["detail"].append(ev.detail)
+        run_table["n_events"].append(len(ev.kinds))
+        run_table["max_live_goroutines"].append(ev.max_live)
+        if ev.status in ("unreadable", "no_events"):
+            report.skipped[ev.status] += 1
+            report.skipped_runs.append((r["run_id"], ev.status, ev.detail))
+            continue
+        if ev.status == "truncated":
+            report.truncated_runs += 1
+        if split == "excluded":
+            report.skipped["excluded_program"] += 1
+            continue
+        report.runs_used += 1
+        stats = per_program[pkey]
+        stats["used"] += 1
+        stats["max_live"] = max(stats["max_live"], ev.max_live)
+        stats["sequences"].add(bytes(ev.kinds))
+        n = len(ev.kinds)
+        report.events += n
+        ev_cols["run_key"].extend([run_key] * n)
+        ev_cols["seq"].extend(range(n))
+        ev_cols["kind"].extend(ev.kinds)
+        ev_cols["g"].extend(ev.goroutines)
+        ev_cols["actor"].extend(ev.actors)
+        ev_cols["reason"].extend(ev.reasons)
+        ev_cols["site"].extend(ev.sites)
+        ev_cols["time_ns"].extend(ev.times)
+
+        # State group of every position (k = 0..n-1 have a next event).
+        state_group = []
+        for k in range(n + 1):
+            key = (pkey, ev.state_keys[k])
+            gid = state_ids.get(key)
+            if gid is None:
+                gid = state_ids[key] = len(state_counts)
+                state_counts.append(np.zeros(6, dtype=np.int64))
+            if k < n:
+                state_counts[gid][ev.kinds[k]] += 1
+            state_group.append(gid)
+
+        def add_example(k: int, protocol: str, depth: int, paper_group: int) -> None:
+            ex_cols["run_key"].append(run_key)
+            ex_cols["k"].append(k)
+            ex_cols["protocol"].append(protocol)
+            ex_cols["depth_pct"].append(depth)
+            ex_cols["label"].append(ev.kinds[k] if k < n else -1)
+            ex_cols["label_g"].append(ev.goroutines[k] if k < n else -1)
+            ex_cols["split"].append(split)
+            ex_cols["paper_group"].append(paper_group)
+            ex_cols["state_group"].append(state_group[k] if k < n else -1)
+            report.examples[f"{protocol}/{split}"] += 1
+
+        for depth in PAPER_DEPTHS:
+            k = n * depth // 100
+            gkey = (pkey, depth)
+            if gkey not in paper_ids:
+                paper_ids[gkey] = len(paper_ids)
+                paper_counts[gkey] = np.zeros(6, dtype=np.int64)
+            paper_counts[gkey][ev.kinds[k]] += 1
+            add_example(k, "paper", depth, paper_ids[gkey])
+        if options.all_depths:
+            for k in range(0, n + 1, options.stride):
+                add_example(k, "all", -1, -1)
+            if n % options.stride:
+                add_example(n, "all", -1, -1)  # the end-of-run marker is always kept
+
+    # Groups table.
+    g_cols: dict[str, list[Any]] = defaultdict(list)
+
+    def add_group(gid: int, grouping: str, pkey: str, key: str, counts: np.ndarray) -> None:
+        d = group_distribution(counts)
+        g_cols["group_id"].append(gid)
+        g_cols["grouping"].append(grouping)
+        g_cols["program_id"].append(pkey)
+        g_cols["key"].append(key)
+        g_cols["n"].append(d.n)
+        g_cols["counts"].append(d.counts.tolist())
+        g_cols["p_hat"].append(d.p_hat.tolist())
+        g_cols["posterior_mean"].append(d.posterior_mean.tolist())
+        g_cols["ci_low"].append(d.ci_low.tolist())
+        g_cols["ci_high"].append(d.ci_high.tolist())
+        g_cols["entropy_bits"].append(d.entropy_bits)
+        report.groups[grouping] += 1
+
+    for (pkey, depth), gid in paper_ids.items():
+        add_group(gid, "paper", pkey, f"depth={depth}", paper_counts[(pkey, depth)])
+    for (pkey, key), gid in state_ids.items():
+        if state_counts[gid].sum() > 0:  # end-of-run states have no next event
+            add_group(gid, "state", pkey, key, state_counts[gid])
+
+    prog_table: dict[str, list[Any]] = defaultdict(list)
+    for (pid, h), r in sorted(prog_rows.items()):
+        pkey = program_key(pid, h)
+        stats = per_program[pkey]
+        prog_table["program_id"].append(pkey)
+        prog_table["source_hash"].append(h)
+        prog_table["origin"].append(r["origin"])
+        prog_table["kind"].append(r["kind"])
+        prog_table["pattern"].append(r["pattern"])
+        prog_table["expected"].append(r["expected"])
+        prog_table["description"].append(r["description"])
+        prog_table["split"].append(splits[pkey])
+        prog_table["sources"].append(r["sources"])
+        prog_table["runs"].append(stats["runs"])
+        prog_table["runs_used"].append(stats["used"])
+        prog_table["max_live_goroutines"].append(stats["max_live"])
+        prog_table["distinct_sequences"].append(len(stats["sequences"]))
+    report.programs = len(prog_table["program_id"])
+
+    out.mkdir(parents=True, exist_ok=True)
+    schema.write(out / "programs.parquet", prog_table, schema.PROGRAMS)
+    schema.write(out / "runs.parquet", run_table, schema.RUNS)
+    schema.write(out / "events.parquet", ev_cols, schema.EVENTS)
+    schema.write(out / "examples.parquet", ex_cols, schema.EXAMPLES)
+    schema.write(out / "groups.parquet", g_cols, schema.GROUPS)
+    report.seconds = time.monotonic() - started
+    meta = {"schema_version": schema.SCHEMA_VERSION, "options": asdict(options), "report": report.to_json()}
+    schema.atomic_write_text(out / "dataset.json", json.dumps(meta, indent=2))
+    return report

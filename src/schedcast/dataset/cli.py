@@ -1,0 +1,93 @@
+"""`schedcast dataset ...`: build the tables from a collection, print their statistics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, help="Next-event examples, distribution groups, splits.")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.command("build")
+def build_cmd(
+    collection: Annotated[Path, typer.Argument(help="Collection directory (from `schedcast collect`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset directory.")] = Path("schedcast-dataset"),
+    all_depths: Annotated[bool, typer.Option("--all-depths/--paper-only", help="Also make an example at every prefix length.")] = True,
+    stride: Annotated[int, typer.Option(help="All-depths protocol: keep every STRIDE-th prefix length.")] = 1,
+    validation: Annotated[float, typer.Option(help="Share of training programs held out for validation.")] = 0.1,
+    workers: Annotated[Optional[int], typer.Option(help="Processes reading traces (default: cores).")] = None,
+) -> None:
+    """Turn a collection into Parquet tables (programs, runs, events, examples, groups)."""
+    from schedcast.dataset.build import BuildOptions, DatasetError, build_dataset
+    from schedcast.dataset.splits import SplitError
+
+    if not 0 <= validation < 1:
+        _fail("--validation must be in [0, 1)")
+    try:
+        report = build_dataset(collection, out, BuildOptions(all_depths=all_depths, stride=stride, validation_fraction=validation, workers=workers))
+    except (DatasetError, SplitError) as exc:
+        _fail(str(exc))
+    for run_id, reason, detail in report.skipped_runs[:20]:
+        err.print(f"[yellow]skipped[/] run {run_id}: {reason}: {detail}", highlight=False, soft_wrap=True)
+    if len(report.skipped_runs) > 20:
+        err.print(f"... and {len(report.skipped_runs) - 20} more skipped runs (all listed in {out / 'dataset.json'})")
+    skipped = ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items())) or "none"
+    err.print(
+        f"{report.runs_used} of {report.runs_total} runs used ({report.truncated_runs} truncated but kept; skipped: {skipped}), "
+        f"{report.programs} programs, {report.events} events, "
+        f"{sum(report.examples.values())} examples, {sum(report.groups.values())} groups, {report.seconds:.1f} s -> {out}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("stats")
+def stats_cmd(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory.")] = Path("schedcast-dataset"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Examples and groups per split, kind frequencies, sharpness of both groupings."""
+    from schedcast.dataset.schema import SchemaError
+    from schedcast.dataset.stats import KIND_NAMES, dataset_stats
+
+    try:
+        s = dataset_stats(dataset)
+    except SchemaError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(s, indent=2))
+        return
+    t = Table(title=f"dataset {dataset}")
+    t.add_column("what")
+    t.add_column("value")
+    for split, n in s["programs"].items():
+        t.add_row(f"programs / {split}", str(n))
+    for key, n in s["examples"].items():
+        t.add_row(f"examples / {key}", str(n))
+    t.add_row("examples without a next event", str(s["end_of_run_examples"]))
+    for grouping, g in s["groupings"].items():
+        t.add_row(
+            f"grouping {grouping}",
+            f"{s['groups'].get(grouping, 0)} groups; per paper example: entropy {g['mean_entropy_bits'] or 0:.3f} bits, size {g['mean_group_size'] or 0:.1f}",
+        )
+    console.print(t)
+    f = Table(title="next-event kind frequency (paper protocol)")
+    f.add_column("kind")
+    splits = sorted(s["kind_frequency_paper"])
+    for split in splits:
+        f.add_column(split, justify="right")
+    for kind in KIND_NAMES:
+        f.add_row(kind, *(f"{100 * s['kind_frequency_paper'][sp][kind]:.1f} %" for sp in splits))
+    console.print(f)

@@ -1,0 +1,102 @@
+"""From one run's trace to its event sequence and the abstract state before each event.
+
+The sequence holds the program's goroutine transitions that carry one of the six
+kinds (GoBlock, GoCreate, GoEnd, GoSched, GoStart, GoUnblock), in Go's order,
+between the harness's program-start and program-end markers, system goroutines
+left out (see docs/trace.md). Status events and syscall transitions carry no kind:
+they update the goroutine snapshot but are not positions of the sequence.
+
+Goroutine ids are canonicalised per run by first appearance (1, 2, ...): the same
+program gets different raw ids in different runs (the test goroutine's id moves,
+runtime goroutines take numbers), and a model must not learn raw ids.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+
+from schedcast.trace import KINDS, TraceError, TruncatedTraceWarning, read_trace
+from schedcast.trace.snapshot import Snapshot, Status, user_site
+
+KIND_INDEX = {kind: i for i, kind in enumerate(KINDS)}
+STATE_HISTORY = 3  # kinds of the last events in the abstract state
+
+
+@dataclass
+class RunEvents:
+    status: str  # ok | truncated | unreadable | no_events
+    detail: str = ""
+    kinds: list[int] = field(default_factory=list)
+    goroutines: list[int] = field(default_factory=list)  # canonical id of the goroutine that changed state
+    actors: list[int] = field(default_factory=list)  # canonical id of the acting goroutine, 0 = not the program's
+    reasons: list[str] = field(default_factory=list)
+    sites: list[str] = field(default_factory=list)  # top user frame (file:line) of the transitioning goroutine
+    times: list[int] = field(default_factory=list)  # ns since the first event of the sequence
+    state_keys: list[str] = field(default_factory=list)  # abstract state before event k, k = 0..n
+    max_live: int = 0  # most program goroutines alive at once
+
+
+def _state_key(recent: list[tuple[int, int]], snap: Snapshot, rename: dict[int, int]) -> str:
+    """Canonical abstract state: the last few (kind, goroutine role) pairs, roles
+    renamed by first appearance inside that window, plus the multiset of live
+    goroutines' (status, block reason)."""
+    roles: dict[int, str] = {}
+    parts = []
+    for kind, g in recent:
+        role = roles.setdefault(g, "abcdefgh"[len(roles)])
+        parts.append(f"{KINDS[kind]}:{role}")
+    statuses: Counter[str] = Counter()
+    for g in rename:
+        st = snap.state(g)
+        if st.status in (Status.DEAD, Status.UNKNOWN):
+            continue
+        statuses[f"{st.status}/{st.reason}" if st.status is Status.BLOCKED else str(st.status)] += 1
+    live = ",".join(f"{k}*{v}" for k, v in sorted(statuses.items()))
+    return " ".join(parts) + " | " + live
+
+
+def extract_run(trace_path: str) -> RunEvents:
+    """Read one trace; never raises for a bad trace (the status says what happened)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncatedTraceWarning)
+        try:
+            trace = read_trace(trace_path)
+        except TraceError as exc:
+            return RunEvents(status="unreadable", detail=str(exc))
+    truncated = [str(w.message) for w in caught if issubclass(w.category, TruncatedTraceWarning)]
+    events = trace.program_events()
+    out = RunEvents(status="truncated" if truncated else "ok", detail="; ".join(truncated))
+    rename: dict[int, int] = {}
+    snap = Snapshot()
+    recent: list[tuple[int, int]] = []
+    t0: int | None = None
+    live = 0
+    for ev in events:
+        kind = ev.kind
+        if kind is None:
+            snap.apply(ev)  # status and syscall transitions only update the snapshot
+            continue
+        g = rename.setdefault(ev.g, len(rename) + 1)
+        out.state_keys.append(_state_key(recent, snap, rename))
+        snap.apply(ev)
+        k = KIND_INDEX[kind]
+        out.kinds.append(k)
+        out.goroutines.append(g)
+        out.actors.append(rename.get(ev.actor, 0))
+        out.reasons.append(ev.reason)
+        out.sites.append(user_site(ev.stack) if ev.stack else "")
+        if t0 is None:
+            t0 = ev.time
+        out.times.append(ev.time - t0)
+        recent.append((k, g))
+        if len(recent) > STATE_HISTORY:
+            recent.pop(0)
+        live = sum(1 for x in rename if snap.state(x).status not in (Status.DEAD, Status.UNKNOWN))
+        out.max_live = max(out.max_live, live)
+    out.state_keys.append(_state_key(recent, snap, rename))  # after the last event: no next event
+    if not out.kinds:
+        out.status = "no_events"
+        out.detail = out.detail or "the trace holds no program goroutine transitions"
+    return out

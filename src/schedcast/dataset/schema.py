@@ -1,0 +1,147 @@
+"""The dataset's Parquet tables: schemas (versioned), writing and reading.
+
+    programs.parquet  one row per program (split, sources, measured labels)
+    runs.parquet      one row per run read (run_key is the join key)
+    events.parquet    one row per event of every used run, stored once
+    examples.parquet  (run_key, k) references into events: no prefix is copied
+    groups.parquet    distribution groups: counts, p̂, Dirichlet posterior, intervals
+    dataset.json      schema version, build options, build report
+
+Strings that repeat (block reasons, code sites, protocol, split) are dictionary
+encoded; everything is zstd-compressed. duckdb and polars read the files directly.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+_META = {b"schedcast.dataset_schema_version": str(SCHEMA_VERSION).encode()}
+_DICT = pa.dictionary(pa.int32(), pa.string())
+_SIX_F = pa.list_(pa.float32(), 6)
+
+PROGRAMS = pa.schema(
+    [
+        ("program_id", pa.string()),
+        ("source_hash", pa.string()),
+        ("origin", _DICT),
+        ("kind", _DICT),
+        ("pattern", _DICT),
+        ("expected", pa.list_(pa.string())),
+        ("description", pa.string()),
+        ("split", _DICT),  # train | val | test | excluded
+        ("sources", pa.string()),  # JSON {file name: source}
+        ("runs", pa.int32()),
+        ("runs_used", pa.int32()),
+        ("max_live_goroutines", pa.int32()),
+        ("distinct_sequences", pa.int32()),  # distinct event-kind sequences over its runs
+    ],
+    metadata=_META,
+)
+RUNS = pa.schema(
+    [
+        ("run_key", pa.int32()),
+        ("run_id", pa.string()),
+        ("program_id", _DICT),
+        ("run_index", pa.int32()),
+        ("outcomes", pa.list_(pa.string())),
+        ("gomaxprocs", pa.int16()),
+        ("status", _DICT),  # ok | truncated | unreadable | no_events
+        ("detail", pa.string()),
+        ("n_events", pa.int32()),
+        ("max_live_goroutines", pa.int32()),
+    ],
+    metadata=_META,
+)
+EVENTS = pa.schema(
+    [
+        ("run_key", pa.int32()),
+        ("seq", pa.int32()),
+        ("kind", pa.int8()),  # index into GoBlock, GoCreate, GoEnd, GoSched, GoStart, GoUnblock
+        ("g", pa.int32()),  # canonical goroutine id (first appearance in the run = 1)
+        ("actor", pa.int32()),  # canonical id of the acting goroutine; 0 = not the program's
+        ("reason", _DICT),
+        ("site", _DICT),  # top user frame of the transitioning goroutine, file:line
+        ("time_ns", pa.int64()),  # since the run's first event
+    ],
+    metadata=_META,
+)
+EXAMPLES = pa.schema(
+    [
+        ("run_key", pa.int32()),
+        ("k", pa.int32()),  # prefix length: events 0..k-1 are the prefix, event k the label
+        ("protocol", _DICT),  # paper | all
+        ("depth_pct", pa.int8()),  # 25 / 50 / 75 for the paper protocol, -1 otherwise
+        ("label", pa.int8()),  # kind index of event k of the same run; -1: the run ended
+        ("label_g", pa.int32()),
+        ("split", _DICT),
+        ("paper_group", pa.int32()),  # -1 outside the paper protocol
+        ("state_group", pa.int32()),  # -1 when there is no next event
+    ],
+    metadata=_META,
+)
+GROUPS = pa.schema(
+    [
+        ("group_id", pa.int32()),  # unique within its grouping
+        ("grouping", _DICT),  # paper | state
+        ("program_id", pa.string()),
+        ("key", pa.string()),
+        ("n", pa.int32()),
+        ("counts", pa.list_(pa.int32(), 6)),
+        ("p_hat", _SIX_F),
+        ("posterior_mean", _SIX_F),
+        ("ci_low", _SIX_F),
+        ("ci_high", _SIX_F),
+        ("entropy_bits", pa.float32()),
+    ],
+    metadata=_META,
+)
+
+
+class SchemaError(ValueError):
+    pass
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write(path: Path, columns: dict[str, list[Any]], schema: pa.Schema) -> None:
+    arrays = []
+    n = max((len(v) for v in columns.values()), default=0)
+    for fld in schema:
+        values = columns.get(fld.name, [])
+        if len(values) != n:
+            raise SchemaError(f"{path.name}: column {fld.name} has {len(values)} values, expected {n}")
+        if pa.types.is_dictionary(fld.type):
+            arrays.append(pa.array(values, type=pa.string()).dictionary_encode())
+        else:
+            arrays.append(pa.array(values, type=fld.type))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd", compression_level=9, use_dictionary=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read(path: Path) -> pa.Table:
+    if not path.exists():
+        raise SchemaError(f"{path}: missing (build the dataset with `schedcast dataset build`)")
+    table = pq.read_table(path)
+    version = (table.schema.metadata or {}).get(b"schedcast.dataset_schema_version", b"?").decode()
+    if version != str(SCHEMA_VERSION):
+        raise SchemaError(f"{path}: dataset schema version {version}, this schedcast reads {SCHEMA_VERSION}")
+    return table

@@ -1,0 +1,22 @@
+"""Fixtures shared by every stage's tests: real builds and real traced runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from schedcast.collect import RunConfig, collect
+from schedcast.collect.store import RunStore
+from schedcast.corpus import builtin_programs
+
+BUILTIN_RUNS = 3
+
+
+@pytest.fixture(scope="session")
+def builtin_collection(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pa.Table]:
+    """Every built-in program run BUILTIN_RUNS times (race build, GOMAXPROCS=2)."""
+    out = tmp_path_factory.mktemp("builtin-collection")
+    collect(builtin_programs(), out, RunConfig(runs=BUILTIN_RUNS), show_progress=False)
+    return out, RunStore(out).read_runs()

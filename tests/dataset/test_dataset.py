@@ -1,0 +1,149 @@
+"""The dataset built from real traced runs of the built-in programs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from schedcast.dataset import BuildOptions, DatasetError, build_dataset, group_distribution
+from schedcast.dataset import schema as ds_schema
+from schedcast.dataset.extract import KIND_INDEX
+from schedcast.dataset.splits import ProgramSplitInfo, SplitError, assign_splits, check_split_hygiene
+from schedcast.dataset.stats import dataset_stats
+from schedcast.trace import read_trace
+
+
+@pytest.fixture(scope="module")
+def dataset(builtin_collection: tuple[Path, pa.Table], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dataset")
+    build_dataset(builtin_collection[0], out, BuildOptions(workers=2))
+    return out
+
+
+def _tables(root: Path) -> dict[str, pl.DataFrame]:
+    return {n: pl.read_parquet(root / f"{n}.parquet") for n in ("programs", "runs", "events", "examples", "groups")}
+
+
+def test_labels_come_from_the_same_run(builtin_collection: tuple[Path, pa.Table], dataset: Path) -> None:
+    """Each example's label is event k of its own run, re-derived from that run's raw trace."""
+    collection, runs = builtin_collection
+    t = _tables(dataset)
+    trace_of = {r["run_id"]: r["trace_path"] for r in runs.to_pylist()}
+    kinds_by_run: dict[int, list[int]] = {}
+    for run in t["runs"].filter(pl.col("status") == "ok").iter_rows(named=True):
+        trace = read_trace(collection / trace_of[run["run_id"]])
+        kinds_by_run[run["run_key"]] = [KIND_INDEX[e.kind] for e in trace.program_events() if e.kind is not None]
+        assert len(kinds_by_run[run["run_key"]]) == run["n_events"]
+    examples = t["examples"].filter(pl.col("label") >= 0)
+    assert examples.height > 100
+    for ex in examples.iter_rows(named=True):
+        assert ex["label"] == kinds_by_run[ex["run_key"]][ex["k"]]
+    # And the events table agrees with the traces, position by position.
+    joined = examples.join(t["events"], left_on=["run_key", "k"], right_on=["run_key", "seq"])
+    assert joined.height == examples.height
+    assert (joined["label"] == joined["kind"]).all() and (joined["label_g"] == joined["g"]).all()
+
+
+def test_paper_depths_and_end_markers(dataset: Path) -> None:
+    t = _tables(dataset)
+    n_events = dict(zip(t["runs"]["run_key"].to_list(), t["runs"]["n_events"].to_list()))
+    paper = t["examples"].filter(pl.col("protocol") == "paper")
+    for ex in paper.iter_rows(named=True):
+        assert ex["k"] == n_events[ex["run_key"]] * ex["depth_pct"] // 100
+    ends = t["examples"].filter(pl.col("label") == -1)
+    used = t["examples"]["run_key"].unique().to_list()
+    assert sorted(ends["run_key"].to_list()) == sorted(used)  # one end-of-run marker per used run
+    assert all(ex["k"] == n_events[ex["run_key"]] for ex in ends.iter_rows(named=True))
+    assert (ends["state_group"] == -1).all()
+
+
+def test_group_counts_match_their_examples(dataset: Path) -> None:
+    t = _tables(dataset)
+    groups = t["groups"]
+    paper = t["examples"].filter(pl.col("protocol") == "paper")
+    for g in groups.filter(pl.col("grouping") == "paper").iter_rows(named=True):
+        labels = paper.filter(pl.col("paper_group") == g["group_id"])["label"].to_numpy()
+        assert g["counts"] == np.bincount(labels, minlength=6).tolist()
+        assert g["n"] == labels.size and np.isclose(sum(g["p_hat"]), 1.0)
+    state_total = groups.filter(pl.col("grouping") == "state")["n"].sum()
+    assert state_total == t["examples"].filter((pl.col("protocol") == "all") & (pl.col("label") >= 0)).height
+
+
+def test_jeffreys_posterior_by_hand() -> None:
+    d = group_distribution(np.array([3, 1, 0, 0, 0, 0]))
+    # alpha = counts + 0.5 = (3.5, 1.5, .5, .5, .5, .5), total 7
+    assert d.alpha == pytest.approx([3.5, 1.5, 0.5, 0.5, 0.5, 0.5])
+    assert d.posterior_mean == pytest.approx([0.5, 1.5 / 7, 0.5 / 7, 0.5 / 7, 0.5 / 7, 0.5 / 7])
+    assert d.p_hat == pytest.approx([0.75, 0.25, 0, 0, 0, 0])
+    # entropy of (.75, .25) = .811278 bits
+    assert d.entropy_bits == pytest.approx(0.8112781, abs=1e-6)
+    # Beta(3.5, 3.5) is symmetric: its 95 % interval is symmetric around 0.5.
+    assert d.ci_low[0] + d.ci_high[0] == pytest.approx(1.0)
+    # The interval is the marginal of the Dirichlet: check against sampling it.
+    draws = np.random.default_rng(0).dirichlet(d.alpha, size=200_000)
+    assert np.quantile(draws, 0.025, axis=0) == pytest.approx(d.ci_low, abs=0.005)
+    assert np.quantile(draws, 0.975, axis=0) == pytest.approx(d.ci_high, abs=0.005)
+    with pytest.raises(ValueError):
+        group_distribution(np.zeros(6))
+
+
+def test_splits_hold_out_real_world_programs() -> None:
+    progs = [
+        ProgramSplitInfo("hand1", "h1", "handcrafted"),
+        ProgramSplitInfo("gen1", "h2", "generated"),
+        ProgramSplitInfo("gen_like_kernel", "h3", "generated", imitates="etcd_1"),
+        ProgramSplitInfo("etcd_1", "h4", "goker"),
+    ]
+    splits = assign_splits(progs, validation_fraction=0.0)
+    assert splits == {"hand1": "train", "gen1": "train", "gen_like_kernel": "excluded", "etcd_1": "test"}
+    same_source = [ProgramSplitInfo("a", "same", "handcrafted"), ProgramSplitInfo("b", "same", "goker")]
+    with pytest.raises(SplitError, match="source:same"):
+        check_split_hygiene(same_source, {"a": "train", "b": "test"})
+    with pytest.raises(SplitError, match="imitating"):
+        check_split_hygiene(progs, {**splits, "gen_like_kernel": "train"})
+
+
+def test_tables_read_with_duckdb_and_schema_is_checked(dataset: Path, tmp_path: Path) -> None:
+    n = duckdb.connect().execute(f"select count(*) from '{dataset}/events.parquet'").fetchall()[0][0]
+    assert n == pl.read_parquet(dataset / "events.parquet").height > 0
+    bad = tmp_path / "events.parquet"
+    table = pq.read_table(dataset / "events.parquet")
+    pq.write_table(table.replace_schema_metadata({b"schedcast.dataset_schema_version": b"0"}), bad)
+    with pytest.raises(ds_schema.SchemaError, match="schema version 0"):
+        ds_schema.read(bad)
+
+
+def test_stats_show_sharper_state_groups(dataset: Path) -> None:
+    s = dataset_stats(dataset)
+    assert set(s["kind_frequency_paper"]) <= {"train", "val", "test"}
+    for freq in s["kind_frequency_paper"].values():
+        assert sum(freq.values()) == pytest.approx(1.0)
+    assert s["groupings"]["state"]["mean_entropy_bits"] <= s["groupings"]["paper"]["mean_entropy_bits"]
+
+
+def test_bad_collections_are_reported_not_fatal(builtin_collection: tuple[Path, pa.Table], tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="no such collection"):
+        build_dataset(tmp_path / "absent", tmp_path / "ds")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no runs"):
+        build_dataset(tmp_path / "empty", tmp_path / "ds")
+    # A copy of the collection with one trace corrupted and one deleted.
+    src, runs = builtin_collection
+    copy = tmp_path / "copy"
+    shutil.copytree(src, copy)
+    paths = [r["trace_path"] for r in runs.to_pylist() if r["trace_path"] and r["outcomes"] == ["ok"]]
+    (copy / paths[0]).write_bytes(b"go 1.26 trace\x00\x00\x00" + b"\xff" * 64)
+    (copy / paths[1]).unlink()
+    report = build_dataset(copy, tmp_path / "ds", BuildOptions(workers=1))
+    assert report.skipped["unreadable"] >= 1 and report.skipped["trace_missing"] == 1
+    assert report.skipped["build_error"] == 3
+    reasons = {reason for _, reason, _ in report.skipped_runs}
+    assert {"unreadable", "trace_missing", "build_error"} <= reasons
+    assert report.runs_used > 0
