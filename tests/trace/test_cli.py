@@ -83,9 +83,11 @@ def test_truncated_trace_warns_and_shows_complete_generations(tmp_path: Path) ->
     data = MULTIGEN.read_bytes()
     cut.write_bytes(data[: len(data) - 100])
     result = runner.invoke(app, ["show", str(cut)])
-    assert result.exit_code == 0, result.output
-    assert "warning:" in result.output and "truncated" in result.output
-    assert "2 generation(s)" in result.output
+    # The complete generations are shown; the exit code says the file is incomplete.
+    assert result.exit_code == 1, result.output
+    assert "warning:" in result.output and "truncated" in result.output and "byte offset" in result.output
+    assert str(cut) in result.output
+    assert "2 generation(s)" in result.output and "G1 main.main" in result.output
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from schedcast.trace import Event, GoState, Kind, read_trace
+from schedcast.trace import Event, Frame, GoState, Kind, Trace, read_trace
 from schedcast.trace.model import KIND_OF_TRANSITION, KINDS, is_system_entry
 
 from .conftest import FIXTURES, CollectedTrace
@@ -125,6 +125,15 @@ def test_system_goroutine_rule() -> None:
     assert not is_system_entry("main.worker.func1")
     assert not is_system_entry("testing.tRunner")
     assert not is_system_entry("github.com/x/y.(*Server).serve")
+
+
+def test_main_goroutine_is_the_programs_even_when_tracing_starts_in_init() -> None:
+    # The capture harness starts the tracer in init(): goroutine 1's first stack is
+    # rooted at runtime.doInit1, which must not make it a system goroutine.
+    ev = Event(0, 1, 1, 0, 0, S.RUNNING, S.WAITING, "chan send", (Frame("main.init.0", "prog/h.go", 1), Frame("runtime.doInit1", "runtime/proc.go", 2)), (), "GoBlock")
+    trace = Trace(None, 26, [ev], [], 1, 2, 3)
+    assert trace.goroutines[1].entry == "runtime.main" and not trace.goroutines[1].system
+    assert trace.program_events() == [ev]
 
 
 def test_markers_and_filtered_view() -> None:

@@ -61,10 +61,22 @@ def test_strict_mode_refuses_truncated_traces() -> None:
         read_trace(MULTIGEN[:-1], strict=True)
 
 
-def test_cut_inside_the_first_generation_is_an_error() -> None:
-    with pytest.raises(TraceError, match="before its first generation was complete") as info:
-        read_trace(MULTIGEN[:2000])
+def test_cut_inside_the_first_generation_keeps_nothing_and_warns() -> None:
+    with pytest.warns(TruncatedTraceWarning, match="first generation, starting at byte offset 16, is incomplete"):
+        trace = read_trace(MULTIGEN[:2000])
+    assert trace.events == [] and trace.generations == 0 and trace.truncated_at == 16
+    with pytest.raises(TraceError, match="first generation") as info:
+        read_trace(MULTIGEN[:2000], strict=True)
     assert info.value.offset == 16
+
+
+def test_header_only_trace_is_empty_with_a_warning() -> None:
+    # A run that crashed before the tracer flushed anything; Go reads it as empty.
+    with pytest.warns(TruncatedTraceWarning, match="ends after its header"):
+        trace = read_trace(MULTIGEN[:16])
+    assert trace.events == [] and trace.truncated_at == 16
+    with pytest.raises(TraceError, match="no events"):
+        read_trace(MULTIGEN[:16], strict=True)
 
 
 def test_every_generation_boundary() -> None:

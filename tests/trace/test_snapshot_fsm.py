@@ -93,6 +93,12 @@ def test_user_frame_rule() -> None:
     assert is_user_frame(Frame("github.com/u/p.(*T).Run", "/home/u/p/t.go", 1))
     assert is_user_frame(Frame("kernel.TestLeak", "/tmp/k/kernel_test.go", 1))
     assert is_user_frame(Frame("main.Map[go.shape.int]", "/home/u/p/main.go", 1))
+    # -trimpath builds (the capture harness): "<import path>/<file>".
+    assert not is_user_frame(Frame("runtime.chansend1", "runtime/chan.go", 161))
+    assert not is_user_frame(Frame("time.Sleep", "runtime/time.go", 1))
+    assert not is_user_frame(Frame("sync.(*WaitGroup).Wait", "sync/waitgroup.go", 1))
+    assert is_user_frame(Frame("main.worker", "prog/main.go", 5))
+    assert is_user_frame(Frame("kernel.TestLeak", "kernel/kernel_test.go", 9))
 
 
 # --------------------------------------------------------------- FSM: examples

@@ -44,7 +44,9 @@ class ExportFormat(str, Enum):
 
 
 def _load(file: Path, debug: bool) -> Trace:
-    """Read the trace, turning any failure into one clear message and exit code 2."""
+    """Read the trace, turning any failure into one clear message and exit code 2.
+    A truncated trace is read (its complete generations) with a warning; the
+    command then exits with code 1."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TruncatedTraceWarning)
@@ -100,8 +102,6 @@ def show(
         f"[bold]{escape(str(file))}[/]: go 1.{trace.version} trace, {trace.generations} generation(s), "
         f"{len(trace.events)} goroutine transitions ({len(events)} shown), GOMAXPROCS {trace.gomaxprocs}, {markers}"
     )
-    for w in trace.warnings:
-        out.print(f"[yellow]{escape(w)}[/]")
     by_g: dict[int, list[Event]] = defaultdict(list)
     for ev in events:
         by_g[ev.g].append(ev)
@@ -120,6 +120,8 @@ def show(
             out.print(f"  {_ms(ev.time, t0)}  {escape(_describe(ev))}")
         if len(shown) < len(evs):
             out.print(f"  [dim]... {len(evs) - len(shown)} more (use --limit 0)[/]")
+    if trace.truncated_at is not None:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -146,6 +148,8 @@ def export(
         _err.print(f"[red]error:[/] cannot write {escape(str(target))}: {escape(exc.strerror or str(exc))}")
         raise typer.Exit(2) from None
     print(f"wrote {target} ({format.value}); open it at https://ui.perfetto.dev", file=sys.stdout)
+    if trace.truncated_at is not None:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -162,8 +162,10 @@ MARKER_END = "program-end"
 # dispatcher and the testing framework's (alarm, etc.; testing.tRunner runs the
 # user's test function and stays).
 SYSTEM_ENTRY_PREFIXES = ("runtime.", "runtime/trace.", "os/signal.", "internal/", "testing.")
-PROGRAM_ENTRY_EXCEPTIONS = ("runtime.main", "testing.tRunner")
+# runtime.main and the package initialisers it calls run on the main goroutine.
+PROGRAM_ENTRY_EXCEPTIONS = ("runtime.main", "runtime.doInit", "runtime.doInit1", "testing.tRunner")
 HARNESS_MARK = "schedcastHarness"
+MAIN_GOROUTINE = 1  # the runtime gives the main goroutine ID 1
 
 
 def is_system_entry(entry: str) -> bool:
@@ -213,7 +215,13 @@ class Trace:
                     entries[g] = ev.stack[-1].func
                 elif g not in entries:
                     entries[g] = ""
-            self._goroutines = {g: GoroutineInfo(g, e, is_system_entry(e)) for g, e in entries.items()}
+            # The main goroutine is the program's even when its first stack is an
+            # init function's (the tracer started in init) or the harness's.
+            if MAIN_GOROUTINE in entries:
+                entries[MAIN_GOROUTINE] = "runtime.main"  # traced stacks omit it
+            self._goroutines = {
+                g: GoroutineInfo(g, e, g != MAIN_GOROUTINE and is_system_entry(e)) for g, e in entries.items()
+            }
         return self._goroutines
 
     def system_goroutines(self) -> set[int]:

@@ -1558,25 +1558,32 @@ def _read(buf: bytes, path: str | None, strict: bool) -> Trace:
         try:
             g, pos = r.read_generation(pos)
         except _Truncated as t:
-            msg = (
-                f"trace is truncated: the generation starting at byte offset {t.offset} is incomplete "
-                f"(file has {len(buf)} bytes); kept the {generations} complete generation(s) before it"
-            )
-            if strict or generations == 0:
-                raise TraceError(
-                    "trace is truncated before its first generation was complete" if generations == 0 else msg,
-                    t.offset,
-                ) from None
-            warning_list.append(msg)
             truncated_at = t.offset
-            warnings.warn(TruncatedTraceWarning(f"{path}: {msg}" if path else msg), stacklevel=3)
+            if generations:
+                msg = (
+                    f"trace is truncated: the generation starting at byte offset {t.offset} is incomplete "
+                    f"(file has {len(buf)} bytes); kept the {generations} complete generation(s) before it"
+                )
+            else:
+                msg = (
+                    f"trace is truncated: its first generation, starting at byte offset {t.offset}, is incomplete "
+                    f"(file has {len(buf)} bytes); no events could be kept"
+                )
             break
         if g is None:
             break
         r.order_generation(g)
         generations += 1
-    if generations == 0:
-        raise TraceError("trace holds no generation (no events)", pos)
+    if generations == 0 and truncated_at is None:
+        # Go accepts a bare header as an empty trace; it is a run that died before
+        # the tracer flushed anything.
+        truncated_at = pos
+        msg = f"trace holds no events: the file ends after its header (byte offset {pos})"
+    if truncated_at is not None:
+        if strict:
+            raise TraceError(msg, truncated_at)
+        warning_list.append(msg)
+        warnings.warn(TruncatedTraceWarning(f"{path}: {msg}" if path else msg), stacklevel=3)
     r._emit_sync(r.last_ts)  # Go's final Sync event
     return Trace(
         path=path,

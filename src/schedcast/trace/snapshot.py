@@ -7,6 +7,7 @@ you ask (:meth:`Snapshot.copy`).
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from typing import Iterable, Iterator, NamedTuple
 
@@ -64,20 +65,43 @@ def is_user_frame(frame: Frame) -> bool:
     """Whether a frame is the program's own code, not the Go runtime, the standard
     library or the schedcast harness.
 
-    Standard library: the function's import path has no dot in its first element,
-    is not ``main``, and its file lies in a ``.../src/<dir>/`` tree whose first
-    directory has no dot either (GOROOT layout; ``time.Sleep`` lives in
-    ``src/runtime/time.go``, so the directory need not match the package).
+    Standard library: the function's import path is not ``main`` and has no dot in
+    its first element, and its file is a standard library file - either under a
+    ``.../src/<dir>/`` tree whose first directory has no dot (a GOROOT path; note
+    ``time.Sleep`` lives in ``src/runtime/time.go``), or, in ``-trimpath`` builds
+    where files read ``runtime/chan.go``, a directory that exists in the pinned
+    toolchain's ``GOROOT/src``.
     """
     if HARNESS_MARK in frame.func:
         return False
     pkg = package_of(frame.func)
     if pkg == "main" or "." in pkg.split("/", 1)[0]:
         return True
-    at = frame.file.rfind("/src/")
+    file = frame.file
+    if not file.startswith("/") and ":" not in file[:3]:  # -trimpath: "<import path>/<file>"
+        return not _is_std_dir(file.rpartition("/")[0])
+    at = file.rfind("/src/")
     if at < 0:
         return True
-    return "." in frame.file[at + 5 :].split("/", 1)[0]
+    return "." in file[at + 5 :].split("/", 1)[0]
+
+
+@functools.cache
+def _std_dirs() -> frozenset[str] | None:
+    try:
+        from ..toolchain import find_toolchain
+
+        src = find_toolchain().goroot / "src"
+        return frozenset(str(p.relative_to(src)) for p in src.rglob("*") if p.is_dir() and "testdata" not in p.parts)
+    except Exception:  # noqa: BLE001 - no toolchain: fall back to the import-path shape
+        return None
+
+
+def _is_std_dir(directory: str) -> bool:
+    if not directory or "." in directory.split("/", 1)[0]:
+        return False
+    std = _std_dirs()
+    return True if std is None else directory in std
 
 
 def user_site(stack: Stack) -> str:
