@@ -34,7 +34,7 @@ def test_show_prints_a_timeline_per_goroutine() -> None:
 def test_show_filters_goroutines_and_limits() -> None:
     result = runner.invoke(app, ["show", str(MULTIGEN), "-g", "1", "--limit", "3"])
     assert result.exit_code == 0, result.output
-    assert "G1 main.main" in result.output
+    assert "G1 runtime.main" in result.output
     assert "\nG8 " not in result.output
     assert "more (use --limit 0)" in result.output
 
@@ -87,7 +87,7 @@ def test_truncated_trace_warns_and_shows_complete_generations(tmp_path: Path) ->
     assert result.exit_code == 1, result.output
     assert "warning:" in result.output and "truncated" in result.output and "byte offset" in result.output
     assert str(cut) in result.output
-    assert "2 generation(s)" in result.output and "G1 main.main" in result.output
+    assert "2 generation(s)" in result.output and "G1 runtime.main" in result.output
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
