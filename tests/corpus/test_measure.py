@@ -66,3 +66,17 @@ def test_measure_real_collection(handcrafted_collection: tuple[Path, pa.Table]) 
     assert [r["origin"] for r in rows] == ["handcrafted"]
     assert rows[0]["programs"] == len(measured) and rows[0]["manifested_programs"] == rows[0]["buggy_programs"]
     assert "| handcrafted |" in origin_table_markdown(measured)
+
+
+def test_measure_only_the_given_program_versions(handcrafted_collection: tuple[Path, pa.Table]) -> None:
+    from dataclasses import replace
+
+    from schedcast.corpus.catalog import handcrafted_programs
+
+    out, _ = handcrafted_collection
+    program = next(p for p in handcrafted_programs() if p.id == "chan_ping_pong")
+    only = measure_collection(out, programs=[program], traces=False)
+    assert list(only) == ["chan_ping_pong"] and only["chan_ping_pong"].runs >= 1
+    # Another version of the same program (different sources) has no runs here.
+    edited = replace(program, sources={"main.go": program.sources["main.go"] + "\n// edited\n"})
+    assert measure_collection(out, programs=[edited], traces=False) == {}

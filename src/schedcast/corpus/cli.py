@@ -254,7 +254,7 @@ def export_cmd(
 
 @app.command("table")
 def table_cmd(
-    runs: Annotated[Path, typer.Argument(help="A collection directory.")],
+    runs: Annotated[list[Path], typer.Argument(help="Collection directories (their programs are measured together).")],
     traces: Annotated[bool, typer.Option("--traces/--no-traces", help="Read traces for goroutine counts and nondeterminism.")] = True,
     per_program: Annotated[bool, typer.Option("--per-program", help="Add a per-program table.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the Markdown here instead of printing it.")] = None,
@@ -262,7 +262,9 @@ def table_cmd(
     """Markdown table per origin: programs, runs, outcome mix, manifestation, nondeterminism."""
     from schedcast.corpus.measure import origin_table_markdown, program_table_markdown
 
-    measured = _measured(runs, traces=traces)
+    measured: dict[str, object] = {}
+    for d in runs:
+        measured.update(_measured(d, traces=traces))
     text = origin_table_markdown(measured)  # type: ignore[arg-type]
     if per_program:
         text += "\n" + program_table_markdown(measured)  # type: ignore[arg-type]

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from schedcast.corpus.program import Program
+
 END = "<end>"
 MAIN_GOROUTINE = 1
 
@@ -135,17 +137,24 @@ def trace_stats(path: Path) -> RunTraceStats:
 def measure_collection(
     out_dir: Path,
     *,
+    programs: Iterable[Program] | None = None,
     traces: bool = True,
     max_traces_per_program: int | None = None,
 ) -> dict[str, Measured]:
-    """Measured metadata of every program in a collection directory, by program id."""
+    """Measured metadata of every program in a collection directory, by program id.
+
+    With `programs`, only runs of exactly those programs (same id and source hash)
+    count: a collection may also hold runs of older versions of a program."""
     from schedcast.collect.store import RunStore
 
     store = RunStore(Path(out_dir))
     store.consolidate()
     runs = store.read_runs().select(
-        ["program_id", "outcomes", "goroutines_at_end", "trace_path", "run_index"]
+        ["program_id", "source_hash", "outcomes", "goroutines_at_end", "trace_path", "run_index"]
     ).to_pylist()
+    if programs is not None:
+        keep = {(p.id, p.source_hash) for p in programs}
+        runs = [r for r in runs if (r["program_id"], r["source_hash"]) in keep]
     declared: dict[str, dict[str, object]] = {}
     if store.programs_path.exists():
         for row in pq.read_table(store.programs_path, columns=["program_id", "origin", "pattern", "expected"]).to_pylist():
@@ -155,7 +164,7 @@ def measure_collection(
         by_program[str(r["program_id"])].append(r)
     result: dict[str, Measured] = {}
     for pid in sorted(by_program):
-        rows = sorted(by_program[pid], key=lambda r: int(r["run_index"]))  # type: ignore[call-overload]
+        rows = sorted(by_program[pid], key=lambda r: (str(r["source_hash"]), int(r["run_index"])))  # type: ignore[call-overload]
         meta = declared.get(pid, {})
         expected = tuple(meta.get("expected") or ())  # type: ignore[arg-type]
         outcome_lists = [list(r["outcomes"]) for r in rows]  # type: ignore[call-overload]
