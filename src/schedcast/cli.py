@@ -262,10 +262,14 @@ def pipeline(
     seed: SeedOption = 0,
     workers: WorkersOption = None,
 ) -> None:
-    """The main job on the built-in corpus: collect traced runs, then summarise them."""
+    """The main job on the built-in corpus: collect traced runs, build the dataset, print its statistics."""
     try:
         _collect([], out, runs, gomaxprocs, timeout, race, seed, workers)
         _runs(out, as_json=False)
+        from schedcast.dataset.cli import build_cmd, stats_cmd
+
+        build_cmd(out, out / "dataset", all_depths=True, stride=1, validation=0.1, workers=workers)
+        stats_cmd(out / "dataset", as_json=False)
     except typer.Exit:
         raise
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001

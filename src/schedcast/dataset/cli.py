@@ -91,3 +91,33 @@ def stats_cmd(
     for kind in KIND_NAMES:
         f.add_row(kind, *(f"{100 * s['kind_frequency_paper'][sp][kind]:.1f} %" for sp in splits))
     console.print(f)
+
+
+@app.command("export")
+def export_cmd(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (paper-jsonl) or directory (hf).")],
+    fmt: Annotated[str, typer.Option("--format", help="paper-jsonl | hf")] = "hf",
+    protocol: Annotated[str, typer.Option(help="hf: which examples (paper | all).")] = "paper",
+    prompt_format: Annotated[str, typer.Option(help="hf: prompt layout (paper | compact).")] = "paper",
+) -> None:
+    """Write the paper's JSONL example schema, or a HuggingFace `datasets` dataset."""
+    from schedcast.dataset.export import EXPORT_FORMATS, export_hf, export_paper_jsonl
+    from schedcast.dataset.prompts import FORMATS
+    from schedcast.dataset.schema import SchemaError
+
+    if fmt not in EXPORT_FORMATS:
+        _fail(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
+    if protocol not in ("paper", "all"):
+        _fail("--protocol must be paper or all")
+    if prompt_format not in FORMATS:
+        _fail(f"--prompt-format must be one of {', '.join(FORMATS)}")
+    try:
+        if fmt == "paper-jsonl":
+            n = export_paper_jsonl(dataset, out)
+            err.print(f"{n} examples -> {out}")
+        else:
+            counts = export_hf(dataset, out, protocol=protocol, fmt=prompt_format)
+            err.print(f"{counts} -> {out}", highlight=False)
+    except (SchemaError, RuntimeError, OSError) as exc:
+        _fail(str(exc))

@@ -1,0 +1,64 @@
+"""Read a built dataset back: examples joined with their runs, programs and prefixes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from schedcast.dataset import schema
+from schedcast.dataset.prompts import PromptEvent, PromptExample, goroutine_states
+
+
+def program_source(sources_json: str) -> str:
+    """The program's files, each under a `// file: NAME` header, in name order."""
+    files = json.loads(sources_json)
+    return "\n".join(f"// file: {name}\n{text.rstrip()}" for name, text in sorted(files.items()))
+
+
+class DatasetView:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.programs = pl.from_arrow(schema.read(self.root / "programs.parquet"))
+        self.runs = pl.from_arrow(schema.read(self.root / "runs.parquet"))
+        self.examples = pl.from_arrow(schema.read(self.root / "examples.parquet"))
+        self.groups = pl.from_arrow(schema.read(self.root / "groups.parquet"))
+        events = pl.from_arrow(schema.read(self.root / "events.parquet")).sort(["run_key", "seq"])
+        # Per-run slices of the events table, by run_key (events are stored once).
+        keys = events["run_key"].to_numpy()
+        bounds = np.flatnonzero(np.diff(keys)) + 1
+        starts = np.concatenate([[0], bounds]) if keys.size else np.array([], dtype=np.int64)
+        ends = np.concatenate([bounds, [keys.size]]) if keys.size else np.array([], dtype=np.int64)
+        self._span = {int(keys[s]): (int(s), int(e)) for s, e in zip(starts, ends)}
+        self._kind = events["kind"].to_numpy()
+        self._g = events["g"].to_numpy()
+        self._reason = events["reason"].cast(pl.Utf8).to_list()
+        self._site = events["site"].cast(pl.Utf8).to_list()
+        self._program_of_run = dict(zip(self.runs["run_key"].to_list(), self.runs["program_id"].cast(pl.Utf8).to_list()))
+        self._source = {
+            pid: program_source(src) for pid, src in zip(self.programs["program_id"].to_list(), self.programs["sources"].to_list())
+        }
+
+    def prefix(self, run_key: int, k: int) -> list[PromptEvent]:
+        start, _ = self._span[run_key]
+        return [
+            PromptEvent(int(self._kind[i]), int(self._g[i]), self._reason[i] or "", self._site[i] or "")
+            for i in range(start, start + k)
+        ]
+
+    def prompt_example(self, run_key: int, k: int, label: int, label_g: int) -> PromptExample:
+        events = self.prefix(run_key, k)
+        return PromptExample(
+            source=self._source[self._program_of_run[run_key]],
+            events=events,
+            states=goroutine_states(events),
+            target_kind=label,
+            target_g=label_g,
+        )
+
+    def iter_prompt_examples(self, examples: pl.DataFrame) -> Iterator[tuple[dict, PromptExample]]:
+        for row in examples.filter(pl.col("label") >= 0).iter_rows(named=True):
+            yield row, self.prompt_example(row["run_key"], row["k"], row["label"], row["label_g"])

@@ -1,0 +1,95 @@
+"""Prompts under token budgets (real SmolLM2 tokenizer), and the two exports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from schedcast.dataset import BuildOptions, build_dataset
+from schedcast.dataset.access import DatasetView
+from schedcast.dataset.export import export_hf, export_paper_jsonl
+from schedcast.dataset.prompts import FORMATS, PromptEvent, PromptExample, PromptTooLong, goroutine_states, render, truncate
+from schedcast.dataset.tokenizer import count_tokens, smollm2_tokenizer
+
+
+@pytest.fixture(scope="module")
+def view(builtin_collection: tuple[Path, pa.Table], tmp_path_factory: pytest.TempPathFactory) -> DatasetView:
+    out = tmp_path_factory.mktemp("dataset-prompts")
+    build_dataset(builtin_collection[0], out, BuildOptions(workers=2))
+    return DatasetView(out)
+
+
+def test_tokenizer_is_smollm2() -> None:
+    tok = smollm2_tokenizer()
+    assert tok.get_vocab_size() == 49152
+    # All six kinds share the first token "Go": the discriminating token comes second.
+    for kind in ("GoBlock", "GoCreate", "GoEnd", "GoSched", "GoStart", "GoUnblock"):
+        assert tok.encode(kind).tokens[0] == "Go"
+    assert tok.encode("func main() {").tokens == ["func", "Ġmain", "()", "Ġ{"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("budget", [160, 4096])
+def test_truncation_never_cuts_the_target(view: DatasetView, fmt: str, budget: int) -> None:
+    examples = view.examples.filter(pl.col("protocol") == "paper")
+    checked = 0
+    for _, ex in view.iter_prompt_examples(examples):
+        full = render(ex, fmt)
+        try:
+            p = truncate(ex, budget, count_tokens, fmt)
+        except PromptTooLong:
+            # Only when even the bare prompt (no source, no trace) cannot fit.
+            bare = truncate(ex, 10**9, count_tokens, fmt)
+            assert count_tokens(bare.prompt + bare.target) > budget or budget < 200
+            continue
+        checked += 1
+        assert p.target == full.target  # the target is never touched
+        assert p.tokens == count_tokens(p.prompt + p.target) <= budget
+        if p.events_dropped:
+            assert p.source_lines_dropped == len(ex.source.splitlines())  # source goes first
+        if count_tokens(full.prompt + full.target) <= budget:
+            assert (p.source_lines_dropped, p.events_dropped) == (0, 0) and p.prompt == full.prompt
+        else:
+            assert p.source_lines_dropped > 0
+    assert checked > 50
+
+
+def test_truncation_drops_oldest_events_after_source() -> None:
+    events = [PromptEvent(1, g) for g in range(1, 40)] + [PromptEvent(4, 1)]
+    ex = PromptExample("package main\n" + "// filler line\n" * 50, events, goroutine_states(events), 0, 1)
+    p = truncate(ex, 450, count_tokens, "compact")  # the bare prompt (39 goroutine states) takes ~340
+    assert p.source_lines_dropped == 51 and 0 < p.events_dropped < len(events)
+    assert p.prompt.rstrip().endswith("next:") and "G1 GoStart" in p.prompt  # the newest event stays
+    with pytest.raises(PromptTooLong):
+        truncate(ex, 10, count_tokens, "compact")
+
+
+def test_goroutine_states_replay() -> None:
+    events = [PromptEvent(1, 1), PromptEvent(4, 1), PromptEvent(1, 2), PromptEvent(0, 1, "chan receive", "prog/main.go:9"), PromptEvent(4, 2), PromptEvent(2, 2)]
+    assert goroutine_states(events) == {1: "blocked (chan receive) at prog/main.go:9", 2: "dead"}
+
+
+def test_paper_jsonl_round_trip(view: DatasetView, tmp_path: Path) -> None:
+    out = tmp_path / "examples.jsonl"
+    n = export_paper_jsonl(view.root, out)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert n == len(lines) == view.examples.filter((pl.col("protocol") == "paper") & (pl.col("label") >= 0)).height
+    for rec in lines[:50]:
+        assert set(rec) >= {"program_source", "partial_trace", "next_event", "split_percent", "goroutine_states"}
+        assert rec["split_percent"] in (25, 50, 75)
+        assert sum(rec["distribution"].values()) == pytest.approx(1.0)
+        assert rec["distribution"][rec["next_event"]["event_type"]] > 0  # its own label was observed
+
+
+def test_hf_export_round_trip(view: DatasetView, tmp_path: Path) -> None:
+    counts = export_hf(view.root, tmp_path / "hf", protocol="paper", fmt="compact")
+    loaded = datasets.load_from_disk(str(tmp_path / "hf"))
+    assert {split: len(ds) for split, ds in loaded.items()} == counts
+    row = loaded["train"][0]
+    assert row["target"].split()[0] in ("GoBlock", "GoCreate", "GoEnd", "GoSched", "GoStart", "GoUnblock")
+    assert len(row["paper_distribution"]) == 6 and abs(sum(row["paper_distribution"]) - 1) < 1e-5
