@@ -112,6 +112,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes files private; these are for sharing
     os.replace(tmp, path)
 
 
@@ -131,6 +132,7 @@ def write(path: Path, columns: dict[str, list[Any]], schema: pa.Schema) -> None:
     os.close(fd)
     try:
         pq.write_table(table, tmp, compression="zstd", compression_level=9, use_dictionary=True)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
