@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/fuzz_reader.py [--cases 10000] [--seed 1] [TRACE ...]
 
-Seeds are the small committed fixtures (tests/trace/fixtures/*.trace) plus any
-traces given. Each case applies one mutation (bit flips, byte overwrite,
+Seeds are the small committed fixtures (tests/trace/fixtures/*.trace, Go 1.26
+format), Go's own trace test corpus converted to binary (Go 1.22/1.23/1.25 formats,
+from the pinned GOROOT) and any traces given. Each case applies one mutation (bit flips, byte overwrite,
 truncation, splice of random bytes, deleted or duplicated chunk, a huge uvarint,
 random bytes after a header, a random header). The reader must either read the
 trace or raise TraceError carrying a byte offset within the file; any other
@@ -88,8 +89,15 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    from schedcast.trace.textformat import convert, go_test_traces
+
     seeds = sorted((ROOT / "tests/trace/fixtures").glob("*.trace")) + list(args.traces)
     corpus = [p.read_bytes() for p in seeds]
+    for case in go_test_traces():
+        data, expected_error = convert(case.read_text())
+        if expected_error is None:
+            seeds.append(case)
+            corpus.append(data)
     rnd = random.Random(args.seed)
     outcomes: Counter[str] = Counter()
     by_kind: Counter[tuple[str, str]] = Counter()

@@ -13,11 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schedcast.trace import Trace, TraceError, TruncatedTraceWarning, read_trace
+from schedcast.trace.textformat import convert, go_test_traces
 
 from .conftest import FIXTURES
 
 LEAK = (FIXTURES / "leak.trace").read_bytes()
 MULTIGEN = (FIXTURES / "multigen.trace").read_bytes()
+# A Go 1.22-format trace (Go's own GC stress test case), for the older reader path.
+GO122 = convert(next(p for p in go_test_traces() if p.stem == "go122-gc-stress").read_text())[0]
+SEEDS = [LEAK, MULTIGEN, GO122]
 HEADER = b"go 1.26 trace\x00\x00\x00"
 
 
@@ -66,6 +70,7 @@ def read_or_error(data: bytes) -> Trace | TraceError:
         (b"go 1.19 trace\x00\x00\x00", "v1 trace format"),
         (b"go 1.99 trace\x00\x00\x00", "go 1.99"),
         (b"go 1.24 trace\x00\x00\x00", "go 1.24"),
+        (b"go 1.27 trace\x00\x00\x00", "schedcast reads go 1.22, go 1.23, go 1.25, go 1.26"),
     ],
 )
 def test_bad_headers_and_versions(data: bytes, needle: str) -> None:
@@ -152,7 +157,7 @@ bitflips = st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 7)), min_siz
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from([LEAK, MULTIGEN]), bitflips)
+@given(st.sampled_from(SEEDS), bitflips)
 def test_bit_flips_raise_only_trace_errors(data: bytes, flips: list[tuple[int, int]]) -> None:
     mutated = bytearray(data)
     for pos, bit in flips:
@@ -161,7 +166,7 @@ def test_bit_flips_raise_only_trace_errors(data: bytes, flips: list[tuple[int, i
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from([LEAK, MULTIGEN]), st.integers(0, 10**9), st.binary(min_size=1, max_size=64), st.booleans())
+@given(st.sampled_from(SEEDS), st.integers(0, 10**9), st.binary(min_size=1, max_size=64), st.booleans())
 def test_spliced_bytes_raise_only_trace_errors(data: bytes, at: int, junk: bytes, replace: bool) -> None:
     pos = len(HEADER) + at % (len(data) - len(HEADER))
     mutated = data[:pos] + junk + data[pos + (len(junk) if replace else 0) :]

@@ -76,10 +76,12 @@ def _signed(x: int) -> int:
 
 
 class _Truncated(Exception):
-    """The data ended before a structure was complete."""
+    """The data ended before a structure was complete. ``gen`` is the generation
+    of a batch whose header was read in full but whose data is cut short."""
 
-    def __init__(self, offset: int) -> None:
+    def __init__(self, offset: int, gen: int | None = None) -> None:
         self.offset = offset
+        self.gen = gen
 
 
 def _uvarint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
@@ -175,19 +177,81 @@ class _Reader:
                 0,
             )
         if v not in W.V2_VERSIONS:
-            raise TraceError(f"unknown or unsupported trace version go 1.{v}", 0)
-        if v != W.CURRENT_VERSION:
-            raise TraceError(
-                f"unsupported trace version go 1.{v}: schedcast reads the go 1.{W.CURRENT_VERSION} "
-                "format (written by Go 1.26 and later)",
-                0,
-            )
+            supported = ", ".join(f"go 1.{x}" for x in W.V2_VERSIONS)
+            raise TraceError(f"unknown or unsupported trace version go 1.{v} (schedcast reads {supported})", 0)
         self.version = v
 
     # -------------------------------------------------------------- generation
+    def _read_batch(self, pos: int) -> tuple[int, int, int, int, int, int, int, int]:
+        """Read one batch header at ``pos`` (readBatch): (type, experiment, gen, m,
+        time, data start, data end, next pos). An EndOfGeneration byte reads as a
+        batch of type EvEndOfGeneration and generation 0. Raises _Truncated(pos)
+        if the file ends inside the batch."""
+        buf = self.buf
+        n = len(buf)
+        bstart = pos
+        b = buf[pos]
+        pos += 1
+        if b == W.EvEndOfGeneration:
+            return b, 0, 0, NO, 0, pos, pos, pos
+        if b != W.EvEventBatch and b != W.EvExperimentalBatch:
+            raise TraceError(f"expected batch event, got event {b}", bstart)
+        exp = 0
+        try:
+            if b == W.EvExperimentalBatch:
+                if pos >= n:
+                    raise _Truncated(bstart)
+                exp = buf[pos]
+                pos += 1
+            gen, pos = _uvarint(buf, pos, n)
+            m, pos = _uvarint(buf, pos, n)
+            ts, pos = _uvarint(buf, pos, n)
+            size, pos = _uvarint(buf, pos, n)
+        except _Truncated:
+            raise _Truncated(bstart) from None
+        if size > W.MAX_BATCH_SIZE:
+            raise TraceError(f"invalid batch size {size}, maximum is {W.MAX_BATCH_SIZE}", bstart)
+        if pos + size > n:
+            raise _Truncated(bstart, gen)
+        return b, exp, gen, m, ts, pos, pos + size, pos + size
+
+    def _process_batch(self, g: _Generation, exp: int, m: int, ts: int, dstart: int, dend: int) -> None:
+        """File a batch into its generation (processBatch)."""
+        buf = self.buf
+        if g.min_ts == 0 or ts < g.min_ts:
+            g.min_ts = ts
+        if exp != 0:
+            return  # experimental data (e.g. alloc/free): not needed here
+        first = buf[dstart] if dend > dstart else -1
+        if first == W.EvStrings:
+            self._add_strings(g, dstart, dend)
+        elif first == W.EvStacks:
+            self._add_stacks(g, dstart, dend)
+        elif first == W.EvCPUSamples:
+            self._add_cpu_samples(g, dstart, dend)
+        elif (first == W.EvSync and self.version >= 25) or (first == W.EvFrequency and self.version < 25):
+            self._set_sync(g, dstart, dend, ts)
+        elif first == W.EvEndOfGeneration:
+            raise TraceError("unexpected end-of-generation batch in a go 1.%d trace" % self.version, dstart)
+        else:
+            mid = _signed(m)
+            lst = g.batches.get(mid)
+            if lst is None:
+                g.batch_ms.append(mid)
+                g.batches[mid] = lst = []
+            lst.append((ts, dstart, dend))
+
+    def _finish_generation(self, g: _Generation) -> None:
+        if g.freq == 0:
+            raise TraceError("no frequency event found in generation", g.start)
+        if self.version >= 25 and not g.has_clock:
+            raise TraceError("no clock snapshot event found in generation", g.start)
+        self._resolve_stacks(g)
+
     def read_generation(self, pos: int) -> tuple[_Generation | None, int]:
-        """Read the generation starting at ``pos``. Returns (None, pos) at a clean
-        end of file. Raises _Truncated if the file ends inside the generation."""
+        """Read the Go 1.26+ generation starting at ``pos``, up to its
+        EndOfGeneration marker (readGeneration). Returns (None, pos) at a clean end
+        of file; raises _Truncated if the file ends inside the generation."""
         buf = self.buf
         n = len(buf)
         g = _Generation(pos)
@@ -198,35 +262,14 @@ class _Reader:
                     return None, pos
                 raise _Truncated(g.start)
             bstart = pos
-            b = buf[pos]
-            pos += 1
-            if b == W.EvEndOfGeneration:
-                break
-            if b != W.EvEventBatch and b != W.EvExperimentalBatch:
-                raise TraceError(f"expected batch event, got event {b}", bstart)
-            exp = 0
-            if b == W.EvExperimentalBatch:
-                if pos >= n:
-                    raise _Truncated(g.start)
-                exp = buf[pos]
-                pos += 1
             try:
-                gen, pos = _uvarint(buf, pos, n)
-                m, pos = _uvarint(buf, pos, n)
-                ts, pos = _uvarint(buf, pos, n)
-                size, pos = _uvarint(buf, pos, n)
+                b, exp, gen, m, ts, dstart, dend, pos = self._read_batch(pos)
             except _Truncated:
                 raise _Truncated(g.start) from None
-            if size > W.MAX_BATCH_SIZE:
-                raise TraceError(f"invalid batch size {size}, maximum is {W.MAX_BATCH_SIZE}", bstart)
-            if pos + size > n:
-                raise _Truncated(g.start)
-            dstart, dend = pos, pos + size
-            pos = dend
             nbatches += 1
             if g.gen == 0:
                 g.gen = gen
-            if exp == 0 and size > 0 and buf[dstart] == W.EvEndOfGeneration:
+            if b == W.EvEndOfGeneration or (exp == 0 and dend > dstart and buf[dstart] == W.EvEndOfGeneration):
                 break
             if gen == 0:
                 raise TraceError("invalid generation number 0", bstart)
@@ -234,32 +277,54 @@ class _Reader:
                 raise TraceError(
                     "broken trace: missing end-of-generation event, or generations are interleaved", bstart
                 )
-            if g.min_ts == 0 or ts < g.min_ts:
-                g.min_ts = ts
-            first = buf[dstart] if size > 0 else -1
-            if exp != 0:
-                continue  # experimental data (e.g. alloc/free): not needed here
-            if first == W.EvStrings:
-                self._add_strings(g, dstart, dend)
-            elif first == W.EvStacks:
-                self._add_stacks(g, dstart, dend)
-            elif first == W.EvCPUSamples:
-                self._add_cpu_samples(g, dstart, dend)
-            elif first == W.EvSync:
-                self._set_sync(g, dstart, dend, ts)
-            else:
-                mid = _signed(m)
-                lst = g.batches.get(mid)
-                if lst is None:
-                    g.batch_ms.append(mid)
-                    g.batches[mid] = lst = []
-                lst.append((ts, dstart, dend))
-        if g.freq == 0:
-            raise TraceError("no frequency event found in generation", g.start)
-        if not g.has_clock:
-            raise TraceError("no clock snapshot event found in generation", g.start)
-        self._resolve_stacks(g)
+            self._process_batch(g, exp, m, ts, dstart, dend)
+        self._finish_generation(g)
         return g, pos
+
+    def read_generation_spill(
+        self, pos: int, spill: tuple | None
+    ) -> tuple[_Generation, int, tuple | None, Exception | None]:
+        """Read a Go 1.22-1.25 generation (readGenerationWithSpill). Those traces
+        have no end-of-generation marker: a generation ends at the first batch of
+        the next one (the "spill", returned for the next call) or at end of file.
+        An error reading a batch after the generation has started is returned,
+        not raised: Go orders what it has, then reports it."""
+        buf = self.buf
+        n = len(buf)
+        g = _Generation(pos if spill is None else spill[0])
+        if spill is not None:
+            _, gen, exp, m, ts, dstart, dend = spill
+            g.gen = gen
+            g.min_ts = ts
+            self._process_batch(g, exp, m, ts, dstart, dend)
+        spill = None
+        spill_err: Exception | None = None
+        while pos < n:
+            bstart = pos
+            try:
+                b, exp, gen, m, ts, dstart, dend, pos = self._read_batch(pos)
+            except (TraceError, _Truncated) as exc:
+                if g.gen != 0:
+                    spill_err = exc
+                    break
+                raise
+            if gen == 0:
+                raise TraceError("invalid generation number 0", bstart)
+            if g.gen == 0:
+                g.gen = gen
+            if gen == g.gen + 1:
+                spill = (bstart, gen, exp, m, ts, dstart, dend)
+                break
+            if gen != g.gen:
+                raise TraceError("generations out of order", bstart)
+            self._process_batch(g, exp, m, ts, dstart, dend)
+        if isinstance(spill_err, _Truncated) and spill_err.gen == g.gen + 1:
+            # The cut batch is the next generation's first: this one is complete.
+            self._finish_generation(g)
+            return g, pos, None, spill_err
+        if not isinstance(spill_err, _Truncated):
+            self._finish_generation(g)  # a cut-short generation is the caller's to try
+        return g, pos, spill, spill_err
 
     def _add_strings(self, g: _Generation, pos: int, end: int) -> None:
         buf = self.buf
@@ -322,7 +387,8 @@ class _Reader:
 
     def _set_sync(self, g: _Generation, pos: int, end: int, batch_ts: int) -> None:
         buf = self.buf
-        pos += 1  # EvSync
+        if self.version >= 25:
+            pos += 1  # EvSync; older traces have a lone Frequency batch
         last_ts = batch_ts
         while pos < end:
             at = pos
@@ -335,7 +401,7 @@ class _Reader:
                 if f == 0:
                     raise TraceError("invalid trace clock frequency 0", at)
                 g.freq = 1.0 / (f / 1e9)  # nanoseconds per timestamp unit, like Go
-            elif et == W.EvClockSnapshot:
+            elif et == W.EvClockSnapshot and self.version >= 25:
                 if g.has_clock:
                     raise TraceError("found multiple clock snapshot events", at)
                 g.has_clock = True
@@ -1554,26 +1620,75 @@ def _read(buf: bytes, path: str | None, strict: bool) -> Trace:
     generations = 0
     warning_list: list[str] = []
     truncated_at: int | None = None
-    while True:
-        try:
-            g, pos = r.read_generation(pos)
-        except _Truncated as t:
-            truncated_at = t.offset
-            if generations:
-                msg = (
-                    f"trace is truncated: the generation starting at byte offset {t.offset} is incomplete "
-                    f"(file has {len(buf)} bytes); kept the {generations} complete generation(s) before it"
-                )
-            else:
-                msg = (
-                    f"trace is truncated: its first generation, starting at byte offset {t.offset}, is incomplete "
-                    f"(file has {len(buf)} bytes); no events could be kept"
-                )
-            break
-        if g is None:
-            break
-        r.order_generation(g)
-        generations += 1
+    if r.version >= 26:
+        while True:
+            try:
+                g, pos = r.read_generation(pos)
+            except _Truncated as t:
+                truncated_at = t.offset
+                break
+            if g is None:
+                break
+            r.order_generation(g)
+            generations += 1
+    elif pos < len(buf):
+        # Go 1.22-1.25: generations end where the next one's first batch starts.
+        spill: tuple | None = None
+        kept_partial: bool | None = False
+        while True:
+            try:
+                g, pos, spill, spill_err = r.read_generation_spill(pos, spill)
+            except _Truncated as t:  # the generation's very first batch is cut short
+                truncated_at = t.offset
+                break
+            if isinstance(spill_err, _Truncated) and spill_err.gen == g.gen + 1:
+                r.order_generation(g)  # complete; the next generation is the cut one
+                generations += 1
+                truncated_at = spill_err.offset
+                kept_partial = None
+                break
+            if isinstance(spill_err, _Truncated):
+                # No end marker before Go 1.26: Go orders the generation cut short as
+                # far as it goes. Keep it if it is consistent, else drop it whole.
+                truncated_at = spill_err.offset
+                saved = (len(r.events), len(r.logs), r.total, r.last_ts)
+                try:
+                    r._finish_generation(g)
+                    r.order_generation(g)
+                    generations += 1
+                    kept_partial = True
+                except TraceError:
+                    del r.events[saved[0] :], r.logs[saved[1] :]
+                    r.total, r.last_ts = saved[2], saved[3]
+                break
+            r.order_generation(g)
+            generations += 1
+            if spill_err is not None:
+                raise spill_err
+            if spill is None:
+                break
+    if truncated_at is not None and r.version < 26:
+        if kept_partial is None:
+            what = f"it starts the next generation; kept the {generations} complete generation(s) before it"
+        elif kept_partial:
+            what = "its generation was read up to there, as Go does"
+        else:
+            what = f"its generation is incomplete and was dropped; kept the {generations} complete generation(s) before it"
+        msg = (
+            f"trace is truncated: the batch at byte offset {truncated_at} is cut short "
+            f"(file has {len(buf)} bytes); {what} (go 1.{r.version} traces have no end-of-generation marker)"
+        )
+    elif truncated_at is not None:
+        if generations:
+            msg = (
+                f"trace is truncated: the generation starting at byte offset {truncated_at} is incomplete "
+                f"(file has {len(buf)} bytes); kept the {generations} complete generation(s) before it"
+            )
+        else:
+            msg = (
+                f"trace is truncated: its first generation, starting at byte offset {truncated_at}, is incomplete "
+                f"(file has {len(buf)} bytes); no events could be kept"
+            )
     if generations == 0 and truncated_at is None:
         # Go accepts a bare header as an empty trace; it is a run that died before
         # the tracer flushed anything.
