@@ -147,3 +147,28 @@ def test_bad_collections_are_reported_not_fatal(builtin_collection: tuple[Path, 
     reasons = {reason for _, reason, _ in report.skipped_runs}
     assert {"unreadable", "trace_missing", "build_error"} <= reasons
     assert report.runs_used > 0
+
+
+def test_the_fsm_allows_every_real_next_event(dataset: Path) -> None:
+    """The allowed-kind mask stored before each event always contains that event."""
+    events = pl.read_parquet(dataset / "events.parquet")
+    allowed = events["allowed"].to_numpy().astype(np.int64)
+    kinds = events["kind"].to_numpy().astype(np.int64)
+    assert events.height > 100
+    assert np.all((allowed >> kinds) & 1)
+    # And the mask is informative: not every kind is always allowed.
+    assert np.mean(allowed == 0b111111) < 0.5
+
+
+def test_model_examples_view(dataset: Path) -> None:
+    from schedcast.dataset.access import DatasetView
+
+    view = DatasetView(dataset)
+    examples, rows = view.model_examples("train", "paper")
+    assert len(examples) == rows.height > 0
+    events = pl.read_parquet(dataset / "events.parquet")
+    for i in range(0, len(examples), 7):
+        run_key, k = rows["run_key"][i], rows["k"][i]
+        expected = events.filter(pl.col("run_key") == run_key).sort("seq")["kind"].to_list()[:k]
+        assert list(examples.history[i]) == expected
+        assert examples.allowed is not None and examples.allowed[i, examples.labels[i]]

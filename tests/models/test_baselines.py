@@ -92,3 +92,16 @@ def test_errors_name_the_model(tmp_path: Path) -> None:
     path.write_text("not json")
     with pytest.raises(ModelError, match="not a schedcast model file"):
         load_predictor(path)
+
+
+def test_fsm_prior_puts_mass_only_on_allowed_kinds() -> None:
+    from schedcast.models import FsmPriorPredictor
+
+    allowed = np.array([[True, False, False, False, True, False], [False] * 6, [True] * 6])
+    ex = Examples([[1], [1], [1]], np.array([0, 4, 4]), np.array(["c"] * 3), allowed)
+    p = FsmPriorPredictor().fit(TRAIN).predict_proba(ex)
+    prior = np.array([2.5, 0.5, 1.5, 0.5, 1.5, 2.5]) / 9
+    # row 0: prior restricted to GoBlock and GoStart: 2.5 : 1.5
+    assert p[0] == pytest.approx([2.5 / 4, 0, 0, 0, 1.5 / 4, 0])
+    assert p[1] == pytest.approx(prior)  # nothing known: the prior, never zeros
+    assert p[2] == pytest.approx(prior)

@@ -34,6 +34,7 @@ class DatasetView:
         ends = np.concatenate([bounds, [keys.size]]) if keys.size else np.array([], dtype=np.int64)
         self._span = {int(keys[s]): (int(s), int(e)) for s, e in zip(starts, ends)}
         self._kind = events["kind"].to_numpy()
+        self._allowed = events["allowed"].to_numpy()
         self._g = events["g"].to_numpy()
         self._reason = events["reason"].cast(pl.Utf8).to_list()
         self._site = events["site"].cast(pl.Utf8).to_list()
@@ -41,6 +42,21 @@ class DatasetView:
         self._source = {
             pid: program_source(src) for pid, src in zip(self.programs["program_id"].to_list(), self.programs["sources"].to_list())
         }
+
+    def model_examples(self, split: str, protocol: str = "paper"):  # type: ignore[no-untyped-def]
+        """The examples of a split with a next event, as the predictors' `Examples`
+        (prefix kinds are views into the events column: nothing is copied)."""
+        from schedcast.models.base import Examples
+
+        rows = self.examples.filter((pl.col("split") == split) & (pl.col("protocol") == protocol) & (pl.col("label") >= 0))
+        run_keys = rows["run_key"].to_numpy()
+        ks = rows["k"].to_numpy()
+        starts = np.array([self._span[int(r)][0] for r in run_keys], dtype=np.int64)
+        history = [self._kind[s : s + k] for s, k in zip(starts, ks)]
+        bits = self._allowed[starts + ks] if run_keys.size else np.zeros(0, dtype=np.uint8)
+        allowed = ((bits[:, None] >> np.arange(6)) & 1).astype(bool) if run_keys.size else np.zeros((0, 6), dtype=bool)
+        programs = np.array([self._program_of_run[int(r)] for r in run_keys], dtype=object)
+        return Examples(history, rows["label"].to_numpy().astype(np.int64), programs, allowed), rows
 
     def prefix(self, run_key: int, k: int) -> list[PromptEvent]:
         start, _ = self._span[run_key]

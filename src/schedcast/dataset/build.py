@@ -187,6 +187,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         ev_cols["reason"].extend(ev.reasons)
         ev_cols["site"].extend(ev.sites)
         ev_cols["time_ns"].extend(ev.times)
+        ev_cols["allowed"].extend(ev.allowed)
 
         # State group of every position (k = 0..n-1 have a next event).
         state_group = []

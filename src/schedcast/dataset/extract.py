@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from schedcast.trace import KINDS, TraceError, TruncatedTraceWarning, read_trace
+from schedcast.trace.fsm import FSM
 from schedcast.trace.snapshot import Snapshot, Status, user_site
 
 KIND_INDEX = {kind: i for i, kind in enumerate(KINDS)}
@@ -35,7 +36,12 @@ class RunEvents:
     sites: list[str] = field(default_factory=list)  # top user frame (file:line) of the transitioning goroutine
     times: list[int] = field(default_factory=list)  # ns since the first event of the sequence
     state_keys: list[str] = field(default_factory=list)  # abstract state before event k, k = 0..n
+    allowed: list[int] = field(default_factory=list)  # before event k: bit i set = the FSM allows KINDS[i]
     max_live: int = 0  # most program goroutines alive at once
+
+
+def _mask(kinds: set) -> int:  # type: ignore[type-arg]
+    return sum(1 << KIND_INDEX[k] for k in kinds)
 
 
 def _state_key(recent: list[tuple[int, int]], snap: Snapshot, rename: dict[int, int]) -> str:
@@ -66,20 +72,27 @@ def extract_run(trace_path: str) -> RunEvents:
         except TraceError as exc:
             return RunEvents(status="unreadable", detail=str(exc))
     truncated = [str(w.message) for w in caught if issubclass(w.category, TruncatedTraceWarning)]
-    events = trace.program_events()
     out = RunEvents(status="truncated" if truncated else "ok", detail="; ".join(truncated))
+    system = trace.system_goroutines()
+    lo, hi = trace.window()
+    fsm = FSM(max(1, trace.gomaxprocs))
     rename: dict[int, int] = {}
     snap = Snapshot()
     recent: list[tuple[int, int]] = []
     t0: int | None = None
     live = 0
-    for ev in events:
+    for i, ev in enumerate(trace.events):
+        if ev.g in system:
+            continue
         kind = ev.kind
-        if kind is None:
-            snap.apply(ev)  # status and syscall transitions only update the snapshot
+        # Events before the program-start marker (e.g. the per-generation status
+        # events) still tell the snapshot where each goroutine stands.
+        if kind is None or not lo <= i < hi:
+            snap.apply(ev)
             continue
         g = rename.setdefault(ev.g, len(rename) + 1)
         out.state_keys.append(_state_key(recent, snap, rename))
+        out.allowed.append(_mask(fsm.allowed_kinds(snap)))
         snap.apply(ev)
         k = KIND_INDEX[kind]
         out.kinds.append(k)

@@ -69,6 +69,7 @@ EVENTS = pa.schema(
         ("reason", _DICT),
         ("site", _DICT),  # top user frame of the transitioning goroutine, file:line
         ("time_ns", pa.int64()),  # since the run's first event
+        ("allowed", pa.uint8()),  # before this event: bit i set = the scheduler FSM allows kind i
     ],
     metadata=_META,
 )

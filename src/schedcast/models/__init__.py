@@ -3,6 +3,7 @@
 from schedcast.models.base import KIND_NAMES, Examples, ModelError, Predictor, load_predictor
 from schedcast.models.baselines import (
     BASELINES,
+    FsmPriorPredictor,
     MajorityPredictor,
     NgramPredictor,
     PriorPredictor,
@@ -14,6 +15,7 @@ __all__ = [
     "BASELINES",
     "KIND_NAMES",
     "Examples",
+    "FsmPriorPredictor",
     "MajorityPredictor",
     "ModelError",
     "NgramPredictor",

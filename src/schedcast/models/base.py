@@ -29,16 +29,20 @@ class ModelError(ValueError):
 class Examples:
     """What a baseline sees of each example: the kinds of the prefix's events (oldest
     first, as indices into KIND_NAMES), the label (the next event's kind in the same
-    run; -1 when unknown) and the program it came from."""
+    run; -1 when unknown), the program it came from and, when known, which kinds the
+    scheduler FSM allows next (boolean (n, 6))."""
 
     history: Sequence[Sequence[int]]
     labels: np.ndarray
     programs: np.ndarray
+    allowed: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.history)
         if self.labels.shape != (n,) or self.programs.shape != (n,):
             raise ModelError(f"examples: {n} histories, {self.labels.shape} labels, {self.programs.shape} programs")
+        if self.allowed is not None and self.allowed.shape != (n, N_KINDS):
+            raise ModelError(f"examples: allowed-kind mask of shape {self.allowed.shape}, expected ({n}, {N_KINDS})")
 
     def __len__(self) -> int:
         return len(self.history)
