@@ -20,3 +20,13 @@ def builtin_collection(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     out = tmp_path_factory.mktemp("builtin-collection")
     collect(builtin_programs(), out, RunConfig(runs=BUILTIN_RUNS), show_progress=False)
     return out, RunStore(out).read_runs()
+
+
+@pytest.fixture(scope="session")
+def builtin_dataset(builtin_collection: tuple[Path, pa.Table], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dataset built from `builtin_collection`."""
+    from schedcast.dataset import BuildOptions, build_dataset
+
+    out = tmp_path_factory.mktemp("builtin-dataset")
+    build_dataset(builtin_collection[0], out, BuildOptions(workers=2))
+    return out

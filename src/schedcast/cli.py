@@ -290,6 +290,9 @@ def _mount_optional_stages() -> None:
         parent = module.rsplit(".", 1)[0]
         if importlib.util.find_spec(parent) and importlib.util.find_spec(module):
             app.add_typer(importlib.import_module(module).app, name=name, help=help_text)
+    evaluation = importlib.import_module("schedcast.evaluate.cli")
+    app.add_typer(evaluation.train_app, name="train", help="Fit predictors on a dataset's train split.")
+    app.command("evaluate")(evaluation.evaluate_cmd)
 
 
 _mount_optional_stages()

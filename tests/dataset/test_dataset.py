@@ -21,10 +21,8 @@ from schedcast.trace import read_trace
 
 
 @pytest.fixture(scope="module")
-def dataset(builtin_collection: tuple[Path, pa.Table], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dataset")
-    build_dataset(builtin_collection[0], out, BuildOptions(workers=2))
-    return out
+def dataset(builtin_dataset: Path) -> Path:
+    return builtin_dataset
 
 
 def _tables(root: Path) -> dict[str, pl.DataFrame]:

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import datasets
 import polars as pl
-import pyarrow as pa
 import pytest
 
-from schedcast.dataset import BuildOptions, build_dataset
 from schedcast.dataset.access import DatasetView
 from schedcast.dataset.export import export_hf, export_paper_jsonl
 from schedcast.dataset.prompts import FORMATS, PromptEvent, PromptExample, PromptTooLong, goroutine_states, render, truncate
@@ -18,10 +16,8 @@ from schedcast.dataset.tokenizer import count_tokens, smollm2_tokenizer
 
 
 @pytest.fixture(scope="module")
-def view(builtin_collection: tuple[Path, pa.Table], tmp_path_factory: pytest.TempPathFactory) -> DatasetView:
-    out = tmp_path_factory.mktemp("dataset-prompts")
-    build_dataset(builtin_collection[0], out, BuildOptions(workers=2))
-    return DatasetView(out)
+def view(builtin_dataset: Path) -> DatasetView:
+    return DatasetView(builtin_dataset)
 
 
 def test_tokenizer_is_smollm2() -> None:

@@ -112,7 +112,7 @@ class NgramPredictor(Predictor):
             for j in range(1, self.order):
                 if len(history) < j:
                     break
-                context = tuple(history[len(history) - j :])
+                context = tuple(map(int, history[len(history) - j :]))
                 self.counts.setdefault(context, np.zeros(N_KINDS))[label] += 1
         return self
 
@@ -122,7 +122,7 @@ class NgramPredictor(Predictor):
         for j in range(1, self.order):
             if len(history) < j:
                 break
-            counts = self.counts.get(tuple(history[len(history) - j :]))
+            counts = self.counts.get(tuple(map(int, history[len(history) - j :])))
             if counts is None:
                 break  # longer contexts contain this one: unseen too
             p = (counts + self.alpha * p) / (counts.sum() + self.alpha)
