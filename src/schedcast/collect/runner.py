@@ -37,12 +37,15 @@ class RunConfig:
 
 
 def run_seed(base_seed: int, program: Program, run_index: int) -> int:
-    digest = hashlib.sha256(f"{base_seed}:{program.source_hash}:{run_index}".encode()).digest()
+    digest = hashlib.sha256(f"{base_seed}:{program.id}:{program.source_hash}:{run_index}".encode()).digest()
     return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
 
 
 def run_id(program: Program, config: RunConfig, run_index: int) -> str:
-    return hashlib.sha256(f"{program.source_hash}:{config.config_id}:{run_index}".encode()).hexdigest()[:24]
+    # Two programs may share sources and differ in arguments (e.g. GoKer kernels
+    # registered in one file): the id and the arguments are part of a run's identity.
+    key = json.dumps([program.id, program.source_hash, list(program.args), config.config_id, run_index])
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
