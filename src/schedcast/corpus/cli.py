@@ -258,13 +258,22 @@ def table_cmd(
     traces: Annotated[bool, typer.Option("--traces/--no-traces", help="Read traces for goroutine counts and nondeterminism.")] = True,
     per_program: Annotated[bool, typer.Option("--per-program", help="Add a per-program table.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the Markdown here instead of printing it.")] = None,
+    current: Annotated[bool, typer.Option("--current", help="Count only runs of the current versions of built-in, hand-crafted, generated and GoKer programs (drops everything else).")] = False,
 ) -> None:
     """Markdown table per origin: programs, runs, outcome mix, manifestation, nondeterminism."""
     from schedcast.corpus.measure import origin_table_markdown, program_table_markdown
 
+    from schedcast.corpus.measure import measure_collection
+
     measured: dict[str, object] = {}
+    programs = _programs(None, None, 200, 0) if current else None
     for d in runs:
-        measured.update(_measured(d, traces=traces))
+        if current:
+            if not (d / "runs.parquet").exists():
+                _fail(f"{d}: not a collection directory")
+            measured.update(measure_collection(d, programs=programs, traces=traces))
+        else:
+            measured.update(_measured(d, traces=traces))
     text = origin_table_markdown(measured)  # type: ignore[arg-type]
     if per_program:
         text += "\n" + program_table_markdown(measured)  # type: ignore[arg-type]
