@@ -1,5 +1,25 @@
-"""Programs schedcast runs: the model, and the built-in programs shipped with the package."""
+"""Programs schedcast runs: the model, the built-in and hand-crafted programs, the
+seeded generator, the real-world kernel importers and measured metadata (docs/corpus.md)."""
 
-from schedcast.corpus.program import Program, ProgramError, ProgramKind, builtin_programs, load_program
+from schedcast.corpus.catalog import ORIGINS, handcrafted_programs, programs_by_origin, select_programs
+from schedcast.corpus.program import (
+    Program,
+    ProgramError,
+    ProgramKind,
+    builtin_programs,
+    load_program,
+    write_program,
+)
 
-__all__ = ["Program", "ProgramError", "ProgramKind", "builtin_programs", "load_program"]
+__all__ = [
+    "ORIGINS",
+    "Program",
+    "ProgramError",
+    "ProgramKind",
+    "builtin_programs",
+    "handcrafted_programs",
+    "load_program",
+    "programs_by_origin",
+    "select_programs",
+    "write_program",
+]
