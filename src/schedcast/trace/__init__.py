@@ -17,20 +17,29 @@ from .model import (
     UserLog,
     is_system_entry,
 )
+from .fsm import FSM, FSMViolation
 from .reader import read_trace
+from .snapshot import GoroutineState, Snapshot, Status, snapshot_at, snapshots
 
 __all__ = [
+    "FSM",
     "KINDS",
     "Event",
+    "FSMViolation",
     "Frame",
     "GoState",
     "GoroutineInfo",
+    "GoroutineState",
     "Kind",
+    "Snapshot",
     "Stack",
+    "Status",
     "Trace",
     "TraceError",
     "TruncatedTraceWarning",
     "UserLog",
     "is_system_entry",
     "read_trace",
+    "snapshot_at",
+    "snapshots",
 ]

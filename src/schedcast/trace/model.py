@@ -201,7 +201,7 @@ class Trace:
     total_events: int  # every event Go's reader returns (all kinds, incl. Sync), for throughput figures
     warnings: list[str] = field(default_factory=list)
     truncated_at: int | None = None  # byte offset of the incomplete generation, if any
-    _goroutines: dict[int, GoroutineInfo] | None = field(default=None, repr=False)
+    _goroutines: dict[int, GoroutineInfo] | None = field(default=None, repr=False, compare=False)
 
     # -- goroutines ------------------------------------------------------------------
     @property
