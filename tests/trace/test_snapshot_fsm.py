@@ -220,19 +220,10 @@ def test_random_walks_of_allowed_moves_keep_invariants(sp: tuple[Snapshot, int],
         moves = sorted(fsm.allowed(snap))
         if not moves:
             break
-        kind, g = rnd.choice(moves)
-        if kind is Kind.GoCreate:
-            event = ev(next_id, S.NOT_EXIST, S.RUNNABLE, actor=g)
-            next_id += 1
-        else:
-            fr, to = {
-                Kind.GoStart: (S.RUNNABLE, S.RUNNING),
-                Kind.GoBlock: (S.RUNNING, S.WAITING),
-                Kind.GoUnblock: (S.WAITING, S.RUNNABLE),
-                Kind.GoSched: (S.RUNNING, S.RUNNABLE),
-                Kind.GoEnd: (S.RUNNING, S.NOT_EXIST) if snap.state(g).status is Status.RUNNING else (S.SYSCALL, S.NOT_EXIST),
-            }[kind]
-            event = ev(g, fr, to)
+        move = rnd.choice(moves)
+        event = fsm.event_for(snap, move, new_goroutine=next_id)
+        next_id += 1
+        assert FSM.move_of(snap, event) == move
         fsm.apply(snap, event)  # every allowed move is accepted
         assert snap.count(Status.RUNNING) <= procs
         assert snap.state(event.g).status is {

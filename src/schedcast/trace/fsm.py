@@ -158,5 +158,26 @@ class FSM:
         return (kind, ev.g)
 
     @staticmethod
+    def event_for(snap: Snapshot, move: tuple[Kind, int], *, new_goroutine: int | None = None) -> Event:
+        """The canonical event of a move from :meth:`allowed` (for rollouts that
+        feed predicted moves back): the transition, with the acting goroutine and
+        the goroutine's current wait reason. A GoCreate makes ``new_goroutine``
+        (default: one more than the largest ID the snapshot knows)."""
+        kind, g = move
+        if kind is Kind.GoCreate:
+            new = new_goroutine if new_goroutine is not None else max(snap.goroutines, default=0) + 1
+            return Event(snap.time, new, g, -1, -1, _S.NOT_EXIST, _S.RUNNABLE, "", (), (), "GoCreate")
+        status = snap.state(g).status
+        fr, to = {
+            Kind.GoStart: (_S.RUNNABLE, _S.RUNNING),
+            Kind.GoBlock: (_S.RUNNING, _S.WAITING),
+            Kind.GoUnblock: (_S.WAITING, _S.RUNNABLE),
+            Kind.GoSched: (_S.RUNNING, _S.RUNNABLE),
+            Kind.GoEnd: (_S.SYSCALL if status is Status.SYSCALL else _S.RUNNING, _S.NOT_EXIST),
+        }[kind]
+        actor = g if fr in (_S.RUNNING, _S.SYSCALL) else -1
+        return Event(snap.time, g, actor, -1, -1, fr, to, "", (), (), str(kind))
+
+    @staticmethod
     def _running(snap: Snapshot) -> int:
         return snap.count(Status.RUNNING)
