@@ -44,6 +44,25 @@ def test_fsm_accepts_every_event_of_every_collected_trace(collected_traces: list
     assert checked > 10_000
 
 
+def test_views_start_from_the_state_before_the_window(collected_traces: list[CollectedTrace]) -> None:
+    trace = read_trace(FIXTURES / "leak.trace")
+    start = trace.initial_snapshot()
+    assert trace.program_start is not None and trace.program_start.index > 0
+    assert start.state(1).status is Status.RUNNING  # main is running when the program starts
+    assert all(not trace.goroutines[g].system for g in start.goroutines)
+    fsm = FSM(trace.gomaxprocs)
+    for view_kwargs in ({}, {"window": False}, {"system": True}):
+        snap = trace.initial_snapshot(**view_kwargs)
+        for event in trace.program_events(**view_kwargs):
+            fsm.apply(snap, event)
+    for ct in collected_traces:
+        if ct.race and ct.procs == 2:
+            t = read_trace(ct.path)
+            snap = t.initial_snapshot()
+            for event in t.program_events():
+                FSM(t.gomaxprocs).apply(snap, event)
+
+
 def test_fsm_accepts_multigeneration_trace() -> None:
     trace = read_trace(FIXTURES / "multigen.trace")
     fsm = FSM(trace.gomaxprocs)

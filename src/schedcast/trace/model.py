@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from .snapshot import Snapshot
 
 NO_GOROUTINE = -1
 NO_PROC = -1
@@ -253,6 +256,21 @@ class Trace:
         return lo, max(lo, hi)
 
     # -- views -----------------------------------------------------------------------
+    def initial_snapshot(self, *, system: bool = False, window: bool = True) -> "Snapshot":
+        """The state, just before the first event of ``program_events(system=...,
+        window=...)``, of the goroutines that view keeps: start snapshots of that
+        view here so that goroutines alive before the window are not unknown."""
+        from .snapshot import Snapshot  # snapshot imports model
+
+        lo = self.window()[0] if window else 0
+        snap = Snapshot()
+        for ev in self.events[:lo]:
+            snap.apply(ev)
+        drop = set() if system else self.system_goroutines()
+        snap.goroutines = {g: st for g, st in snap.goroutines.items() if g not in drop}
+        snap.index = 0
+        return snap
+
     def program_events(self, *, system: bool = False, window: bool = True) -> list[Event]:
         """The program's goroutine transitions.
 
