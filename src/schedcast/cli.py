@@ -109,13 +109,14 @@ def doctor() -> None:
 
 
 # ---------------------------------------------------------------- collect
-def _load_programs(paths: list[Path]) -> list:  # type: ignore[type-arg]
+def _load_programs(paths: list[Path], origins: list[str] | None = None) -> list:  # type: ignore[type-arg]
+    from schedcast.corpus.catalog import programs_by_origin
     from schedcast.corpus.program import builtin_programs, load_program
 
-    if not paths:
+    if not paths and not origins:
         return builtin_programs()
-    programs = []
-    seen: set[str] = set()
+    programs = programs_by_origin(origins) if origins else []
+    seen: set[str] = {p.id for p in programs}
     for path in paths:
         program = load_program(path)
         if program.id in seen:
@@ -157,22 +158,26 @@ def collect_cmd(
     race: RaceOption = True,
     seed: SeedOption = 0,
     workers: WorkersOption = None,
+    origin: Annotated[Optional[list[str]], typer.Option(help="Add the corpus programs of this origin (repeatable): builtin, handcrafted, generated, goker.")] = None,
 ) -> None:
     """Build each program with the tracing harness and run it N times; store runs and traces."""
     try:
-        _collect(paths or [], out, runs, gomaxprocs, timeout, race, seed, workers)
+        _collect(paths or [], out, runs, gomaxprocs, timeout, race, seed, workers, origin or [])
     except typer.Exit:
         raise
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure gets one clear message
         _handle(exc)
 
 
-def _collect(paths: list[Path], out: Path, runs: int, gomaxprocs: int, timeout: float, race: bool, seed: int, workers: int | None) -> None:
+def _collect(
+    paths: list[Path], out: Path, runs: int, gomaxprocs: int, timeout: float, race: bool, seed: int,
+    workers: int | None, origins: list[str] | None = None,
+) -> None:
     from schedcast.collect.collector import collect
     from schedcast.collect.executor import LocalExecutor
 
     config = _run_config(runs, gomaxprocs, timeout, race, seed)
-    programs = _load_programs(paths)
+    programs = _load_programs(paths, origins)
     summary = collect(programs, out, config, executor=LocalExecutor(workers), console=err_console)
     for program_id, message in sorted(summary.build_errors.items()):
         first = message.splitlines()[-1] if message else ""
@@ -261,19 +266,57 @@ def pipeline(
     race: RaceOption = True,
     seed: SeedOption = 0,
     workers: WorkersOption = None,
+    generated: Annotated[int, typer.Option(help="Also collect this many generated programs (train side).")] = 0,
+    gobench: Annotated[Optional[list[Path]], typer.Option(help="Folders written by `corpus import-gobench` (test side).")] = None,
+    boot: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = 1000,
 ) -> None:
-    """The main job on the built-in corpus: collect traced runs, build the dataset, print its statistics."""
+    """The main job: the default corpus (built-in and hand-crafted programs to train on,
+    the toolchain's GoKer kernels held out) -> collect -> dataset -> fit baselines ->
+    evaluate on the held-out real-world kernels."""
     try:
-        _collect([], out, runs, gomaxprocs, timeout, race, seed, workers)
-        _runs(out, as_json=False)
-        from schedcast.dataset.cli import build_cmd, stats_cmd
-
-        build_cmd(out, out / "dataset", all_depths=True, stride=1, validation=0.1, workers=workers)
-        stats_cmd(out / "dataset", as_json=False)
+        _pipeline(out, runs, gomaxprocs, timeout, race, seed, workers, generated, gobench or [], boot)
     except typer.Exit:
         raise
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001
         _handle(exc)
+
+
+def _pipeline(
+    out: Path, runs: int, gomaxprocs: int, timeout: float, race: bool, seed: int, workers: int | None,
+    generated: int, gobench: list[Path], boot: int,
+) -> None:
+    import time
+
+    from schedcast.collect.collector import collect
+    from schedcast.collect.executor import LocalExecutor
+    from schedcast.corpus.catalog import programs_by_origin
+    from schedcast.dataset.cli import build_cmd, stats_cmd
+    from schedcast.evaluate.cli import evaluate_cmd, train_baselines_cmd
+
+    started = time.monotonic()
+    config = _run_config(runs, gomaxprocs, timeout, race, seed)
+    origins = ["builtin", "handcrafted", "goker"] + (["generated"] if generated else []) + (["gobench"] if gobench else [])
+    programs = programs_by_origin(origins, gobench_dirs=gobench, generated_count=generated or None)
+    err_console.rule(f"1/5 collect: {len(programs)} programs x {runs} runs ({', '.join(origins)})")
+    summary = collect(programs, out, config, executor=LocalExecutor(workers), console=err_console)
+    err_console.print(
+        f"{summary.executed} runs executed, {summary.already_done} already stored, {summary.elapsed_s:.1f} s; "
+        f"build errors: {len(summary.build_errors)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    err_console.rule("2/5 dataset")
+    build_cmd(out, out / "dataset", all_depths=True, stride=1, validation=0.1, workers=workers)
+    err_console.rule("3/5 dataset statistics")
+    stats_cmd(out / "dataset", as_json=False)
+    err_console.rule("4/5 fit baselines")
+    train_baselines_cmd(out / "dataset", out / "models", protocol="paper")
+    err_console.rule("5/5 evaluate on the held-out real-world kernels")
+    evaluate_cmd(
+        out / "dataset", [out / "models"], split="test", protocol="paper", grouping="paper",
+        out=out / "results", markdown=out / "results" / "results.md", boot=boot, seed=0,
+    )
+    err_console.print(f"main job done in {time.monotonic() - started:.0f} s", highlight=False)
 
 
 def _mount_optional_stages() -> None:

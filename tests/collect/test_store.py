@@ -130,3 +130,19 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_runs(tmp_path: Path) -> None:
     stored = RunStore(out).read_runs().num_rows  # consolidated on the way out
     assert 3 <= stored < 20
     assert list((out / "pending").glob("*.json")) == []
+
+
+def test_programs_table_from_before_a_column_was_added_still_extends(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from schedcast.collect.store import PROGRAM_SCHEMA
+    from schedcast.corpus import load_program
+
+    store = RunStore(tmp_path)
+    old_fields = [f for f in PROGRAM_SCHEMA if f.name not in ("extra", "wall_timeout_s")]
+    old = pa.table({f.name: pa.array([], type=f.type) for f in old_fields})
+    pq.write_table(old, store.programs_path)
+    program = load_program(write_program(tmp_path / "p", SLOW_OK, toml="timeout = 2.5\n"))
+    store.add_programs([program])
+    [row] = store.read_programs().to_pylist()
+    assert row["program_id"] == "p" and row["wall_timeout_s"] == 2.5 and row["extra"] == "{}"

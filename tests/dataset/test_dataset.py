@@ -170,3 +170,33 @@ def test_model_examples_view(dataset: Path) -> None:
         expected = events.filter(pl.col("run_key") == run_key).sort("seq")["kind"].to_list()[:k]
         assert list(examples.history[i]) == expected
         assert examples.allowed is not None and examples.allowed[i, examples.labels[i]]
+
+
+def test_allowed_mask_equals_the_scheduler_fsm(builtin_collection: tuple[Path, pa.Table]) -> None:
+    """extract's O(1) mask gives exactly FSM.allowed_kinds at every position of real traces."""
+    from schedcast.dataset.extract import extract_run
+    from schedcast.trace.fsm import FSM
+    from schedcast.trace.snapshot import Snapshot
+
+    collection, runs = builtin_collection
+    checked = 0
+    for r in runs.to_pylist():
+        if not r["trace_path"] or r["outcomes"] == ["crash"]:
+            continue
+        path = collection / r["trace_path"]
+        extracted = extract_run(str(path))
+        trace = read_trace(path)
+        system = trace.system_goroutines()
+        lo, hi = trace.window()
+        fsm = FSM(max(1, trace.gomaxprocs))
+        snap = Snapshot()
+        masks = []
+        for i, ev in enumerate(trace.events):
+            if ev.g in system:
+                continue
+            if ev.kind is not None and lo <= i < hi:
+                masks.append(sum(1 << KIND_INDEX[k] for k in fsm.allowed_kinds(snap)))
+            snap.apply(ev)
+        assert masks == extracted.allowed
+        checked += len(masks)
+    assert checked > 200

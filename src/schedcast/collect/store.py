@@ -84,6 +84,7 @@ PROGRAM_SCHEMA = pa.schema(
         ("description", pa.string()),
         ("sources", pa.string()),  # JSON {file name: source}
         ("extra", pa.string()),  # JSON of Program.extra (e.g. generator template, seed, imitated program)
+        ("wall_timeout_s", pa.float64()),  # the program's own wall-clock limit, if it declares one
     ],
     metadata={b"schedcast.schema_version": str(SCHEMA_VERSION).encode()},
 )
@@ -204,8 +205,19 @@ class RunStore:
         return table
 
     # -- programs -----------------------------------------------------------
+    def read_programs(self) -> pa.Table:
+        """The programs table; files written before a column existed get it filled
+        with nulls (columns are only ever added within a schema version)."""
+        if not self.programs_path.exists():
+            return PROGRAM_SCHEMA.empty_table()
+        table = pq.read_table(self.programs_path)
+        for field in PROGRAM_SCHEMA:
+            if field.name not in table.column_names:
+                table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+        return table.select(PROGRAM_SCHEMA.names).cast(PROGRAM_SCHEMA)
+
     def add_programs(self, programs: list[Program]) -> None:
-        existing = pq.read_table(self.programs_path) if self.programs_path.exists() else PROGRAM_SCHEMA.empty_table()
+        existing = self.read_programs()
         have = set(zip(existing.column("program_id").to_pylist(), existing.column("source_hash").to_pylist()))
         rows = [
             {
@@ -221,6 +233,7 @@ class RunStore:
                 "description": p.description,
                 "sources": json.dumps(p.sources, sort_keys=True),
                 "extra": json.dumps(p.extra, sort_keys=True, default=str),
+                "wall_timeout_s": p.wall_timeout_s,
             }
             for p in programs
             if (p.id, p.source_hash) not in have

@@ -86,7 +86,7 @@ def _read_collection(collection: Path) -> tuple[pa.Table, pa.Table]:
         raise DatasetError(f"{collection}: the collection holds no runs (run `schedcast collect --out {collection}` first)")
     if not store.programs_path.exists():
         raise DatasetError(f"{collection}: programs.parquet is missing")
-    return runs, pq.read_table(store.programs_path)
+    return runs, store.read_programs()
 
 
 def _extract_all(paths: list[str], workers: int | None) -> list[RunEvents]:
