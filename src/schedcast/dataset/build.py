@@ -16,6 +16,7 @@ Two groupings of examples into distributions:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -23,6 +24,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -89,14 +91,62 @@ def _read_collection(collection: Path) -> tuple[pa.Table, pa.Table]:
     return runs, store.read_programs()
 
 
-def _extract_all(paths: list[str], workers: int | None) -> list[RunEvents]:
+def _extract_all(paths: list[str], workers: int | None) -> Iterator[RunEvents]:
+    """Read the traces in worker processes; results stream back in order, so only a
+    few runs are held in memory at once."""
     if not paths:
-        return []
+        return
     n = max(1, min(workers or os.cpu_count() or 1, len(paths)))
     if n == 1:
-        return [extract_run(p) for p in paths]
+        yield from map(extract_run, paths)
+        return
     with ProcessPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(extract_run, paths, chunksize=max(1, len(paths) // (8 * n))))
+        window = 4 * n
+        pending = [pool.submit(extract_run, p) for p in paths[:window]]
+        for i in range(len(paths)):
+            result = pending[i].result()
+            pending[i] = None  # type: ignore[call-overload]  # let the result go once used
+            if i + window < len(paths):
+                pending.append(pool.submit(extract_run, paths[i + window]))
+            yield result
+
+
+def _add_examples(
+    parts: dict[str, list[Any]],
+    run_key: int,
+    ks: np.ndarray,
+    protocol: str,
+    depth: np.ndarray,
+    paper_group: np.ndarray,
+    kinds: np.ndarray,
+    goroutines: np.ndarray,
+    state_group: np.ndarray,
+    split: str,
+) -> None:
+    n = kinds.size
+    has_next = ks < n
+    safe = np.minimum(ks, max(n - 1, 0))
+    parts["run_key"].append(np.full(ks.size, run_key, dtype=np.int32))
+    parts["k"].append(ks.astype(np.int32))
+    parts["protocol"].append(pa.array([protocol] * ks.size, type=pa.string()).dictionary_encode())
+    parts["depth_pct"].append(depth)
+    parts["label"].append(np.where(has_next, kinds[safe], -1).astype(np.int8))
+    parts["label_g"].append(np.where(has_next, goroutines[safe], -1).astype(np.int32))
+    parts["split"].append(pa.array([split] * ks.size, type=pa.string()).dictionary_encode())
+    parts["paper_group"].append(paper_group.astype(np.int32))
+    parts["state_group"].append(np.where(has_next, state_group[ks], -1).astype(np.int32))
+
+
+def _concat(parts: dict[str, list[Any]], table_schema: pa.Schema) -> dict[str, Any]:
+    """Join per-run pieces into one column each (arrays, not Python lists)."""
+    out: dict[str, Any] = {}
+    for field in table_schema:
+        pieces = parts.get(field.name, [])
+        if pa.types.is_dictionary(field.type):
+            out[field.name] = pa.chunked_array(pieces, type=field.type) if pieces else pa.chunked_array([], type=field.type)
+        else:
+            out[field.name] = pa.array(np.concatenate(pieces) if pieces else np.array([]), type=field.type)
+    return out
 
 
 def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOptions()) -> BuildReport:
@@ -141,12 +191,14 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
     extracted = _extract_all([str(collection / r["trace_path"]) for r in todo], options.workers)
 
     run_table: dict[str, list[Any]] = defaultdict(list)
-    ev_cols: dict[str, list[Any]] = defaultdict(list)
-    ex_cols: dict[str, list[Any]] = defaultdict(list)
+    ev_parts: dict[str, list[Any]] = defaultdict(list)  # per-run arrays, concatenated at the end
+    ex_parts: dict[str, list[Any]] = defaultdict(list)
     paper_counts: dict[tuple[str, int], np.ndarray] = {}
-    state_ids: dict[tuple[str, str], int] = {}
-    state_counts: list[np.ndarray] = []
     paper_ids: dict[tuple[str, int], int] = {}
+    state_ids: dict[tuple[str, bytes], int] = {}
+    state_texts: list[str] = []
+    state_programs: list[str] = []
+    state_counts: list[np.ndarray] = []
     per_program: dict[str, dict[str, Any]] = defaultdict(lambda: {"runs": 0, "used": 0, "max_live": 0, "sequences": set()})
 
     for run_key, (r, ev) in enumerate(zip(todo, extracted)):
@@ -176,56 +228,53 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         stats = per_program[pkey]
         stats["used"] += 1
         stats["max_live"] = max(stats["max_live"], ev.max_live)
-        stats["sequences"].add(bytes(ev.kinds))
-        n = len(ev.kinds)
+        kinds = np.array(ev.kinds, dtype=np.int8)
+        goroutines = np.array(ev.goroutines, dtype=np.int32)
+        stats["sequences"].add(hashlib.blake2b(kinds.tobytes(), digest_size=8).digest())
+        n = kinds.size
         report.events += n
-        ev_cols["run_key"].extend([run_key] * n)
-        ev_cols["seq"].extend(range(n))
-        ev_cols["kind"].extend(ev.kinds)
-        ev_cols["g"].extend(ev.goroutines)
-        ev_cols["actor"].extend(ev.actors)
-        ev_cols["reason"].extend(ev.reasons)
-        ev_cols["site"].extend(ev.sites)
-        ev_cols["time_ns"].extend(ev.times)
-        ev_cols["allowed"].extend(ev.allowed)
+        ev_parts["run_key"].append(np.full(n, run_key, dtype=np.int32))
+        ev_parts["seq"].append(np.arange(n, dtype=np.int32))
+        ev_parts["kind"].append(kinds)
+        ev_parts["g"].append(goroutines)
+        ev_parts["actor"].append(np.array(ev.actors, dtype=np.int32))
+        ev_parts["reason"].append(pa.array(ev.reasons, type=pa.string()).dictionary_encode())
+        ev_parts["site"].append(pa.array(ev.sites, type=pa.string()).dictionary_encode())
+        ev_parts["time_ns"].append(np.array(ev.times, dtype=np.int64))
+        ev_parts["allowed"].append(np.array(ev.allowed, dtype=np.uint8))
 
-        # State group of every position (k = 0..n-1 have a next event).
-        state_group = []
-        for k in range(n + 1):
-            key = (pkey, ev.state_keys[k])
+        # State group of every position (k = 0..n-1 have a next event; k = n does not).
+        state_group = np.empty(n + 1, dtype=np.int32)
+        for k, digest in enumerate(ev.state_keys):
+            key = (pkey, digest)
             gid = state_ids.get(key)
             if gid is None:
                 gid = state_ids[key] = len(state_counts)
                 state_counts.append(np.zeros(6, dtype=np.int64))
-            if k < n:
-                state_counts[gid][ev.kinds[k]] += 1
-            state_group.append(gid)
+                state_texts.append(ev.state_texts[digest])
+                state_programs.append(pkey)
+            state_group[k] = gid
+        for k in range(n):
+            state_counts[state_group[k]][kinds[k]] += 1
 
-        def add_example(k: int, protocol: str, depth: int, paper_group: int) -> None:
-            ex_cols["run_key"].append(run_key)
-            ex_cols["k"].append(k)
-            ex_cols["protocol"].append(protocol)
-            ex_cols["depth_pct"].append(depth)
-            ex_cols["label"].append(ev.kinds[k] if k < n else -1)
-            ex_cols["label_g"].append(ev.goroutines[k] if k < n else -1)
-            ex_cols["split"].append(split)
-            ex_cols["paper_group"].append(paper_group)
-            ex_cols["state_group"].append(state_group[k] if k < n else -1)
-            report.examples[f"{protocol}/{split}"] += 1
-
-        for depth in PAPER_DEPTHS:
-            k = n * depth // 100
+        # Paper protocol: three examples per run.
+        depth_ks = np.array([n * d // 100 for d in PAPER_DEPTHS], dtype=np.int32)
+        paper_group = np.empty(len(PAPER_DEPTHS), dtype=np.int32)
+        for i, (depth, k) in enumerate(zip(PAPER_DEPTHS, depth_ks)):
             gkey = (pkey, depth)
             if gkey not in paper_ids:
                 paper_ids[gkey] = len(paper_ids)
                 paper_counts[gkey] = np.zeros(6, dtype=np.int64)
-            paper_counts[gkey][ev.kinds[k]] += 1
-            add_example(k, "paper", depth, paper_ids[gkey])
+            paper_counts[gkey][kinds[k]] += 1
+            paper_group[i] = paper_ids[gkey]
+        _add_examples(ex_parts, run_key, depth_ks, "paper", np.array(PAPER_DEPTHS, dtype=np.int8), paper_group, kinds, goroutines, state_group, split)
+        report.examples[f"paper/{split}"] += len(PAPER_DEPTHS)
         if options.all_depths:
-            for k in range(0, n + 1, options.stride):
-                add_example(k, "all", -1, -1)
-            if n % options.stride:
-                add_example(n, "all", -1, -1)  # the end-of-run marker is always kept
+            ks = np.arange(0, n + 1, options.stride, dtype=np.int32)
+            if ks[-1] != n:
+                ks = np.append(ks, np.int32(n))  # the end-of-run marker is always kept
+            _add_examples(ex_parts, run_key, ks, "all", np.full(ks.size, -1, dtype=np.int8), np.full(ks.size, -1, dtype=np.int32), kinds, goroutines, state_group, split)
+            report.examples[f"all/{split}"] += int(ks.size)
 
     # Groups table.
     g_cols: dict[str, list[Any]] = defaultdict(list)
@@ -247,9 +296,9 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
 
     for (pkey, depth), gid in paper_ids.items():
         add_group(gid, "paper", pkey, f"depth={depth}", paper_counts[(pkey, depth)])
-    for (pkey, key), gid in state_ids.items():
-        if state_counts[gid].sum() > 0:  # end-of-run states have no next event
-            add_group(gid, "state", pkey, key, state_counts[gid])
+    for gid, counts in enumerate(state_counts):
+        if counts.sum() > 0:  # end-of-run states have no next event
+            add_group(gid, "state", state_programs[gid], state_texts[gid], counts)
 
     prog_table: dict[str, list[Any]] = defaultdict(list)
     for (pid, h), r in sorted(prog_rows.items()):
@@ -273,8 +322,8 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
     out.mkdir(parents=True, exist_ok=True)
     schema.write(out / "programs.parquet", prog_table, schema.PROGRAMS)
     schema.write(out / "runs.parquet", run_table, schema.RUNS)
-    schema.write(out / "events.parquet", ev_cols, schema.EVENTS)
-    schema.write(out / "examples.parquet", ex_cols, schema.EXAMPLES)
+    schema.write(out / "events.parquet", _concat(ev_parts, schema.EVENTS), schema.EVENTS)
+    schema.write(out / "examples.parquet", _concat(ex_parts, schema.EXAMPLES), schema.EXAMPLES)
     schema.write(out / "groups.parquet", g_cols, schema.GROUPS)
     report.seconds = time.monotonic() - started
     meta = {"schema_version": schema.SCHEMA_VERSION, "options": asdict(options), "report": report.to_json()}

@@ -13,12 +13,13 @@ runtime goroutines take numbers), and a model must not learn raw ids.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
-from schedcast.trace import KINDS, Kind, TraceError, TruncatedTraceWarning, read_trace
-from schedcast.trace.snapshot import GoroutineState, Snapshot, Status, user_site
+from schedcast.trace import KINDS, GoState, TraceError, TruncatedTraceWarning, read_trace
+from schedcast.trace.snapshot import user_site
 
 KIND_INDEX = {kind: i for i, kind in enumerate(KINDS)}
 STATE_HISTORY = 3  # kinds of the last events in the abstract state
@@ -34,7 +35,8 @@ class RunEvents:
     reasons: list[str] = field(default_factory=list)
     sites: list[str] = field(default_factory=list)  # top user frame (file:line) of the transitioning goroutine
     times: list[int] = field(default_factory=list)  # ns since the first event of the sequence
-    state_keys: list[str] = field(default_factory=list)  # abstract state before event k, k = 0..n
+    state_keys: list[bytes] = field(default_factory=list)  # digest of the abstract state before event k, k = 0..n
+    state_texts: dict[bytes, str] = field(default_factory=dict)  # digest -> readable key, once per distinct state
     allowed: list[int] = field(default_factory=list)  # before event k: bit i set = the FSM allows KINDS[i]
     max_live: int = 0  # most program goroutines alive at once
 
@@ -63,23 +65,54 @@ def allowed_mask(running: int, runnable: int, blocked: int, syscall: int, gomaxp
     return mask
 
 
-def _label(st: GoroutineState) -> str | None:
-    """A live goroutine's part of the abstract state; None for dead or unknown ones."""
-    if st.status is Status.DEAD or st.status is Status.UNKNOWN:
-        return None
-    return f"blocked/{st.reason}" if st.status is Status.BLOCKED else str(st.status)
+_LIVE_LABEL = {GoState.RUNNABLE: "runnable", GoState.RUNNING: "running", GoState.SYSCALL: "syscall"}
+
+
+def _state_of_label(label: str) -> GoState:
+    if label.startswith("blocked/"):
+        return GoState.WAITING
+    return {"runnable": GoState.RUNNABLE, "running": GoState.RUNNING, "syscall": GoState.SYSCALL}[label]
+
+
+class _StateOfLabel(dict):  # type: ignore[type-arg]
+    def __missing__(self, label: str) -> GoState:
+        self[label] = state = _state_of_label(label)
+        return state
+
+
+_STATE_OF_LABEL: dict[str, GoState] = _StateOfLabel()
+
+
+def count_bucket(n: int) -> str:
+    """Counts in the abstract state: exact up to 3, then 4-7, 8-15, 16+. A kernel
+    with 2,000 goroutines would otherwise make every position its own state."""
+    if n <= 3:
+        return str(n)
+    if n <= 7:
+        return "4-7"
+    if n <= 15:
+        return "8-15"
+    return "16+"
 
 
 def _state_key(recent: list[tuple[int, int]], live: Counter[str]) -> str:
     """Canonical abstract state: the last few (kind, goroutine role) pairs, roles
     renamed by first appearance inside that window, plus the multiset of live
-    goroutines' (status, block reason)."""
+    goroutines' (status, block reason), counts bucketed."""
     roles: dict[int, str] = {}
     parts = []
     for kind, g in recent:
         role = roles.setdefault(g, "abcdefgh"[len(roles)])
         parts.append(f"{KINDS[kind]}:{role}")
-    return " ".join(parts) + " | " + ",".join(f"{k}*{v}" for k, v in sorted(live.items()))
+    return " ".join(parts) + " | " + ",".join(f"{k}*{count_bucket(v)}" for k, v in sorted(live.items()))
+
+
+def _add_state(out: RunEvents, key: str) -> None:
+    # A stable digest (Python's str hash differs between worker processes).
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    out.state_keys.append(digest)
+    if digest not in out.state_texts:
+        out.state_texts[digest] = key
 
 
 def extract_run(trace_path: str) -> RunEvents:
@@ -96,37 +129,51 @@ def extract_run(trace_path: str) -> RunEvents:
     lo, hi = trace.window()
     gomaxprocs = max(1, trace.gomaxprocs)
     rename: dict[int, int] = {}
-    snap = Snapshot()
-    live: Counter[str] = Counter()  # live program goroutines by (status, reason), kept incrementally
-    by_status = {Status.RUNNING: 0, Status.RUNNABLE: 0, Status.BLOCKED: 0, Status.SYSCALL: 0}
+    # Each program goroutine's live label ("running", "blocked/chan send", ...; None
+    # when dead or unknown), the multiset of labels and the count per status, all
+    # kept incrementally: O(1) per event whatever the number of goroutines. The
+    # status rules are the snapshot's (schedcast.trace.snapshot.STATUS_OF_STATE);
+    # a test checks the resulting masks against schedcast.trace.fsm.FSM.
+    label_of: dict[int, str | None] = {}
+    live: Counter[str] = Counter()
+    counts = [0, 0, 0, 0, 0, 0]  # indexed by GoState: RUNNABLE, RUNNING, WAITING, SYSCALL matter
+    site_cache: dict[object, str] = {}
     recent: list[tuple[int, int]] = []
     t0: int | None = None
+    waiting, not_exist, undetermined = GoState.WAITING, GoState.NOT_EXIST, GoState.UNDETERMINED
     for i, ev in enumerate(trace.events):
-        if ev.g in system:
+        if i >= hi:
+            break  # after program-end: the harness's settling, not part of any prefix
+        g_raw = ev.g
+        if g_raw in system:
             continue
         kind = ev.kind
         # Events before the program-start marker (e.g. the per-generation status
-        # events) still tell the snapshot where each goroutine stands.
-        in_window = kind is not None and lo <= i < hi
+        # events) still tell where each goroutine stands.
+        in_window = kind is not None and i >= lo
         if in_window:
-            g = rename.setdefault(ev.g, len(rename) + 1)
-            out.state_keys.append(_state_key(recent, live))
-            out.allowed.append(
-                allowed_mask(by_status[Status.RUNNING], by_status[Status.RUNNABLE], by_status[Status.BLOCKED], by_status[Status.SYSCALL], gomaxprocs)
-            )
-        before = snap.state(ev.g)
-        snap.apply(ev)
-        after = snap.state(ev.g)
-        if before is not after:
-            old, new = _label(before), _label(after)
+            g = rename.setdefault(g_raw, len(rename) + 1)
+            _add_state(out, _state_key(recent, live))
+            out.allowed.append(allowed_mask(counts[GoState.RUNNING], counts[GoState.RUNNABLE], counts[waiting], counts[GoState.SYSCALL], gomaxprocs))
+        to = ev.to_state
+        old = label_of.get(g_raw)
+        if to == waiting:
+            # A per-generation status event (Waiting->Waiting) confirms, it does not change the reason.
+            new = old if ev.from_state == waiting and old is not None else "blocked/" + ev.reason
+        elif to == not_exist or to == undetermined:
+            new = None
+        else:
+            new = _LIVE_LABEL[to]
+        if old != new:
             if old is not None:
                 live[old] -= 1
                 if not live[old]:
                     del live[old]
-                by_status[before.status] -= 1
+                counts[_STATE_OF_LABEL[old]] -= 1
             if new is not None:
                 live[new] += 1
-                by_status[after.status] += 1
+                counts[to] += 1
+            label_of[g_raw] = new
         if not in_window:
             continue
         k = KIND_INDEX[kind]  # type: ignore[index]
@@ -134,15 +181,24 @@ def extract_run(trace_path: str) -> RunEvents:
         out.goroutines.append(g)
         out.actors.append(rename.get(ev.actor, 0))
         out.reasons.append(ev.reason)
-        out.sites.append(after.site if kind is Kind.GoBlock else (user_site(ev.stack) if ev.stack else ""))
+        stack = ev.stack
+        if stack:
+            site = site_cache.get(stack)
+            if site is None:
+                site = site_cache[stack] = user_site(stack)
+        else:
+            site = ""
+        out.sites.append(site)
         if t0 is None:
             t0 = ev.time
         out.times.append(ev.time - t0)
         recent.append((k, g))
         if len(recent) > STATE_HISTORY:
             recent.pop(0)
-        out.max_live = max(out.max_live, sum(by_status.values()))
-    out.state_keys.append(_state_key(recent, live))  # after the last event: no next event
+        total = counts[1] + counts[2] + counts[3] + counts[4] + counts[5]
+        if total > out.max_live:
+            out.max_live = total
+    _add_state(out, _state_key(recent, live))  # after the last event: no next event
     if not out.kinds:
         out.status = "no_events"
         out.detail = out.detail or "the trace holds no program goroutine transitions"

@@ -117,14 +117,17 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write(path: Path, columns: dict[str, list[Any]], schema: pa.Schema) -> None:
+def write(path: Path, columns: dict[str, Any], schema: pa.Schema) -> None:
+    """Columns are Python lists or ready Arrow arrays (chunked or not)."""
     arrays = []
     n = max((len(v) for v in columns.values()), default=0)
     for fld in schema:
         values = columns.get(fld.name, [])
         if len(values) != n:
             raise SchemaError(f"{path.name}: column {fld.name} has {len(values)} values, expected {n}")
-        if pa.types.is_dictionary(fld.type):
+        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+            arrays.append(values)
+        elif pa.types.is_dictionary(fld.type):
             arrays.append(pa.array(values, type=pa.string()).dictionary_encode())
         else:
             arrays.append(pa.array(values, type=fld.type))
