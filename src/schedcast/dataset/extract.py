@@ -95,24 +95,45 @@ def count_bucket(n: int) -> str:
     return "16+"
 
 
-def _state_key(recent: list[tuple[int, int]], live: Counter[str]) -> str:
-    """Canonical abstract state: the last few (kind, goroutine role) pairs, roles
-    renamed by first appearance inside that window, plus the multiset of live
-    goroutines' (status, block reason), counts bucketed."""
+def _recent_text(recent: list[tuple[int, int]]) -> str:
+    """The last few (kind, goroutine role) pairs, roles renamed by first appearance
+    inside that window."""
     roles: dict[int, str] = {}
     parts = []
     for kind, g in recent:
         role = roles.setdefault(g, "abcdefgh"[len(roles)])
         parts.append(f"{KINDS[kind]}:{role}")
-    return " ".join(parts) + " | " + ",".join(f"{k}*{count_bucket(v)}" for k, v in sorted(live.items()))
+    return " ".join(parts)
 
 
-def _add_state(out: RunEvents, key: str) -> None:
+def _recent_shape(recent: list[tuple[int, int]]) -> tuple[int, ...]:
+    """(kind, role) pairs of the recent events, roles by first appearance: the part
+    of the state key that does not depend on raw goroutine ids."""
+    shape: list[int] = []
+    seen: list[int] = []
+    for kind, g in recent:
+        if g not in seen:
+            seen.append(g)
+        shape.append(kind)
+        shape.append(seen.index(g))
+    return tuple(shape)
+
+
+def _live_text(live: Counter[str]) -> str:
+    """The multiset of live goroutines' (status, block reason), counts bucketed."""
+    return ",".join(f"{k}*{count_bucket(v)}" for k, v in sorted(live.items()))
+
+
+def state_key(recent: list[tuple[int, int]], live: Counter[str]) -> str:
+    """The canonical abstract state: recent events plus live goroutines."""
+    return _recent_text(recent) + " | " + _live_text(live)
+
+
+def _add_state_text(out: RunEvents, key: str) -> bytes:
     # A stable digest (Python's str hash differs between worker processes).
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    out.state_keys.append(digest)
-    if digest not in out.state_texts:
-        out.state_texts[digest] = key
+    out.state_texts.setdefault(digest, key)
+    return digest
 
 
 def extract_run(trace_path: str) -> RunEvents:
@@ -139,6 +160,8 @@ def extract_run(trace_path: str) -> RunEvents:
     counts = [0, 0, 0, 0, 0, 0]  # indexed by GoState: RUNNABLE, RUNNING, WAITING, SYSCALL matter
     site_cache: dict[object, str] = {}
     recent: list[tuple[int, int]] = []
+    live_text, live_dirty = "", False
+    digests: dict[tuple[object, str], bytes] = {}  # the same state recurs: hash its text once
     t0: int | None = None
     waiting, not_exist, undetermined = GoState.WAITING, GoState.NOT_EXIST, GoState.UNDETERMINED
     for i, ev in enumerate(trace.events):
@@ -153,7 +176,14 @@ def extract_run(trace_path: str) -> RunEvents:
         in_window = kind is not None and i >= lo
         if in_window:
             g = rename.setdefault(g_raw, len(rename) + 1)
-            _add_state(out, _state_key(recent, live))
+            if live_dirty:
+                live_text = _live_text(live)
+                live_dirty = False
+            cache_key = (_recent_shape(recent), live_text)
+            digest = digests.get(cache_key)
+            if digest is None:
+                digest = digests[cache_key] = _add_state_text(out, _recent_text(recent) + " | " + live_text)
+            out.state_keys.append(digest)
             out.allowed.append(allowed_mask(counts[GoState.RUNNING], counts[GoState.RUNNABLE], counts[waiting], counts[GoState.SYSCALL], gomaxprocs))
         to = ev.to_state
         old = label_of.get(g_raw)
@@ -165,13 +195,20 @@ def extract_run(trace_path: str) -> RunEvents:
         else:
             new = _LIVE_LABEL[to]
         if old != new:
+            # The state text changes only when a label's count bucket changes.
             if old is not None:
-                live[old] -= 1
-                if not live[old]:
+                c = live[old] - 1
+                if c:
+                    live[old] = c
+                    live_dirty = live_dirty or c < 16
+                else:
                     del live[old]
+                    live_dirty = True
                 counts[_STATE_OF_LABEL[old]] -= 1
             if new is not None:
-                live[new] += 1
+                c = live[new] + 1
+                live[new] = c
+                live_dirty = live_dirty or c <= 16
                 counts[to] += 1
             label_of[g_raw] = new
         if not in_window:
@@ -198,7 +235,7 @@ def extract_run(trace_path: str) -> RunEvents:
         total = counts[1] + counts[2] + counts[3] + counts[4] + counts[5]
         if total > out.max_live:
             out.max_live = total
-    _add_state(out, _state_key(recent, live))  # after the last event: no next event
+    out.state_keys.append(_add_state_text(out, state_key(recent, live)))  # after the last event: no next event
     if not out.kinds:
         out.status = "no_events"
         out.detail = out.detail or "the trace holds no program goroutine transitions"
