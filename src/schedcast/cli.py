@@ -260,7 +260,7 @@ def _runs(out: Path, as_json: bool) -> None:
 @app.command()
 def pipeline(
     out: OutOption = Path("schedcast-out"),
-    runs: RunsOption = 20,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Runs per program (10 keeps the main job under 10 minutes on 2 cores).")] = 10,
     gomaxprocs: GomaxprocsOption = 2,
     timeout: TimeoutOption = 10.0,
     race: RaceOption = True,
