@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from schedcast import __version__
+from schedcast.terminal import console, err_console, fail
 
 app = typer.Typer(
     name="schedcast",
@@ -23,8 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 _state = {"debug": False}
 
@@ -34,11 +32,6 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
 ) -> None:
     _state["debug"] = debug
-
-
-def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _handle(exc: BaseException) -> None:
@@ -269,12 +262,13 @@ def pipeline(
     generated: Annotated[int, typer.Option(help="Also collect this many generated programs (train side).")] = 0,
     gobench: Annotated[Optional[list[Path]], typer.Option(help="Folders written by `corpus import-gobench` (test side).")] = None,
     boot: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = 1000,
+    markdown: Annotated[Optional[Path], typer.Option(help="Results page to write (default OUT/results/results.md).")] = None,
 ) -> None:
     """The main job: the default corpus (built-in and hand-crafted programs to train on,
     the toolchain's GoKer kernels held out) -> collect -> dataset -> fit baselines ->
     evaluate on the held-out real-world kernels."""
     try:
-        _pipeline(out, runs, gomaxprocs, timeout, race, seed, workers, generated, gobench or [], boot)
+        _pipeline(out, runs, gomaxprocs, timeout, race, seed, workers, generated, gobench or [], boot, markdown)
     except typer.Exit:
         raise
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001
@@ -283,8 +277,10 @@ def pipeline(
 
 def _pipeline(
     out: Path, runs: int, gomaxprocs: int, timeout: float, race: bool, seed: int, workers: int | None,
-    generated: int, gobench: list[Path], boot: int,
+    generated: int, gobench: list[Path], boot: int, markdown: Path | None = None,
 ) -> None:
+    import json
+    import shlex
     import time
 
     from schedcast.collect.collector import collect
@@ -312,9 +308,23 @@ def _pipeline(
     err_console.rule("4/5 fit baselines")
     train_baselines_cmd(out / "dataset", out / "models", protocol="paper")
     err_console.rule("5/5 evaluate on the held-out real-world kernels")
+    from schedcast.toolchain import find_toolchain
+
+    made_by = ["schedcast", "pipeline", "--out", str(out), "--runs", str(runs), "--gomaxprocs", str(gomaxprocs)]
+    made_by += ["--timeout", str(timeout), "--race" if race else "--no-race", "--seed", str(seed)]
+    made_by += ["--generated", str(generated)] + [a for d in gobench for a in ("--gobench", str(d))]
+    if markdown is not None:
+        made_by += ["--markdown", str(markdown)]
+    how = {
+        "main job": " ".join(shlex.quote(a) for a in made_by),
+        "corpus": f"{len(programs)} programs ({', '.join(origins)}); test = the real-world kernels",
+        "collection": f"{runs} runs per program, GOMAXPROCS={gomaxprocs}, race build={race}, wall limit {timeout} s "
+        f"(programs may declare less), base seed {seed}, {find_toolchain().version}",
+    }
     evaluate_cmd(
         out / "dataset", [out / "models"], split="test", protocol="paper", grouping="paper",
-        out=out / "results", markdown=out / "results" / "results.md", boot=boot, seed=0,
+        out=out / "results", markdown=markdown or out / "results" / "results.md", boot=boot, seed=0,
+        context_extra=json.dumps(how),
     )
     err_console.print(f"main job done in {time.monotonic() - started:.0f} s", highlight=False)
 

@@ -44,7 +44,8 @@ def test_train_then_evaluate_writes_every_table(builtin_dataset: Path, tmp_path:
     confusion = np.array(by_name["prior"]["confusion"])
     assert confusion.sum() == blob["n_examples"]
     text = page.read_text()
-    assert "schedcast evaluate" in text and "GOMAXPROCS" in text and "oracle ceiling" in text
+    assert "schedcast evaluate" in text and "GOMAXPROCS" in text and "oracle, paper groups" in text and "oracle, state groups" in text
+    assert 0 < blob["oracle_state_accuracy"] <= 1
 
 
 def test_ceiling_holds_for_group_level_predictors(builtin_dataset: Path) -> None:

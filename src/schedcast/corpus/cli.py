@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from schedcast.corpus.program import Program, ProgramError, write_program
+from schedcast.terminal import fail
 
 app = typer.Typer(
     help="The program corpus: hand-crafted, generated and real-world kernels.",
@@ -33,11 +34,6 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Generator seed.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
 def _programs(origin: list[str] | None, gobench: list[Path] | None, count: int, seed: int) -> list[Program]:
     from schedcast.corpus.catalog import programs_by_origin
 
@@ -46,11 +42,11 @@ def _programs(origin: list[str] | None, gobench: list[Path] | None, count: int, 
         origins.append("gobench")  # --gobench adds its programs unless --origin says otherwise
     for d in gobench or []:
         if not Path(d).is_dir():
-            _fail(f"{d}: no such folder (write one with `schedcast corpus import-gobench PATH --out {d}`)")
+            fail(f"{d}: no such folder (write one with `schedcast corpus import-gobench PATH --out {d}`)")
     try:
         return programs_by_origin(origins, gobench_dirs=gobench or [], generated_count=count, generated_seed=seed)
     except ProgramError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     raise AssertionError  # unreachable: _fail raises
 
 
@@ -60,7 +56,7 @@ def _measured(runs: Path | None, traces: bool = True) -> dict[str, object]:
     from schedcast.corpus.measure import measure_collection
 
     if not (runs / "runs.parquet").exists() and not (runs / "pending").is_dir():
-        _fail(f"{runs}: not a collection directory (run `schedcast collect --out {runs}` first)")
+        fail(f"{runs}: not a collection directory (run `schedcast collect --out {runs}` first)")
     return measure_collection(runs, traces=traces)  # type: ignore[return-value]
 
 
@@ -146,7 +142,7 @@ def show_cmd(
     origins = list(DEFAULT_ORIGINS) + (["gobench"] if gobench else [])
     matches = [p for p in _programs(origins, gobench, count, seed) if p.id == program_id]
     if not matches:
-        _fail(f"no program {program_id!r} (see `schedcast corpus list`)")
+        fail(f"no program {program_id!r} (see `schedcast corpus list`)")
     p = matches[0]
     m = _measured(runs).get(p.id)
     info = _declared(p)
@@ -184,15 +180,15 @@ def generate_cmd(
 
     unknown = [t for t in template or [] if t not in TEMPLATE_BY_NAME]
     if unknown:
-        _fail(f"unknown template(s) {unknown}; choose from {sorted(TEMPLATE_BY_NAME)}")
+        fail(f"unknown template(s) {unknown}; choose from {sorted(TEMPLATE_BY_NAME)}")
     if count < 0:
-        _fail("--count must be >= 0")
+        fail("--count must be >= 0")
     if not 0.0 <= bug_probability <= 1.0:
-        _fail("--bug-probability must be between 0 and 1")
+        fail("--bug-probability must be between 0 and 1")
     try:
         g = generate(count, seed, templates=tuple(template) if template else None, bug_probability=bug_probability)
     except RuntimeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if out is not None:
         for p in g.programs:
             write_program(p, out / p.id)
@@ -225,7 +221,7 @@ def import_gobench_cmd(
     try:
         result = import_gobench(path, out, check_build=build_check)
     except ProgramError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     for s in result.skipped:
         err_console.print(f"[yellow]skipped[/] {s.where}: {s.reason}", highlight=False, soft_wrap=True)
@@ -270,7 +266,7 @@ def table_cmd(
     for d in runs:
         if current:
             if not (d / "runs.parquet").exists():
-                _fail(f"{d}: not a collection directory")
+                fail(f"{d}: not a collection directory")
             measured.update(measure_collection(d, programs=programs, traces=traces))
         else:
             measured.update(_measured(d, traces=traces))

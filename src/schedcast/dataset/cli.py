@@ -10,14 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from schedcast.terminal import fail
+
 app = typer.Typer(no_args_is_help=True, help="Next-event examples, distribution groups, splits.")
 console = Console()
 err = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 @app.command("build")
@@ -34,11 +31,11 @@ def build_cmd(
     from schedcast.dataset.splits import SplitError
 
     if not 0 <= validation < 1:
-        _fail("--validation must be in [0, 1)")
+        fail("--validation must be in [0, 1)")
     try:
         report = build_dataset(collection, out, BuildOptions(all_depths=all_depths, stride=stride, validation_fraction=validation, workers=workers))
     except (DatasetError, SplitError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for run_id, reason, detail in report.skipped_runs[:20]:
         err.print(f"[yellow]skipped[/] run {run_id}: {reason}: {detail}", highlight=False, soft_wrap=True)
     if len(report.skipped_runs) > 20:
@@ -65,7 +62,7 @@ def stats_cmd(
     try:
         s = dataset_stats(dataset)
     except SchemaError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         print(json.dumps(s, indent=2))
         return
@@ -107,11 +104,11 @@ def export_cmd(
     from schedcast.dataset.schema import SchemaError
 
     if fmt not in EXPORT_FORMATS:
-        _fail(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
+        fail(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
     if protocol not in ("paper", "all"):
-        _fail("--protocol must be paper or all")
+        fail("--protocol must be paper or all")
     if prompt_format not in FORMATS:
-        _fail(f"--prompt-format must be one of {', '.join(FORMATS)}")
+        fail(f"--prompt-format must be one of {', '.join(FORMATS)}")
     try:
         if fmt == "paper-jsonl":
             n = export_paper_jsonl(dataset, out)
@@ -120,4 +117,4 @@ def export_cmd(
             counts = export_hf(dataset, out, protocol=protocol, fmt=prompt_format)
             err.print(f"{counts} -> {out}", highlight=False)
     except (SchemaError, RuntimeError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 from typing import Annotated, Optional
@@ -9,14 +10,11 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from schedcast.terminal import fail
+
 train_app = typer.Typer(no_args_is_help=True, help="Fit predictors on a dataset's train split.")
 console = Console()
 err = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 @train_app.command("baselines")
@@ -35,7 +33,7 @@ def train_baselines_cmd(
         models, report = fit_baselines(DatasetView(dataset), protocol)
         paths = save_models(models, out)
     except (SchemaError, ModelError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     how = (
         f"order {report.ngram_order} picked on {report.validation_examples} validation examples "
         f"(NLL by order: {', '.join(f'{k}: {v:.3f}' for k, v in report.ngram_validation_nll.items())})"
@@ -55,6 +53,7 @@ def evaluate_cmd(
     markdown: Annotated[Optional[Path], typer.Option(help="Also write a results page (Markdown) here.")] = None,
     boot: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    context_extra: Annotated[Optional[str], typer.Option(hidden=True)] = None,
 ) -> None:
     """Evaluate saved predictors: accuracy (with program-bootstrap CI) beside the majority
     class and the oracle ceiling, per-kind accuracy, NLL, Brier, ECE, KL, TV, McNemar."""
@@ -70,18 +69,18 @@ def evaluate_cmd(
         if path.is_dir():
             found = sorted(path.glob("*.json"))
             if not found:
-                _fail(f"{path}: no model files (*.json) in this directory")
+                fail(f"{path}: no model files (*.json) in this directory")
             files += found
         elif path.is_file():
             files.append(path)
         else:
-            _fail(f"{path}: no such model file or directory")
+            fail(f"{path}: no such model file or directory")
     try:
         predictors = [load_predictor(f) for f in files]
         view = DatasetView(dataset)
         ev = evaluate(predictors, view, split, protocol, grouping, n_boot=boot, seed=seed)
     except (SchemaError, ModelError, EvaluationError, MetricInputError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     print_evaluation(ev, console)
     context = dataset_context(view)
     args = ["schedcast", "evaluate", str(dataset), *map(str, models), "--split", split, "--protocol", protocol]
@@ -89,6 +88,9 @@ def evaluate_cmd(
     if markdown is not None:
         args += ["--markdown", str(markdown)]
     context["command"] = " ".join(shlex.quote(a) for a in args)
+    if context_extra:
+        # The main job passes how the data were made, for the results page.
+        context = {**json.loads(context_extra), **context}
     if out is not None:
         write_evaluation(ev, out, context)
         err.print(f"tables -> {out}")

@@ -49,7 +49,8 @@ class Evaluation:
     n_programs: int
     majority_kind: str
     majority_accuracy: float
-    oracle_accuracy: float
+    oracle_accuracy: float  # under the evaluation's grouping
+    oracle_state_accuracy: float  # under the sharper abstract-state grouping
     train_frequency: list[float]
     test_frequency: list[float]
     models: list[ModelScores]
@@ -146,6 +147,12 @@ def evaluate(
         t = m.mcnemar(a.correct, b.correct)
         pairs[f"{a.name} vs {b.name}"] = {"only_a_right": t.only_a_right, "only_b_right": t.only_b_right, "p_value": t.p_value}
 
+    # The same ceiling for the abstract-state groups (every example with a label has one).
+    state = view.groups.filter(pl.col("grouping") == "state")
+    state_p_hat_of = dict(zip(state["group_id"].to_list(), state["p_hat"].to_list()))
+    state_p_hat = np.array([state_p_hat_of[g] for g in rows["state_group"].to_list()], dtype=np.float64)
+    state_p_hat /= state_p_hat.sum(axis=1, keepdims=True)
+
     train_freq = m.kind_frequencies(train.labels)
     return Evaluation(
         split=split,
@@ -156,6 +163,7 @@ def evaluate(
         majority_kind=KIND_NAMES[int(np.argmax(train_freq))],
         majority_accuracy=m.majority_baseline_accuracy(train.labels, y),
         oracle_accuracy=m.oracle_accuracy(p_hat, np.arange(len(examples))),
+        oracle_state_accuracy=m.oracle_accuracy(state_p_hat, np.arange(len(examples))),
         train_frequency=train_freq.tolist(),
         test_frequency=m.kind_frequencies(y).tolist(),
         models=scores,
