@@ -119,5 +119,5 @@ def dataset_context(view) -> dict[str, object]:  # type: ignore[no-untyped-def]
         "GOMAXPROCS": sorted(set(runs["gomaxprocs"].to_list())),
         "runs skipped": meta["report"]["skipped"],
         "run seeds": "per run, derived from (base seed, program source hash, run index); recorded in the collection's runs.parquet",
-        "examples used": view.examples.filter(pl.col("label") >= 0).height,
+        "examples with a next event (all protocols and splits)": view.examples.filter(pl.col("label") >= 0).height,
     }
