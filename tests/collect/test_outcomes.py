@@ -110,3 +110,24 @@ func main() {
         # 0.3 s of sleep, then at most 0.5 s to notice, plus process start-up.
         assert r["duration_s"] < 0.3 + 0.5 + 0.15, r["duration_s"]
         assert r["trace_complete"]
+
+
+def test_failing_test_kernel_is_fail(tmp_path: Path) -> None:
+    source = """package kernel
+
+import "testing"
+
+func TestAlwaysFails(t *testing.T) {
+	done := make(chan int)
+	go func() { done <- 1 }()
+	if <-done != 2 {
+		t.Fatal("expected 2")
+	}
+}
+"""
+    program = load_program(write_program(tmp_path / "failing", source, name="kernel_test.go"))
+    collect([program], tmp_path / "out", RunConfig(runs=2, race=False), show_progress=False)
+    for r in RunStore(tmp_path / "out").read_runs().to_pylist():
+        assert r["outcomes"] == ["fail"]
+        assert r["exit_code"] == 1 and r["trace_complete"]
+        assert "expected 2" in r["stdout"] + r["stderr"]
