@@ -161,7 +161,16 @@ def results_markdown(ev: Evaluation, context: dict[str, Any]) -> str:
     for s in ev.models:
         c = s.entropy_vs_nondeterminism
         lines.append(f"- {s.name}: " + (f"ρ = {c.rho:.3f}, p = {c.p_value:.3g}, {c.n} programs" if c else "undefined (constant entropy)"))
-    lines += ["", "### Paired McNemar tests", "", "| pair | only first right | only second right | p |", "|---|---:|---:|---:|"]
+    lines += [
+        "",
+        "### Paired McNemar tests",
+        "",
+        "Exact tests on the examples both models scored. They treat examples as independent; examples of one "
+        "program are not, so read these p-values as optimistic and the program-bootstrap intervals above as the primary evidence.",
+        "",
+        "| pair | only first right | only second right | p |",
+        "|---|---:|---:|---:|",
+    ]
     for pair, t in ev.mcnemar.items():
         lines.append(f"| {pair} | {t['only_a_right']} | {t['only_b_right']} | {t['p_value']:.3g} |")
     return "\n".join(lines) + "\n"
