@@ -7,14 +7,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from schedcast.terminal import fail
+from schedcast.terminal import console, fail
+from schedcast.terminal import err_console as err
 
 app = typer.Typer(no_args_is_help=True, help="Next-event examples, distribution groups, splits.")
-console = Console()
-err = Console(stderr=True)
 
 
 @app.command("build")

@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
-from schedcast.terminal import fail
+from schedcast.terminal import console, fail
+from schedcast.terminal import err_console as err
 
 train_app = typer.Typer(no_args_is_help=True, help="Fit predictors on a dataset's train split.")
-console = Console()
-err = Console(stderr=True)
 
 
 @train_app.command("baselines")

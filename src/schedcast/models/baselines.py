@@ -148,35 +148,20 @@ class NgramPredictor(Predictor):
         self.counts = {tuple(c): np.asarray(v) for c, v in state.get("counts", [])}
 
 
-class FsmPriorPredictor(Predictor):
+class FsmPriorPredictor(PriorPredictor):
     """The training prior restricted to the kinds the scheduler FSM allows from the
     example's snapshot, renormalised. Examples without a mask get the plain prior."""
 
     name: ClassVar[str] = "fsm_prior"
 
-    def __init__(self) -> None:
-        self.prior: np.ndarray | None = None
-
-    def fit(self, train: Examples) -> FsmPriorPredictor:
-        counts = _label_counts(train) + PRIOR_PSEUDOCOUNT
-        self.prior = counts / counts.sum()
-        return self
-
     def predict_proba(self, examples: Examples) -> np.ndarray:
-        check_fitted(self, self.prior is not None)
-        out = np.tile(self.prior, (len(examples), 1))
+        out = super().predict_proba(examples)
         if examples.allowed is not None:
             masked = out * examples.allowed
             sums = masked.sum(axis=1, keepdims=True)
             # A row with nothing allowed (no snapshot yet) keeps the prior.
             out = np.where(sums > 0, masked / np.where(sums > 0, sums, 1.0), out)
         return out
-
-    def state(self) -> dict[str, Any]:
-        return {"prior": None if self.prior is None else self.prior.tolist()}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.prior = None if state.get("prior") is None else np.asarray(state["prior"])
 
 
 def select_ngram_order(
