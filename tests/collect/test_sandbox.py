@@ -242,3 +242,11 @@ def test_writes_outside_the_working_directory_fail(tmp_path: Path) -> None:
     assert not (Path.home() / "schedcast-escape.txt").exists()
     assert record["stdout"].count("permission denied") == 3, record["stdout"]
     assert record["stdout"].rstrip().endswith("<nil>")  # its own directory is writable
+
+
+def test_staged_binaries_are_removed_after_a_collection(tmp_path: Path) -> None:
+    from schedcast.collect.sandbox import _sandbox_root
+
+    record = _run_one(tmp_path, "hello", 'package main\n\nfunc main() {}\n', Limits(wall_seconds=5.0))
+    assert record["outcomes"] == ["ok"]
+    assert not (_sandbox_root() / "bin" / str(os.getpid())).exists()

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from schedcast.collect.build import Build, BuildError, build
 from schedcast.collect.executor import Executor, LocalExecutor
 from schedcast.collect.runner import RunConfig, RunTask, execute_run, run_id
+from schedcast.collect.sandbox import unstage_all
 from schedcast.collect.store import RunStore
 from schedcast.corpus.program import Program
 
@@ -79,6 +80,7 @@ def collect(
     finally:
         # Also on Ctrl-C or an error: what finished is in runs.parquet.
         store.consolidate()
+        unstage_all()
         summary.elapsed_s = time.monotonic() - started
     return summary
 

@@ -122,14 +122,25 @@ def _sandbox_root() -> Path:
     return base
 
 
-def stage_binary(binary: Path, key: str) -> Path:
-    """A copy of the binary that the sandboxed user can execute (shared by runs)."""
+def _staging_dir() -> Path:
+    """This process's directory of staged binaries. Each collecting process has its
+    own, removed when it ends (`unstage_all`), so staged copies never pile up (on a
+    tmpfs /tmp they would cost memory) and two collections never remove each
+    other's binaries."""
     bins = _sandbox_root() / "bin"
     bins.mkdir(exist_ok=True)
     bins.chmod(0o711)
-    staged = bins / key
+    mine = bins / str(os.getpid())
+    mine.mkdir(exist_ok=True)
+    mine.chmod(0o711)
+    return mine
+
+
+def stage_binary(binary: Path, key: str) -> Path:
+    """A copy (or hard link) of the binary that the sandboxed user can execute."""
+    staged = _staging_dir() / key
     if not staged.exists():
-        tmp = bins / f".{key}.{uuid.uuid4().hex}"
+        tmp = staged.parent / f".{key}.{uuid.uuid4().hex}"
         try:
             os.link(binary, tmp)
         except OSError:
@@ -137,6 +148,30 @@ def stage_binary(binary: Path, key: str) -> Path:
         tmp.chmod(0o755)
         os.replace(tmp, staged)
     return staged
+
+
+def unstage_all() -> None:
+    """Remove this process's staged binaries, and those of processes that died."""
+    bins = _sandbox_root() / "bin"
+    if not bins.is_dir():
+        return
+    for entry in bins.iterdir():
+        if entry.is_file():
+            entry.unlink(missing_ok=True)  # the layout before per-process directories
+            continue
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        alive = pid != os.getpid()
+        if alive:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:
+                pass
+        if not alive:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 @dataclass
