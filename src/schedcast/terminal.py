@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from typing import NoReturn
 
 import typer
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (logs, CI) gets a wide fixed width instead of rich's 80 columns, so
+# tables keep their numbers whole.
+_PIPED_WIDTH = 160
+console = Console(width=None if sys.stdout.isatty() else _PIPED_WIDTH)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPED_WIDTH)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -52,7 +52,7 @@ def print_evaluation(ev: Evaluation, console: Console) -> None:
         f"({ev.grouping} groups), {_pct(ev.oracle_state_accuracy)} % (state groups); 95 % intervals resample programs",
     )
     for col in ("model", "acc % [95 % CI]", "acc/prog %", "NLL", "Brier", "ECE", "cw-ECE", "MAD*", "KL", "TV"):
-        t.add_column(col, justify="left" if col == "model" else "right")
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for s in ev.models:
         t.add_row(
             s.name,
