@@ -166,11 +166,14 @@ def _collect(
     paths: list[Path], out: Path, runs: int, gomaxprocs: int, timeout: float, race: bool, seed: int,
     workers: int | None, origins: list[str] | None = None,
 ) -> None:
+    config = _run_config(runs, gomaxprocs, timeout, race, seed)
+    _collect_programs(_load_programs(paths, origins), out, config, workers)
+
+
+def _collect_programs(programs: list, out: Path, config, workers: int | None) -> None:  # type: ignore[type-arg,no-untyped-def]
     from schedcast.collect.collector import collect
     from schedcast.collect.executor import LocalExecutor
 
-    config = _run_config(runs, gomaxprocs, timeout, race, seed)
-    programs = _load_programs(paths, origins)
     summary = collect(programs, out, config, executor=LocalExecutor(workers), console=err_console)
     for program_id, message in sorted(summary.build_errors.items()):
         first = message.splitlines()[-1] if message else ""
@@ -199,30 +202,38 @@ def runs_cmd(
 
 
 def summarize_runs(out: Path) -> list[dict[str, object]]:
+    """Per program: runs, outcome counts, total duration and total trace bytes."""
+    import polars as pl
+
     from schedcast.collect.store import RunStore
 
     if not out.is_dir():
         fail(f"{out}: no such collection directory (run `schedcast collect --out {out}` first)")
     store = RunStore(out)
     store.consolidate()
-    table = store.read_runs()
-    rows: dict[str, dict[str, object]] = {}
-    for r in table.select(["program_id", "outcomes", "duration_s", "trace_bytes", "gomaxprocs", "race_build"]).to_pylist():
-        row = rows.setdefault(
-            r["program_id"],
-            {"program": r["program_id"], "runs": 0, "outcomes": Counter(), "duration_s": 0.0, "trace_bytes": 0},
-        )
-        row["runs"] = int(row["runs"]) + 1  # type: ignore[call-overload]
-        row["outcomes"].update(r["outcomes"])  # type: ignore[union-attr]
-        row["duration_s"] = float(row["duration_s"]) + (r["duration_s"] or 0.0)  # type: ignore[arg-type]
-        row["trace_bytes"] = int(row["trace_bytes"]) + (r["trace_bytes"] or 0)  # type: ignore[call-overload]
-    return [rows[k] for k in sorted(rows)]
+    runs = pl.from_arrow(store.read_runs().select(["program_id", "outcomes", "duration_s", "trace_bytes"]))
+    per_program = runs.group_by("program_id").agg(
+        pl.len().alias("runs"),
+        pl.col("outcomes"),
+        pl.col("duration_s").fill_null(0).sum(),
+        pl.col("trace_bytes").fill_null(0).sum(),
+    )
+    return [
+        {
+            "program": r["program_id"],
+            "runs": r["runs"],
+            "outcomes": dict(sorted(Counter(o for outs in r["outcomes"] for o in outs).items())),
+            "duration_s": r["duration_s"],
+            "trace_bytes": r["trace_bytes"],
+        }
+        for r in per_program.sort("program_id").iter_rows(named=True)
+    ]
 
 
 def _runs(out: Path, as_json: bool) -> None:
     rows = summarize_runs(out)
     if as_json:
-        print(json.dumps([{**r, "outcomes": dict(r["outcomes"])} for r in rows], indent=2))  # type: ignore[call-overload]
+        print(json.dumps(rows, indent=2))
         return
     if not rows:
         console.print(f"{out}: no runs stored yet")
@@ -233,19 +244,14 @@ def _runs(out: Path, as_json: bool) -> None:
     table.add_column("outcomes")
     table.add_column("mean s/run", justify="right")
     table.add_column("mean trace KB", justify="right")
-    total = Counter()  # type: ignore[var-annotated]
+    total: Counter[str] = Counter()
     for r in rows:
-        n = int(r["runs"])  # type: ignore[call-overload]
         total.update(r["outcomes"])  # type: ignore[arg-type]
-        table.add_row(
-            str(r["program"]),
-            str(n),
-            " ".join(f"{k}={v}" for k, v in sorted(r["outcomes"].items())),  # type: ignore[union-attr]
-            f"{float(r['duration_s']) / n:.3f}",  # type: ignore[arg-type]
-            f"{int(r['trace_bytes']) / n / 1024:.1f}",  # type: ignore[call-overload]
-        )
+        outcomes = " ".join(f"{k}={v}" for k, v in r["outcomes"].items())  # type: ignore[attr-defined]
+        n = r["runs"]
+        table.add_row(str(r["program"]), str(n), outcomes, f"{r['duration_s'] / n:.3f}", f"{r['trace_bytes'] / n / 1024:.1f}")  # type: ignore[operator]
     table.add_section()
-    table.add_row("all", str(sum(int(r["runs"]) for r in rows)), " ".join(f"{k}={v}" for k, v in sorted(total.items())), "", "")  # type: ignore[call-overload]
+    table.add_row("all", str(sum(r["runs"] for r in rows)), " ".join(f"{k}={v}" for k, v in sorted(total.items())), "", "")  # type: ignore[misc]
     console.print(table)
 
 
@@ -279,12 +285,9 @@ def _pipeline(
     out: Path, runs: int, gomaxprocs: int, timeout: float, race: bool, seed: int, workers: int | None,
     generated: int, gobench: list[Path], boot: int, markdown: Path | None = None,
 ) -> None:
-    import json
     import shlex
     import time
 
-    from schedcast.collect.collector import collect
-    from schedcast.collect.executor import LocalExecutor
     from schedcast.corpus.catalog import programs_by_origin
     from schedcast.dataset.cli import build_cmd, stats_cmd
     from schedcast.evaluate.cli import evaluate_cmd, train_baselines_cmd
@@ -294,13 +297,7 @@ def _pipeline(
     origins = ["builtin", "handcrafted", "goker"] + (["generated"] if generated else []) + (["gobench"] if gobench else [])
     programs = programs_by_origin(origins, gobench_dirs=gobench, generated_count=generated or None)
     err_console.rule(f"1/5 collect: {len(programs)} programs x {runs} runs ({', '.join(origins)})")
-    summary = collect(programs, out, config, executor=LocalExecutor(workers), console=err_console)
-    err_console.print(
-        f"{summary.executed} runs executed, {summary.already_done} already stored, {summary.elapsed_s:.1f} s; "
-        f"build errors: {len(summary.build_errors)}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    _collect_programs(programs, out, config, workers)
     err_console.rule("2/5 dataset")
     build_cmd(out, out / "dataset", all_depths=True, stride=1, validation=0.1, workers=workers)
     err_console.rule("3/5 dataset statistics")
@@ -329,26 +326,20 @@ def _pipeline(
     err_console.print(f"main job done in {time.monotonic() - started:.0f} s", highlight=False)
 
 
-def _mount_optional_stages() -> None:
-    # Stages register their own sub-command groups here once they exist.
-    import importlib
-    import importlib.util
+def _mount_stages() -> None:
+    from schedcast.corpus.cli import app as corpus_app
+    from schedcast.dataset.cli import app as dataset_app
+    from schedcast.evaluate.cli import evaluate_cmd, train_app
+    from schedcast.trace.cli import app as trace_app
 
-    stages = (
-        ("schedcast.trace.cli", "trace", "Read Go execution traces."),
-        ("schedcast.corpus.cli", "corpus", "The programs: hand-crafted, generated, real-world kernels."),
-        ("schedcast.dataset.cli", "dataset", "Next-event examples, distribution groups, splits."),
-    )
-    for module, name, help_text in stages:
-        parent = module.rsplit(".", 1)[0]
-        if importlib.util.find_spec(parent) and importlib.util.find_spec(module):
-            app.add_typer(importlib.import_module(module).app, name=name, help=help_text)
-    evaluation = importlib.import_module("schedcast.evaluate.cli")
-    app.add_typer(evaluation.train_app, name="train", help="Fit predictors on a dataset's train split.")
-    app.command("evaluate")(evaluation.evaluate_cmd)
+    app.add_typer(trace_app, name="trace", help="Read Go execution traces.")
+    app.add_typer(corpus_app, name="corpus", help="The programs: hand-crafted, generated, real-world kernels.")
+    app.add_typer(dataset_app, name="dataset", help="Next-event examples, distribution groups, splits.")
+    app.add_typer(train_app, name="train", help="Fit predictors on a dataset's train split.")
+    app.command("evaluate")(evaluate_cmd)
 
 
-_mount_optional_stages()
+_mount_stages()
 
 
 def main() -> None:  # pragma: no cover - console entry point

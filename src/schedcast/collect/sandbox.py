@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NOBODY_UID = 65534
+NOBODY_GID = 65534
 PR_SET_PDEATHSIG = 1
 try:
     _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
 except OSError:  # not Linux/glibc: no parent-death signal
     _libc = None
-NOBODY_GID = 65534
 
 
 @dataclass(frozen=True)

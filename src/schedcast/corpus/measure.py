@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -32,13 +31,6 @@ import pyarrow.parquet as pq
 from schedcast.corpus.program import Program
 
 END = "<end>"
-MAIN_GOROUTINE = 1
-
-
-@dataclass(frozen=True)
-class RunTraceStats:
-    kinds: tuple[str, ...]  # the program's six-kind event sequence
-    max_live: int
 
 
 @dataclass
@@ -78,21 +70,21 @@ def manifestation_rate(expected: Iterable[str], run_outcomes: list[list[str]]) -
     return sum(1 for outs in run_outcomes if bugs.intersection(outs)) / len(run_outcomes)
 
 
-def prefix_entropy(sequences: list[tuple[str, ...]]) -> float | None:
+def prefix_entropy(sequences: list[tuple[object, ...]]) -> float | None:
     """Mean entropy (bits) of the next symbol at every prefix shared by >= 2 sequences,
     weighted by the number of sequences through the prefix. None for < 2 sequences."""
     if len(sequences) < 2:
         return None
     total_weight = 0
     total = 0.0
-    groups: list[list[tuple[str, ...]]] = [sequences]
+    groups: list[list[tuple[object, ...]]] = [sequences]
     depth = 0
     while groups:
-        next_groups: list[list[tuple[str, ...]]] = []
+        next_groups: list[list[tuple[object, ...]]] = []
         for group in groups:
             if len(group) < 2:
                 continue
-            children: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+            children: dict[object, list[tuple[object, ...]]] = defaultdict(list)
             for s in group:
                 children[s[depth] if depth < len(s) else END].append(s)
             n = len(group)
@@ -103,35 +95,6 @@ def prefix_entropy(sequences: list[tuple[str, ...]]) -> float | None:
         groups = next_groups
         depth += 1
     return total / total_weight if total_weight else None
-
-
-def trace_stats(path: Path) -> RunTraceStats:
-    """Event-kind sequence and max live program goroutines of one trace."""
-    from schedcast.trace import GoState, read_trace
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a truncated trace keeps its complete generations
-        trace = read_trace(path)
-    live: set[int] = set()
-    most = 0
-    kinds: list[str] = []
-    # Goroutine 1 runs the program's main, but the harness starts the tracer from an
-    # init function, so its first stack ends in runtime.doInit1 and the reader counts
-    # it as a system goroutine: put it back.
-    system = trace.system_goroutines() - {MAIN_GOROUTINE}
-    lo, hi = trace.window()
-    for ev in trace.events[lo:hi]:
-        if ev.g in system:
-            continue
-        if ev.to_state == GoState.NOT_EXIST:
-            live.discard(ev.g)
-        else:
-            live.add(ev.g)
-            most = max(most, len(live))
-        kind = ev.kind
-        if kind is not None and not ev.is_status:
-            kinds.append(kind.value)
-    return RunTraceStats(tuple(kinds), most)
 
 
 def measure_collection(
@@ -188,25 +151,28 @@ def measure_collection(
 
 
 def _add_trace_measures(m: Measured, root: Path, rows: list[dict[str, object]], limit: int | None) -> None:
-    from schedcast.trace import TraceError
+    # Traces are read the way the dataset reads them (same window, same filter).
+    from schedcast.dataset.extract import extract_run
 
-    stats: list[RunTraceStats] = []
+    sequences: list[tuple[int, ...]] = []
+    max_live = 0
     for r in rows[:limit] if limit else rows:
         if not r["trace_path"]:
             continue
-        try:
-            stats.append(trace_stats(root / str(r["trace_path"])))
-        except (TraceError, OSError) as exc:
-            m.trace_errors.append(f"run {r['run_index']}: {exc}")
-    if not stats:
+        run = extract_run(str(root / str(r["trace_path"])))
+        if run.status == "unreadable":
+            m.trace_errors.append(f"run {r['run_index']}: {run.detail}")
+            continue
+        sequences.append(tuple(run.kinds))
+        max_live = max(max_live, run.max_live)
+    if not sequences:
         return
-    sequences = [s.kinds for s in stats]
-    m.traced_runs = len(stats)
-    m.max_live_goroutines = max(s.max_live for s in stats)
+    m.traced_runs = len(sequences)
+    m.max_live_goroutines = max_live
     m.distinct_sequences = len(set(sequences))
-    m.nondeterminism = m.distinct_sequences / len(stats)
+    m.nondeterminism = m.distinct_sequences / len(sequences)
     m.next_event_entropy = prefix_entropy(sequences)
-    m.mean_events = sum(len(s) for s in sequences) / len(stats)
+    m.mean_events = sum(len(s) for s in sequences) / len(sequences)
 
 
 # ------------------------------------------------------------------ tables

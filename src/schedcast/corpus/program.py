@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -209,8 +209,5 @@ def builtin_programs() -> list[Program]:
     programs = []
     for entry in sorted(root.iterdir(), key=lambda e: e.name):
         if entry.is_dir() and (entry / "program.toml").is_file():
-            program = load_program(Path(str(entry)))
-            if program.origin == "user":  # their program.toml names no origin
-                program = replace(program, origin="builtin")
-            programs.append(program)
+            programs.append(load_program(Path(str(entry))))
     return programs

@@ -36,8 +36,9 @@ class DatasetView:
         self._kind = events["kind"].to_numpy()
         self._allowed = events["allowed"].to_numpy()
         self._g = events["g"].to_numpy()
-        self._reason = events["reason"].cast(pl.Utf8).to_list()
-        self._site = events["site"].cast(pl.Utf8).to_list()
+        # Reasons and sites stay Arrow-backed: only prompts need them, a prefix at a time.
+        self._reason = events["reason"].cast(pl.Utf8)
+        self._site = events["site"].cast(pl.Utf8)
         self._program_of_run = dict(zip(self.runs["run_key"].to_list(), self.runs["program_id"].cast(pl.Utf8).to_list()))
         self._source = {
             pid: program_source(src) for pid, src in zip(self.programs["program_id"].to_list(), self.programs["sources"].to_list())
@@ -58,11 +59,24 @@ class DatasetView:
         programs = np.array([self._program_of_run[int(r)] for r in run_keys], dtype=object)
         return Examples(history, rows["label"].to_numpy().astype(np.int64), programs, allowed), rows
 
+    def program_of_run(self, run_key: int) -> str:
+        return self._program_of_run[run_key]
+
+    def source_of_program(self, program_id: str) -> str:
+        return self._source[program_id]
+
+    def run_events(self, run_key: int) -> tuple[np.ndarray, np.ndarray]:
+        """Kinds and canonical goroutines of a run's events, as int64 arrays."""
+        start, end = self._span[run_key]
+        return self._kind[start:end].astype(np.int64), self._g[start:end].astype(np.int64)
+
     def prefix(self, run_key: int, k: int) -> list[PromptEvent]:
         start, _ = self._span[run_key]
+        reasons = self._reason.slice(start, k).to_list()
+        sites = self._site.slice(start, k).to_list()
         return [
-            PromptEvent(int(self._kind[i]), int(self._g[i]), self._reason[i] or "", self._site[i] or "")
-            for i in range(start, start + k)
+            PromptEvent(int(kind), int(g), reason or "", site or "")
+            for kind, g, reason, site in zip(self._kind[start : start + k], self._g[start : start + k], reasons, sites)
         ]
 
     def prompt_example(self, run_key: int, k: int, label: int, label_g: int) -> PromptExample:

@@ -22,14 +22,13 @@ import os
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from schedcast.dataset import schema
 from schedcast.dataset.extract import RunEvents, extract_run
@@ -137,15 +136,21 @@ def _add_examples(
     parts["state_group"].append(np.where(has_next, state_group[ks], -1).astype(np.int32))
 
 
+def _group_counts(codes: list[np.ndarray], n_groups: int) -> np.ndarray:
+    """(n_groups, 6) counts of next kinds from the group_id * 6 + kind codes."""
+    flat = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
+    return np.bincount(flat, minlength=6 * n_groups).reshape(n_groups, 6)
+
+
 def _concat(parts: dict[str, list[Any]], table_schema: pa.Schema) -> dict[str, Any]:
     """Join per-run pieces into one column each (arrays, not Python lists)."""
     out: dict[str, Any] = {}
-    for field in table_schema:
-        pieces = parts.get(field.name, [])
-        if pa.types.is_dictionary(field.type):
-            out[field.name] = pa.chunked_array(pieces, type=field.type) if pieces else pa.chunked_array([], type=field.type)
+    for column in table_schema:
+        pieces = parts.get(column.name, [])
+        if pa.types.is_dictionary(column.type):
+            out[column.name] = pa.chunked_array(pieces, type=column.type)
         else:
-            out[field.name] = pa.array(np.concatenate(pieces) if pieces else np.array([]), type=field.type)
+            out[column.name] = pa.array(np.concatenate(pieces) if pieces else np.array([]), type=column.type)
     return out
 
 
@@ -193,12 +198,12 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
     run_table: dict[str, list[Any]] = defaultdict(list)
     ev_parts: dict[str, list[Any]] = defaultdict(list)  # per-run arrays, concatenated at the end
     ex_parts: dict[str, list[Any]] = defaultdict(list)
-    paper_counts: dict[tuple[str, int], np.ndarray] = {}
-    paper_ids: dict[tuple[str, int], int] = {}
-    state_ids: dict[tuple[str, bytes], int] = {}
+    paper_groups: dict[tuple[str, int], int] = {}  # (program, depth) -> group id
+    paper_codes: list[np.ndarray] = []  # group_id * 6 + kind of every paper example
+    state_ids: dict[tuple[str, int], int] = {}  # (program, state digest) -> group id
     state_texts: list[str] = []
     state_programs: list[str] = []
-    state_counts: list[np.ndarray] = []
+    state_codes: list[np.ndarray] = []  # group_id * 6 + kind of every position with a next event
     per_program: dict[str, dict[str, Any]] = defaultdict(lambda: {"runs": 0, "used": 0, "max_live": 0, "sequences": set()})
 
     for run_key, (r, ev) in enumerate(zip(todo, extracted)):
@@ -243,30 +248,25 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         ev_parts["time_ns"].append(np.array(ev.times, dtype=np.int64))
         ev_parts["allowed"].append(np.array(ev.allowed, dtype=np.uint8))
 
-        # State group of every position (k = 0..n-1 have a next event; k = n does not).
-        state_group = np.empty(n + 1, dtype=np.int32)
-        for k, digest in enumerate(ev.state_keys):
+        # State group of every position (k = 0..n-1 have a next event; k = n does not):
+        # only the run's distinct states go through the dictionary.
+        distinct, inverse = np.unique(np.array(ev.state_keys, dtype=np.uint64), return_inverse=True)
+        gids = np.empty(distinct.size, dtype=np.int32)
+        for j, digest in enumerate(distinct.tolist()):
             key = (pkey, digest)
             gid = state_ids.get(key)
             if gid is None:
-                gid = state_ids[key] = len(state_counts)
-                state_counts.append(np.zeros(6, dtype=np.int64))
+                gid = state_ids[key] = len(state_texts)
                 state_texts.append(ev.state_texts[digest])
                 state_programs.append(pkey)
-            state_group[k] = gid
-        for k in range(n):
-            state_counts[state_group[k]][kinds[k]] += 1
+            gids[j] = gid
+        state_group = gids[inverse.reshape(-1)]
+        state_codes.append(state_group[:n].astype(np.int64) * 6 + kinds)
 
         # Paper protocol: three examples per run.
         depth_ks = np.array([n * d // 100 for d in PAPER_DEPTHS], dtype=np.int32)
-        paper_group = np.empty(len(PAPER_DEPTHS), dtype=np.int32)
-        for i, (depth, k) in enumerate(zip(PAPER_DEPTHS, depth_ks)):
-            gkey = (pkey, depth)
-            if gkey not in paper_ids:
-                paper_ids[gkey] = len(paper_ids)
-                paper_counts[gkey] = np.zeros(6, dtype=np.int64)
-            paper_counts[gkey][kinds[k]] += 1
-            paper_group[i] = paper_ids[gkey]
+        paper_group = np.array([paper_groups.setdefault((pkey, d), len(paper_groups)) for d in PAPER_DEPTHS], dtype=np.int32)
+        paper_codes.append(paper_group.astype(np.int64) * 6 + kinds[depth_ks])
         _add_examples(ex_parts, run_key, depth_ks, "paper", np.array(PAPER_DEPTHS, dtype=np.int8), paper_group, kinds, goroutines, state_group, split)
         report.examples[f"paper/{split}"] += len(PAPER_DEPTHS)
         if options.all_depths:
@@ -294,8 +294,10 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         g_cols["entropy_bits"].append(d.entropy_bits)
         report.groups[grouping] += 1
 
-    for (pkey, depth), gid in paper_ids.items():
-        add_group(gid, "paper", pkey, f"depth={depth}", paper_counts[(pkey, depth)])
+    paper_counts = _group_counts(paper_codes, len(paper_groups))
+    for (pkey, depth), gid in paper_groups.items():
+        add_group(gid, "paper", pkey, f"depth={depth}", paper_counts[gid])
+    state_counts = _group_counts(state_codes, len(state_texts))
     for gid, counts in enumerate(state_counts):
         if counts.sum() > 0:  # end-of-run states have no next event
             add_group(gid, "state", state_programs[gid], state_texts[gid], counts)

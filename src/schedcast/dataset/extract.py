@@ -35,14 +35,10 @@ class RunEvents:
     reasons: list[str] = field(default_factory=list)
     sites: list[str] = field(default_factory=list)  # top user frame (file:line) of the transitioning goroutine
     times: list[int] = field(default_factory=list)  # ns since the first event of the sequence
-    state_keys: list[bytes] = field(default_factory=list)  # digest of the abstract state before event k, k = 0..n
-    state_texts: dict[bytes, str] = field(default_factory=dict)  # digest -> readable key, once per distinct state
+    state_keys: list[int] = field(default_factory=list)  # 64-bit digest of the abstract state before event k, k = 0..n
+    state_texts: dict[int, str] = field(default_factory=dict)  # digest -> readable key, once per distinct state
     allowed: list[int] = field(default_factory=list)  # before event k: bit i set = the FSM allows KINDS[i]
     max_live: int = 0  # most program goroutines alive at once
-
-
-def _mask(kinds: set) -> int:  # type: ignore[type-arg]
-    return sum(1 << KIND_INDEX[k] for k in kinds)
 
 
 _BLOCK, _CREATE, _END, _SCHED, _START, _UNBLOCK = (1 << i for i in range(6))
@@ -66,21 +62,6 @@ def allowed_mask(running: int, runnable: int, blocked: int, syscall: int, gomaxp
 
 
 _LIVE_LABEL = {GoState.RUNNABLE: "runnable", GoState.RUNNING: "running", GoState.SYSCALL: "syscall"}
-
-
-def _state_of_label(label: str) -> GoState:
-    if label.startswith("blocked/"):
-        return GoState.WAITING
-    return {"runnable": GoState.RUNNABLE, "running": GoState.RUNNING, "syscall": GoState.SYSCALL}[label]
-
-
-class _StateOfLabel(dict):  # type: ignore[type-arg]
-    def __missing__(self, label: str) -> GoState:
-        self[label] = state = _state_of_label(label)
-        return state
-
-
-_STATE_OF_LABEL: dict[str, GoState] = _StateOfLabel()
 
 
 def count_bucket(n: int) -> str:
@@ -129,9 +110,9 @@ def state_key(recent: list[tuple[int, int]], live: Counter[str]) -> str:
     return _recent_text(recent) + " | " + _live_text(live)
 
 
-def _add_state_text(out: RunEvents, key: str) -> bytes:
+def _add_state_text(out: RunEvents, key: str) -> int:
     # A stable digest (Python's str hash differs between worker processes).
-    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
     out.state_texts.setdefault(digest, key)
     return digest
 
@@ -155,13 +136,12 @@ def extract_run(trace_path: str) -> RunEvents:
     # kept incrementally: O(1) per event whatever the number of goroutines. The
     # status rules are the snapshot's (schedcast.trace.snapshot.STATUS_OF_STATE);
     # a test checks the resulting masks against schedcast.trace.fsm.FSM.
-    label_of: dict[int, str | None] = {}
+    label_of: dict[int, tuple[str, GoState] | None] = {}
     live: Counter[str] = Counter()
-    counts = [0, 0, 0, 0, 0, 0]  # indexed by GoState: RUNNABLE, RUNNING, WAITING, SYSCALL matter
-    site_cache: dict[object, str] = {}
+    counts = [0, 0, 0, 0, 0, 0]  # live goroutines per GoState (RUNNABLE, RUNNING, WAITING, SYSCALL)
     recent: list[tuple[int, int]] = []
     live_text, live_dirty = "", False
-    digests: dict[tuple[object, str], bytes] = {}  # the same state recurs: hash its text once
+    digests: dict[tuple[object, str], int] = {}  # the same state recurs: hash its text once
     t0: int | None = None
     waiting, not_exist, undetermined = GoState.WAITING, GoState.NOT_EXIST, GoState.UNDETERMINED
     for i, ev in enumerate(trace.events):
@@ -189,27 +169,29 @@ def extract_run(trace_path: str) -> RunEvents:
         old = label_of.get(g_raw)
         if to == waiting:
             # A per-generation status event (Waiting->Waiting) confirms, it does not change the reason.
-            new = old if ev.from_state == waiting and old is not None else "blocked/" + ev.reason
+            new = old if ev.from_state == waiting and old is not None else ("blocked/" + ev.reason, to)
         elif to == not_exist or to == undetermined:
             new = None
         else:
-            new = _LIVE_LABEL[to]
+            new = (_LIVE_LABEL[to], to)
         if old != new:
             # The state text changes only when a label's count bucket changes.
             if old is not None:
-                c = live[old] - 1
+                label, state = old
+                c = live[label] - 1
                 if c:
-                    live[old] = c
+                    live[label] = c
                     live_dirty = live_dirty or c < 16
                 else:
-                    del live[old]
+                    del live[label]
                     live_dirty = True
-                counts[_STATE_OF_LABEL[old]] -= 1
+                counts[state] -= 1
             if new is not None:
-                c = live[new] + 1
-                live[new] = c
+                label, state = new
+                c = live[label] + 1
+                live[label] = c
                 live_dirty = live_dirty or c <= 16
-                counts[to] += 1
+                counts[state] += 1
             label_of[g_raw] = new
         if not in_window:
             continue
@@ -218,23 +200,14 @@ def extract_run(trace_path: str) -> RunEvents:
         out.goroutines.append(g)
         out.actors.append(rename.get(ev.actor, 0))
         out.reasons.append(ev.reason)
-        stack = ev.stack
-        if stack:
-            site = site_cache.get(stack)
-            if site is None:
-                site = site_cache[stack] = user_site(stack)
-        else:
-            site = ""
-        out.sites.append(site)
+        out.sites.append(user_site(ev.stack) if ev.stack else "")
         if t0 is None:
             t0 = ev.time
         out.times.append(ev.time - t0)
         recent.append((k, g))
         if len(recent) > STATE_HISTORY:
             recent.pop(0)
-        total = counts[1] + counts[2] + counts[3] + counts[4] + counts[5]
-        if total > out.max_live:
-            out.max_live = total
+        out.max_live = max(out.max_live, sum(counts))
     out.state_keys.append(_add_state_text(out, state_key(recent, live)))  # after the last event: no next event
     if not out.kinds:
         out.status = "no_events"

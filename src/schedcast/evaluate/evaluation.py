@@ -68,6 +68,16 @@ class Evaluation:
         return out
 
 
+def _example_groups(view: DatasetView, grouping: str, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """p̂ (n, 6) and the entropy of p̂ of each example's group under `grouping`."""
+    groups = view.groups.filter(pl.col("grouping") == grouping)
+    index = {g: i for i, g in enumerate(groups["group_id"].to_list())}
+    at = np.array([index[g] for g in rows[GROUP_COLUMN[grouping]].to_list()], dtype=np.int64)
+    p_hat = np.array(groups["p_hat"].to_list(), dtype=np.float64)[at]
+    p_hat /= p_hat.sum(axis=1, keepdims=True)  # stored as float32
+    return p_hat, groups["entropy_bits"].to_numpy().astype(np.float64)[at]
+
+
 def evaluate(
     models: Sequence[Predictor],
     view: DatasetView,
@@ -89,19 +99,14 @@ def evaluate(
     if len(train) == 0:
         raise EvaluationError("the train split is empty: nothing to take the majority class and frequencies from")
 
-    # The observed distribution of each example's group.
-    groups = view.groups.filter(pl.col("grouping") == grouping)
-    p_hat_of = dict(zip(groups["group_id"].to_list(), groups["p_hat"].to_list()))
-    entropy_of = dict(zip(groups["group_id"].to_list(), groups["entropy_bits"].to_list()))
-    group_ids = rows[GROUP_COLUMN[grouping]].to_list()
-    p_hat = np.array([p_hat_of[g] for g in group_ids], dtype=np.float64)
-    p_hat /= p_hat.sum(axis=1, keepdims=True)  # stored as float32
+    # The observed distribution of each example's group, under both groupings.
+    p_hat, group_entropy = _example_groups(view, grouping, rows)
+    state_p_hat, _ = _example_groups(view, "state", rows)
     y = examples.labels
     programs = examples.programs.astype(str)
     prog_names, prog_index = np.unique(programs, return_inverse=True)
 
     # Nondeterminism measured from runs: a program's mean group entropy over its examples.
-    group_entropy = np.array([entropy_of[g] for g in group_ids])
     nondeterminism = np.bincount(prog_index, weights=group_entropy) / np.bincount(prog_index)
 
     scores: list[ModelScores] = []
@@ -146,12 +151,6 @@ def evaluate(
     for a, b in combinations(scores, 2):
         t = m.mcnemar(a.correct, b.correct)
         pairs[f"{a.name} vs {b.name}"] = {"only_a_right": t.only_a_right, "only_b_right": t.only_b_right, "p_value": t.p_value}
-
-    # The same ceiling for the abstract-state groups (every example with a label has one).
-    state = view.groups.filter(pl.col("grouping") == "state")
-    state_p_hat_of = dict(zip(state["group_id"].to_list(), state["p_hat"].to_list()))
-    state_p_hat = np.array([state_p_hat_of[g] for g in rows["state_group"].to_list()], dtype=np.float64)
-    state_p_hat /= state_p_hat.sum(axis=1, keepdims=True)
 
     train_freq = m.kind_frequencies(train.labels)
     return Evaluation(

@@ -104,22 +104,13 @@ def _is_std_dir(directory: str) -> bool:
     return True if std is None else directory in std
 
 
+@functools.cache  # stacks are interned tuples that repeat across events
 def user_site(stack: Stack) -> str:
     """``file:line`` of the innermost user frame of ``stack`` ("" if none)."""
     for frame in stack:
         if is_user_frame(frame):
             return f"{frame.file}:{frame.line}"
     return ""
-
-
-_site_cache: dict[Stack, str] = {}
-
-
-def _site(stack: Stack) -> str:
-    site = _site_cache.get(stack)
-    if site is None:
-        site = _site_cache[stack] = user_site(stack)
-    return site
 
 
 class Snapshot:
@@ -141,7 +132,7 @@ class Snapshot:
         elif status is Status.BLOCKED or status is Status.SYSCALL or (
             status is Status.RUNNABLE and ev.from_state == GoState.RUNNING
         ):
-            state = GoroutineState(status, ev.reason, _site(ev.stack), self.index)
+            state = GoroutineState(status, ev.reason, user_site(ev.stack), self.index)
         else:
             state = GoroutineState(status, "", "", self.index)
         self.goroutines[ev.g] = state
