@@ -28,5 +28,5 @@ def builtin_dataset(builtin_collection: tuple[Path, pa.Table], tmp_path_factory:
     from schedcast.dataset import BuildOptions, build_dataset
 
     out = tmp_path_factory.mktemp("builtin-dataset")
-    build_dataset(builtin_collection[0], out, BuildOptions(workers=2))
+    build_dataset(builtin_collection[0], out, BuildOptions(workers=2, all_depths=True))
     return out

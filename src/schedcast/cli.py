@@ -103,7 +103,7 @@ def doctor() -> None:
 
 # ---------------------------------------------------------------- collect
 def _load_programs(paths: list[Path], origins: list[str] | None = None) -> list:  # type: ignore[type-arg]
-    from schedcast.corpus.catalog import programs_by_origin
+    from schedcast.corpus.catalog import drop_duplicate_kernels, programs_by_origin
     from schedcast.corpus.program import builtin_programs, load_program
 
     if not paths and not origins:
@@ -288,18 +288,22 @@ def _pipeline(
     import shlex
     import time
 
-    from schedcast.corpus.catalog import programs_by_origin
+    from schedcast.corpus.catalog import drop_duplicate_kernels, programs_by_origin
     from schedcast.dataset.cli import build_cmd, stats_cmd
     from schedcast.evaluate.cli import evaluate_cmd, train_baselines_cmd
 
     started = time.monotonic()
+    if boot < 1:
+        fail(f"--boot must be at least 1 (got {boot})")
     config = _run_config(runs, gomaxprocs, timeout, race, seed)
     origins = ["builtin", "handcrafted", "goker"] + (["generated"] if generated else []) + (["gobench"] if gobench else [])
-    programs = programs_by_origin(origins, gobench_dirs=gobench, generated_count=generated or None)
+    programs, duplicates = drop_duplicate_kernels(programs_by_origin(origins, gobench_dirs=gobench, generated_count=generated or None))
+    if duplicates:
+        err_console.print(f"{len(duplicates)} GoKer kernels left out: the same bugs as GoBench kernels, which are tested instead", highlight=False)
     err_console.rule(f"1/5 collect: {len(programs)} programs x {runs} runs ({', '.join(origins)})")
     _collect_programs(programs, out, config, workers)
     err_console.rule("2/5 dataset")
-    build_cmd(out, out / "dataset", all_depths=True, stride=1, validation=0.1, workers=workers)
+    build_cmd(out, out / "dataset", all_depths=False, keep_runtime=False, stride=1, validation=0.1, workers=workers)
     err_console.rule("3/5 dataset statistics")
     stats_cmd(out / "dataset", as_json=False)
     err_console.rule("4/5 fit baselines")
@@ -320,7 +324,7 @@ def _pipeline(
     }
     evaluate_cmd(
         out / "dataset", [out / "models"], split="test", protocol="paper", grouping="paper",
-        out=out / "results", markdown=markdown or out / "results" / "results.md", boot=boot, seed=0,
+        out=out / "results", markdown=markdown or out / "results" / "results.md", boot=boot, seed=0, origin=None,
         context_extra=json.dumps(how),
     )
     err_console.print(f"main job done in {time.monotonic() - started:.0f} s", highlight=False)

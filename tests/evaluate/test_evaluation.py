@@ -36,7 +36,13 @@ def test_train_then_evaluate_writes_every_table(builtin_dataset: Path, tmp_path:
     for r in rows:
         assert float(r["accuracy_ci_low"]) <= float(r["accuracy"]) <= float(r["accuracy_ci_high"])
     blob = json.loads((out / "metrics.json").read_text())
-    assert 0 < blob["oracle_accuracy"] <= 1 and 0 <= blob["majority_accuracy"] <= 1
+    refs = {r["name"]: r for r in blob["references"]}
+    assert set(refs) == {
+        "in-sample oracle, paper groups", "leave-one-run-out oracle, paper groups",
+        "in-sample oracle, state groups", "leave-one-run-out oracle, state groups",
+    }
+    assert all(0 < r["accuracy"] <= 1 and r["n"] == blob["n_examples"] for r in refs.values())
+    assert 0 <= blob["majority_accuracy"] <= 1 and blob["n_boot"] == 200
     by_name = {m["name"]: m for m in blob["models"]}
     # Majority: exactly the majority-class accuracy; the n-gram sees context and beats it on train.
     assert by_name["majority"]["accuracy"]["estimate"] == pytest.approx(blob["majority_accuracy"])
@@ -44,8 +50,14 @@ def test_train_then_evaluate_writes_every_table(builtin_dataset: Path, tmp_path:
     confusion = np.array(by_name["prior"]["confusion"])
     assert confusion.sum() == blob["n_examples"]
     text = page.read_text()
-    assert "schedcast evaluate" in text and "GOMAXPROCS" in text and "oracle, paper groups" in text and "oracle, state groups" in text
-    assert 0 < blob["oracle_state_accuracy"] <= 1
+    assert "schedcast evaluate" in text and "GOMAXPROCS" in text and "in-sample oracle, paper groups" in text
+    assert "leave-one-run-out oracle, state groups" in text and "(200 replicates)" in text
+    assert "## What the train set is" in text and "### Accuracy per program (%)" in text
+    per_program = list(csv.DictReader(open(out / "per_program.csv")))
+    assert {r["program"] for r in per_program} == set(blob["composition"]["program_share"][i]["program"] for i in range(len(per_program)))
+    assert sum(int(r["examples"]) for r in per_program) == blob["n_examples"]
+    bad = runner.invoke(app, ["evaluate", str(builtin_dataset), str(models), "--split", "train", "--boot", "0"])
+    assert bad.exit_code == 1 and "--boot must be at least 1" in bad.output and "Traceback" not in bad.output
 
 
 def test_ceiling_holds_for_group_level_predictors(builtin_dataset: Path) -> None:
@@ -68,8 +80,10 @@ def test_ceiling_holds_for_group_level_predictors(builtin_dataset: Path) -> None
             return table
 
     ev = evaluate([GroupOracle()], view, split="train", n_boot=50)
-    # Ties inside a group break to the first kind, so the oracle can only be matched, not beaten.
-    assert ev.models[0].accuracy.estimate <= ev.oracle_accuracy + 1e-9
+    # On the examples it is computed on, the in-sample oracle bounds any predictor
+    # that sees only (program, depth): this one (p̂ from the same examples) meets it.
+    in_sample = next(r for r in ev.references if r.name == "in-sample oracle, paper groups")
+    assert ev.models[0].accuracy.estimate <= in_sample.accuracy + 1e-9
     assert ev.models[0].kl == pytest.approx(0.0, abs=1e-6)
 
 
@@ -93,3 +107,51 @@ def test_bad_inputs(builtin_dataset: Path, tmp_path: Path) -> None:
         evaluate([Broken()], view, split="train")
     missing = runner.invoke(app, ["evaluate", str(builtin_dataset), str(tmp_path / "nope.json")])
     assert missing.exit_code == 1 and "no such model file" in missing.output
+
+
+def test_reference_oracles_by_hand() -> None:
+    from schedcast.evaluate.references import in_sample_oracle, leave_one_run_out_oracle
+
+    # Group 7: labels 0, 0, 1 -> 2 of 3 right; group 9: labels 2, 3 -> a tie: 1/2 each.
+    groups = np.array([7, 7, 7, 9, 9])
+    labels = np.array([0, 0, 1, 2, 3])
+    assert in_sample_oracle(groups, labels) == pytest.approx((1 + 1 + 0 + 0.5 + 0.5) / 5)
+    # Leave-one-run-out: the group's counts minus the example's own run.
+    counts = np.array([[3, 1, 0, 0, 0, 0], [3, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    own = np.array([[1, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    # Example 1: rest (2, 1) -> kind 0, label 0: right. Example 2: rest (3, 0) -> kind 0, label 1: wrong.
+    # Example 3: no other run -> the fallback kind 4, label 4: right.
+    acc, fallback = leave_one_run_out_oracle(counts, own, np.array([0, 1, 4]), fallback_kind=4)
+    assert acc == pytest.approx(2 / 3) and fallback == 1
+    with pytest.raises(ValueError):
+        leave_one_run_out_oracle(counts, counts + 1, np.array([0, 1, 4]), 0)
+
+
+def test_leave_one_run_out_uses_only_other_runs(builtin_dataset: Path) -> None:
+    """Recomputed by brute force from the events table: for each example, the next
+    kinds at the positions of *other* runs of its program in the same state group."""
+    import polars as pl
+
+    from schedcast.evaluate.references import leave_one_run_out_oracle, reference_rows
+
+    view = DatasetView(builtin_dataset)
+    examples, rows = view.model_examples("train", "paper")
+    events = pl.read_parquet(builtin_dataset / "events.parquet")
+    counts = np.zeros((rows.height, 6), dtype=np.int64)
+    for i, (run_key, group) in enumerate(rows.select("run_key", "state_group").iter_rows()):
+        others = events.filter((pl.col("state_group") == group) & (pl.col("run_key") != run_key))["kind"].to_numpy()
+        counts[i] = np.bincount(others, minlength=6)
+    expected, fallback = leave_one_run_out_oracle(counts, np.zeros_like(counts), examples.labels, fallback_kind=0)
+    refs = {r.name: r for r in reference_rows(view, rows, examples.labels, 0)}
+    got = refs["leave-one-run-out oracle, state groups"]
+    assert got.accuracy == pytest.approx(expected) and got.fallback == fallback
+
+
+def test_origin_filter(builtin_dataset: Path) -> None:
+    view = DatasetView(builtin_dataset)
+    ev = evaluate([PriorPredictor().fit(view.model_examples("train")[0])], view, split="train", n_boot=20, origins=["builtin"])
+    assert ev.origins == ["builtin"] and ev.per_origin[0]["examples"] == ev.n_examples
+    with pytest.raises(EvaluationError, match="no train examples of origin goker"):
+        evaluate([PriorPredictor()], view, split="train", origins=["goker"])
+    with pytest.raises(EvaluationError, match="at least 1 replicate"):
+        evaluate([PriorPredictor()], view, split="train", n_boot=0)

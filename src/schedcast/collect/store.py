@@ -121,8 +121,15 @@ def _atomic_write_table(path: Path, table: pa.Table) -> None:
 
 
 class RunStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, read_only: bool = False) -> None:
+        """``read_only=True`` opens an existing collection without writing to it (a
+        read-only directory can still be read; pending runs are not merged)."""
         self.root = Path(root)
+        self.read_only = read_only
+        if read_only:
+            if not self.root.is_dir():
+                raise StoreError(f"{self.root}: no such collection directory")
+            return
         try:
             for sub in ("pending", "traces"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -175,6 +182,8 @@ class RunStore:
 
     def consolidate(self) -> int:
         """Merge pending records into runs.parquet; returns the number of runs stored."""
+        if self.read_only:
+            raise StoreError(f"{self.root}: opened read-only, cannot merge pending runs")
         pending = self._pending()
         rows: list[dict[str, Any]] = []
         for p in pending:

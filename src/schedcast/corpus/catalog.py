@@ -98,3 +98,20 @@ def select_programs(
         and (not outcomes or outcomes.intersection(p.expected))
         and (not wanted_ids or p.id in wanted_ids)
     ]
+
+
+def kernel_bug_key(origin: str, extra: dict[str, str]) -> str:
+    """"<project>#<bug id>" of a real-world kernel ("" for other programs): the toolchain's
+    GoKer kernels and GoBench's are the same bugs under two origins."""
+    if origin not in ("goker", "gobench") or not extra.get("bug_id"):
+        return ""
+    return f"{str(extra.get('project', '')).lower()}#{extra['bug_id']}"
+
+
+def drop_duplicate_kernels(programs: list[Program]) -> tuple[list[Program], list[str]]:
+    """Each bug tested once: a GoKer kernel whose bug is also present as a GoBench
+    kernel is dropped (GoBench's original test wins: it is the paper's test set).
+    Returns the kept programs and the ids dropped."""
+    gobench = {kernel_bug_key(p.origin, p.extra) for p in programs if p.origin == "gobench"} - {""}
+    dropped = [p.id for p in programs if p.origin == "goker" and kernel_bug_key(p.origin, p.extra) in gobench]
+    return [p for p in programs if p.id not in set(dropped)], dropped

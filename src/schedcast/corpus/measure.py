@@ -120,7 +120,7 @@ def measure_collection(
         runs = [r for r in runs if (r["program_id"], r["source_hash"]) in keep]
     declared: dict[str, dict[str, object]] = {}
     if store.programs_path.exists():
-        for row in pq.read_table(store.programs_path, columns=["program_id", "origin", "pattern", "expected"]).to_pylist():
+        for row in pq.read_table(store.programs_path, columns=["program_id", "origin", "kind", "pattern", "expected"]).to_pylist():
             declared[row["program_id"]] = row
     by_program: dict[str, list[dict[str, object]]] = defaultdict(list)
     for r in runs:
@@ -145,21 +145,22 @@ def measure_collection(
             goroutines_at_end_max=at_end,
         )
         if traces:
-            _add_trace_measures(m, store.root, rows, max_traces_per_program)
+            _add_trace_measures(m, store.root, rows, max_traces_per_program, str(meta.get("kind") or "main"))
         result[pid] = m
     return result
 
 
-def _add_trace_measures(m: Measured, root: Path, rows: list[dict[str, object]], limit: int | None) -> None:
+def _add_trace_measures(m: Measured, root: Path, rows: list[dict[str, object]], limit: int | None, kind: str) -> None:
     # Traces are read the way the dataset reads them (same window, same filter).
-    from schedcast.dataset.extract import extract_run
+    from schedcast.dataset.extract import EventRules, extract_run
 
+    rules = EventRules.for_program(kind, m.origin)
     sequences: list[tuple[int, ...]] = []
     max_live = 0
     for r in rows[:limit] if limit else rows:
         if not r["trace_path"]:
             continue
-        run = extract_run(str(root / str(r["trace_path"])))
+        run = extract_run(str(root / str(r["trace_path"])), rules)
         if run.status == "unreadable":
             m.trace_errors.append(f"run {r['run_index']}: {run.detail}")
             continue

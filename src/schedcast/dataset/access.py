@@ -36,6 +36,7 @@ class DatasetView:
         self._kind = events["kind"].to_numpy()
         self._allowed = events["allowed"].to_numpy()
         self._g = events["g"].to_numpy()
+        self._events = events.select("run_key", "seq", "kind", "state_group")
         # Reasons and sites stay Arrow-backed: only prompts need them, a prefix at a time.
         self._reason = events["reason"].cast(pl.Utf8)
         self._site = events["site"].cast(pl.Utf8)
@@ -58,6 +59,10 @@ class DatasetView:
         allowed = ((bits[:, None] >> np.arange(6)) & 1).astype(bool) if run_keys.size else np.zeros((0, 6), dtype=bool)
         programs = np.array([self._program_of_run[int(r)] for r in run_keys], dtype=object)
         return Examples(history, rows["label"].to_numpy().astype(np.int64), programs, allowed), rows
+
+    def events_of_runs(self, run_keys: list[int]) -> pl.DataFrame:
+        """run_key, seq, kind and state_group of every event of these runs."""
+        return self._events.filter(pl.col("run_key").is_in(run_keys))
 
     def program_of_run(self, run_key: int) -> str:
         return self._program_of_run[run_key]

@@ -2,10 +2,15 @@
 
 Two example protocols:
 - paper: for each run, prefix lengths k = floor(n * d / 100) for d in 25, 50, 75
-  (n = the run's event count); the label is event k of the same run.
-- all: every k = 0..n (optionally every `stride`-th); k = n has no next event and
-  is kept with label -1 (the run ended there, e.g. deadlocked), excluded from every
-  distribution.
+  (n = the run's event count); the label is event k of the same run. In a run of
+  fewer than 4 events two depths can name the same k: that position is kept once,
+  under the first (smallest) depth that names it, so no event counts twice in its
+  group (a run of 1 event gives one example, of 2 events two, of 3+ events three).
+- all (built only when asked for: ``BuildOptions(all_depths=True)``, ``dataset build
+  --all-depths``): every k = 0..n (optionally every `stride`-th); k = n has no next
+  event and is kept with label -1 (the run ended there, e.g. deadlocked), excluded
+  from every distribution. The state group of every position is stored with the
+  events either way (``events.state_group``).
 
 Two groupings of examples into distributions:
 - paper: (program, depth) across runs, as in the paper, over paper examples;
@@ -30,10 +35,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from schedcast.corpus.catalog import kernel_bug_key
 from schedcast.dataset import schema
-from schedcast.dataset.extract import RunEvents, extract_run
+from schedcast.dataset.extract import LEFT_OUT_REASONS, EventRules, RunEvents, extract_run
 from schedcast.dataset.groups import group_distribution
-from schedcast.dataset.splits import ProgramSplitInfo, assign_splits
+from schedcast.dataset.splits import ProgramSplitInfo, assign_splits, duplicate_kernels, program_families
 
 PAPER_DEPTHS = (25, 50, 75)
 
@@ -44,7 +50,8 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class BuildOptions:
-    all_depths: bool = True
+    all_depths: bool = False
+    keep_runtime: bool = False  # keep transitions the runtime makes on a program goroutine's behalf
     stride: int = 1  # all-depths protocol: keep every stride-th prefix length
     validation_fraction: float = 0.1
     workers: int | None = None
@@ -61,6 +68,8 @@ class BuildReport:
     programs: int = 0
     events: int = 0
     examples: Counter[str] = field(default_factory=Counter)  # "protocol/split" -> count
+    left_out: dict[str, Counter[str]] = field(default_factory=dict)  # split -> reason -> program events left out
+    duplicates: dict[str, str] = field(default_factory=dict)  # excluded GoKer kernel -> the GoBench kernel tested instead
     groups: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -69,6 +78,7 @@ class BuildReport:
         d["skipped"] = dict(self.skipped)
         d["examples"] = dict(self.examples)
         d["groups"] = dict(self.groups)
+        d["left_out"] = {k: dict(v) for k, v in self.left_out.items()}
         return d
 
 
@@ -77,36 +87,50 @@ def _read_collection(collection: Path) -> tuple[pa.Table, pa.Table]:
 
     if not collection.is_dir():
         raise DatasetError(f"{collection}: no such collection directory")
+    writable = os.access(collection, os.W_OK)
     try:
-        store = RunStore(collection)
-        store.consolidate()
+        store = RunStore(collection, read_only=not writable)
+        if writable:
+            store.consolidate()
+        elif any((collection / "pending").glob("*.json")):
+            raise DatasetError(
+                f"{collection}: read-only collection with runs not yet merged into runs.parquet; "
+                "run `schedcast runs` once with write access, or copy the collection"
+            )
         runs = store.read_runs()
+        programs = store.read_programs() if store.programs_path.exists() else None
     except StoreError as exc:
         raise DatasetError(str(exc)) from exc
+    except (pa.ArrowException, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatasetError(
+            f"{collection}: runs.parquet or programs.parquet is not readable Parquet ({first}); "
+            "collect again into a new --out directory"
+        ) from exc
     if runs.num_rows == 0:
         raise DatasetError(f"{collection}: the collection holds no runs (run `schedcast collect --out {collection}` first)")
-    if not store.programs_path.exists():
+    if programs is None:
         raise DatasetError(f"{collection}: programs.parquet is missing")
-    return runs, store.read_programs()
+    return runs, programs
 
 
-def _extract_all(paths: list[str], workers: int | None) -> Iterator[RunEvents]:
+def _extract_all(jobs: list[tuple[str, EventRules]], workers: int | None) -> Iterator[RunEvents]:
     """Read the traces in worker processes; results stream back in order, so only a
     few runs are held in memory at once."""
-    if not paths:
+    if not jobs:
         return
-    n = max(1, min(workers or os.cpu_count() or 1, len(paths)))
+    n = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     if n == 1:
-        yield from map(extract_run, paths)
+        yield from (extract_run(path, rules) for path, rules in jobs)
         return
     with ProcessPoolExecutor(max_workers=n) as pool:
         window = 4 * n
-        pending = [pool.submit(extract_run, p) for p in paths[:window]]
-        for i in range(len(paths)):
+        pending = [pool.submit(extract_run, *job) for job in jobs[:window]]
+        for i in range(len(jobs)):
             result = pending[i].result()
             pending[i] = None  # type: ignore[call-overload]  # let the result go once used
-            if i + window < len(paths):
-                pending.append(pool.submit(extract_run, paths[i + window]))
+            if i + window < len(jobs):
+                pending.append(pool.submit(extract_run, *jobs[i + window]))
             yield result
 
 
@@ -134,6 +158,19 @@ def _add_examples(
     parts["split"].append(pa.array([split] * ks.size, type=pa.string()).dictionary_encode())
     parts["paper_group"].append(paper_group.astype(np.int32))
     parts["state_group"].append(np.where(has_next, state_group[ks], -1).astype(np.int32))
+
+
+def paper_positions(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(depths, prefix lengths) of the paper protocol in a run of n >= 1 events:
+    k = floor(n * d / 100), each distinct k once, under the first depth naming it."""
+    depths: list[int] = []
+    ks: list[int] = []
+    for d in PAPER_DEPTHS:
+        k = n * d // 100
+        if k not in ks:
+            depths.append(d)
+            ks.append(k)
+    return np.array(depths, dtype=np.int8), np.array(ks, dtype=np.int32)
 
 
 def _group_counts(codes: list[np.ndarray], n_groups: int) -> np.ndarray:
@@ -171,11 +208,23 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
     def program_key(pid: str, h: str) -> str:
         return pid if len(hashes_per_id[pid]) == 1 else f"{pid}@{h[:8]}"
 
-    split_infos = [
-        ProgramSplitInfo(program_key(pid, h), h, r["origin"], str(json.loads(r.get("extra") or "{}").get("imitates", "")))
-        for (pid, h), r in prog_rows.items()
-    ]
+    def split_info(pid: str, h: str, r: dict[str, Any]) -> ProgramSplitInfo:
+        extra = json.loads(r.get("extra") or "{}")
+        twin = str(extra.get("twin", ""))
+        bug = kernel_bug_key(str(r["origin"]), extra)
+        return ProgramSplitInfo(
+            program_key(pid, h), h, r["origin"], twin=twin,
+            template=str(extra.get("template", "")), seed=str(extra.get("seed", "")), bug_key=bug,
+        )
+
+    split_infos = [split_info(pid, h, r) for (pid, h), r in prog_rows.items()]
     splits = assign_splits(split_infos, options.validation_fraction)
+    report.duplicates = duplicate_kernels(split_infos)
+    families = program_families(split_infos)
+    rules_of = {
+        (pid, h): EventRules.for_program(str(r.get("kind") or "main"), str(r["origin"]), options.keep_runtime)
+        for (pid, h), r in prog_rows.items()
+    }
 
     # Runs: read every trace (in parallel processes), record why any is skipped.
     run_rows = runs.select(["run_id", "program_id", "source_hash", "run_index", "outcomes", "trace_path", "gomaxprocs"]).to_pylist()
@@ -193,7 +242,9 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
             report.skipped_runs.append((r["run_id"], "trace_missing", r["trace_path"]))
         else:
             todo.append(r)
-    extracted = _extract_all([str(collection / r["trace_path"]) for r in todo], options.workers)
+    extracted = _extract_all(
+        [(str(collection / r["trace_path"]), rules_of[(r["program_id"], r["source_hash"])]) for r in todo], options.workers
+    )
 
     run_table: dict[str, list[Any]] = defaultdict(list)
     ev_parts: dict[str, list[Any]] = defaultdict(list)  # per-run arrays, concatenated at the end
@@ -220,6 +271,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         run_table["detail"].append(ev.detail)
         run_table["n_events"].append(len(ev.kinds))
         run_table["max_live_goroutines"].append(ev.max_live)
+        run_table["left_out"].append(json.dumps(dict(sorted(ev.left_out.items()))))
         if ev.status in ("unreadable", "no_events"):
             report.skipped[ev.status] += 1
             report.skipped_runs.append((r["run_id"], ev.status, ev.detail))
@@ -230,6 +282,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
             report.skipped["excluded_program"] += 1
             continue
         report.runs_used += 1
+        report.left_out.setdefault(split, Counter()).update(ev.left_out)
         stats = per_program[pkey]
         stats["used"] += 1
         stats["max_live"] = max(stats["max_live"], ev.max_live)
@@ -262,13 +315,14 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
             gids[j] = gid
         state_group = gids[inverse.reshape(-1)]
         state_codes.append(state_group[:n].astype(np.int64) * 6 + kinds)
+        ev_parts["state_group"].append(state_group[:n].astype(np.int32))
 
-        # Paper protocol: three examples per run.
-        depth_ks = np.array([n * d // 100 for d in PAPER_DEPTHS], dtype=np.int32)
-        paper_group = np.array([paper_groups.setdefault((pkey, d), len(paper_groups)) for d in PAPER_DEPTHS], dtype=np.int32)
+        # Paper protocol: three examples per run (fewer when depths collide in a short run).
+        depths, depth_ks = paper_positions(n)
+        paper_group = np.array([paper_groups.setdefault((pkey, d), len(paper_groups)) for d in depths.tolist()], dtype=np.int32)
         paper_codes.append(paper_group.astype(np.int64) * 6 + kinds[depth_ks])
-        _add_examples(ex_parts, run_key, depth_ks, "paper", np.array(PAPER_DEPTHS, dtype=np.int8), paper_group, kinds, goroutines, state_group, split)
-        report.examples[f"paper/{split}"] += len(PAPER_DEPTHS)
+        _add_examples(ex_parts, run_key, depth_ks, "paper", depths, paper_group, kinds, goroutines, state_group, split)
+        report.examples[f"paper/{split}"] += int(depth_ks.size)
         if options.all_depths:
             ks = np.arange(0, n + 1, options.stride, dtype=np.int32)
             if ks[-1] != n:
@@ -314,6 +368,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         prog_table["expected"].append(r["expected"])
         prog_table["description"].append(r["description"])
         prog_table["split"].append(splits[pkey])
+        prog_table["family"].append(families[pkey])
         prog_table["sources"].append(r["sources"])
         prog_table["runs"].append(stats["runs"])
         prog_table["runs_used"].append(stats["used"])

@@ -19,7 +19,8 @@ app = typer.Typer(no_args_is_help=True, help="Next-event examples, distribution 
 def build_cmd(
     collection: Annotated[Path, typer.Argument(help="Collection directory (from `schedcast collect`).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Dataset directory.")] = Path("schedcast-dataset"),
-    all_depths: Annotated[bool, typer.Option("--all-depths/--paper-only", help="Also make an example at every prefix length.")] = True,
+    all_depths: Annotated[bool, typer.Option("--all-depths/--paper-only", help="Also make an example at every prefix length (the evaluation reads only the paper protocol).")] = False,
+    keep_runtime: Annotated[bool, typer.Option("--keep-runtime", help="Keep transitions the runtime makes on a program goroutine's behalf (GC, profilers, tracer; left out by default).")] = False,
     stride: Annotated[int, typer.Option(help="All-depths protocol: keep every STRIDE-th prefix length.")] = 1,
     validation: Annotated[float, typer.Option(help="Share of training programs held out for validation.")] = 0.1,
     workers: Annotated[Optional[int], typer.Option(help="Processes reading traces (default: cores).")] = None,
@@ -31,7 +32,7 @@ def build_cmd(
     if not 0 <= validation < 1:
         fail("--validation must be in [0, 1)")
     try:
-        report = build_dataset(collection, out, BuildOptions(all_depths=all_depths, stride=stride, validation_fraction=validation, workers=workers))
+        report = build_dataset(collection, out, BuildOptions(all_depths=all_depths, stride=stride, validation_fraction=validation, workers=workers, keep_runtime=keep_runtime))
     except (DatasetError, SplitError) as exc:
         fail(str(exc))
     for run_id, reason, detail in report.skipped_runs[:20]:
@@ -46,6 +47,12 @@ def build_cmd(
         highlight=False,
         soft_wrap=True,
     )
+    for split, reasons in sorted(report.left_out.items()):
+        if reasons:
+            what = ", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items()))
+            err.print(f"left out of {split}: {what} program events (docs/dataset.md)", highlight=False, soft_wrap=True)
+    for goker, gobench in sorted(report.duplicates.items()):
+        err.print(f"excluded {goker}: the same bug as {gobench}, which is tested instead", highlight=False, soft_wrap=True)
 
 
 @app.command("stats")
@@ -55,7 +62,7 @@ def stats_cmd(
 ) -> None:
     """Examples and groups per split, kind frequencies, sharpness of both groupings."""
     from schedcast.dataset.schema import SchemaError
-    from schedcast.dataset.stats import KIND_NAMES, dataset_stats
+    from schedcast.dataset.stats import DOMINANCE_WARNING, KIND_NAMES, dataset_stats
 
     try:
         s = dataset_stats(dataset)
@@ -86,6 +93,33 @@ def stats_cmd(
     for kind in KIND_NAMES:
         f.add_row(kind, *(f"{100 * s['kind_frequency_paper'][sp][kind]:.1f} %" for sp in splits))
     console.print(f)
+    c = Table(title="what each split is made of (paper protocol)")
+    c.add_column("split")
+    for col in ("programs", "runs", "examples", "events/run median", "events/run max", "largest program share", "left out (program events)"):
+        c.add_column(col, justify="right" if col != "left out (program events)" else "left")
+    for split, comp in s["composition"].items():
+        top = comp["program_share"][0] if comp["program_share"] else None
+        c.add_row(
+            split, str(comp["programs"]), str(comp["runs"]), str(comp["examples"]),
+            f"{comp['events_per_run_median']:.0f}", str(comp["events_per_run_max"]),
+            f"{top['program']} {100 * top['share']:.1f} % of examples, {100 * top['event_share']:.1f} % of events" if top else "-",
+            ", ".join(f"{k} {v:,}" for k, v in comp["left_out"].items()) or "none",
+        )
+    console.print(c)
+    for split, comp in s["composition"].items():
+        if comp["dominant_programs"] and comp["programs"] > 1 / DOMINANCE_WARNING:
+            err.print(
+                f"[yellow]warning[/] {split}: {len(comp['dominant_programs'])} program(s) hold more than "
+                f"{100 * DOMINANCE_WARNING:.0f} % of the examples each: {', '.join(comp['dominant_programs'][:5])}",
+                highlight=False, soft_wrap=True,
+            )
+        elif comp["programs"] and comp["programs"] <= 1 / DOMINANCE_WARNING:
+            err.print(
+                f"[yellow]warning[/] {split}: only {comp['programs']} programs, so each holds more than "
+                f"{100 * DOMINANCE_WARNING:.0f} % of the examples", highlight=False, soft_wrap=True,
+            )
+    if s["excluded_programs"]:
+        err.print(f"excluded programs: {', '.join(s['excluded_programs'])}", highlight=False, soft_wrap=True)
 
 
 @app.command("export")

@@ -1,28 +1,98 @@
 """From one run's trace to its event sequence and the abstract state before each event.
 
 The sequence holds the program's goroutine transitions that carry one of the six
-kinds (GoBlock, GoCreate, GoEnd, GoSched, GoStart, GoUnblock), in Go's order,
-between the harness's program-start and program-end markers, system goroutines
-left out (see docs/trace.md). Status events and syscall transitions carry no kind:
-they update the goroutine snapshot but are not positions of the sequence.
+kinds (GoBlock, GoCreate, GoEnd, GoSched, GoStart, GoUnblock), in Go's order, inside
+the program window, system goroutines left out (see docs/trace.md). Status events and
+syscall transitions carry no kind: they update the goroutine snapshot but are not
+positions of the sequence.
 
-Goroutine ids are canonicalised per run by first appearance (1, 2, ...): the same
-program gets different raw ids in different runs (the test goroutine's id moves,
-runtime goroutines take numbers), and a model must not learn raw ids.
+The program's events only (docs/dataset.md, "What counts as the program's events"):
+
+- Transitions the runtime makes on a program goroutine's behalf are left out: those
+  whose transitioning stack, read from the innermost frame up to the first user frame,
+  passes through the garbage collector (``runtime.GC``, ``runtime.gc*``: GC assists,
+  the collector's own yields), a profiler (``runtime/pprof``), the tracer
+  (``runtime/trace``, ``runtime.trace*``) or the schedcast harness. Like status events
+  they still update the goroutine snapshot (the state stays true), but they are not
+  positions. A user's own ``runtime.GC()`` call is treated the same way: the collector's
+  internal yields are not the program's scheduling. Counted per reason (``left_out``).
+- The window starts at the harness's program-start marker. A ``main`` program's window
+  ends at program-end (when ``main`` returns the process exits). A Go *test* binary's
+  window runs to the end of the trace (the harness lets the goroutines settle, then
+  stops the tracer): goroutines that start and block after the test function returned
+  are the bug and stay in; goroutine 1 (``testing.(*M).Run``, waiting for the test) is
+  the testing framework's and is left out, the test function's goroutine
+  (``testing.tRunner``) is the program's. A GoKer kernel's window ends at its first
+  transition inside its goroutine-leak profile call (``pprof.(*Profile).WriteTo``).
+
+Goroutine ids are canonicalised per run by first appearance (1, 2, ...), as the
+goroutine that changed state or as the acting goroutine: the same program gets
+different raw ids in different runs, and a model must not learn raw ids.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
 from schedcast.trace import KINDS, GoState, TraceError, TruncatedTraceWarning, read_trace
-from schedcast.trace.snapshot import user_site
+from schedcast.trace.model import HARNESS_MARK, Stack
+from schedcast.trace.snapshot import is_user_frame, user_site
 
 KIND_INDEX = {kind: i for i, kind in enumerate(KINDS)}
 STATE_HISTORY = 3  # kinds of the last events in the abstract state
+
+
+# Why an event of a program goroutine is not a position of the sequence.
+LEFT_OUT_REASONS = ("gc", "profiler", "tracer", "harness", "after_leak_profile", "test_framework")
+LEAK_PROFILE_FRAME = "runtime/pprof.(*Profile).WriteTo"
+TEST_FRAMEWORK_GOROUTINE = 1  # in a test binary goroutine 1 runs testing.(*M).Run
+
+
+@dataclass(frozen=True)
+class EventRules:
+    """How a program's events are read (see the module docstring)."""
+
+    test: bool = False  # a Go test binary: window to the trace's end, goroutine 1 not the program's
+    end_at_leak_profile: bool = False  # GoKer kernels: the window ends at the goroutine-leak profile call
+    keep_runtime: bool = False  # keep transitions the runtime makes on a program goroutine's behalf
+
+    @classmethod
+    def for_program(cls, kind: str, origin: str, keep_runtime: bool = False) -> "EventRules":
+        """The rules for a program of this kind ("main" | "test") and origin."""
+        return cls(test=kind == "test", end_at_leak_profile=origin == "goker", keep_runtime=keep_runtime)
+
+
+@functools.cache  # stacks are interned tuples that repeat across events
+def on_behalf_reason(stack: Stack) -> str | None:
+    """Why a transition with this (transitioning goroutine's) stack is the runtime's
+    doing rather than the program's: "harness", "profiler", "tracer" or "gc" (in that
+    order of precedence), from the frames below the first user frame; None when the
+    program itself made it."""
+    found: set[str] = set()
+    for frame in stack:
+        if is_user_frame(frame):
+            break
+        func = frame.func
+        if HARNESS_MARK in func:
+            found.add("harness")
+        elif func.startswith("runtime/pprof."):
+            found.add("profiler")
+        elif func.startswith(("runtime/trace.", "runtime.trace")):
+            found.add("tracer")
+        elif func == "runtime.GC" or func.startswith(("runtime.gc", "runtime.(*gc")):
+            found.add("gc")
+    for reason in ("harness", "profiler", "tracer", "gc"):
+        if reason in found:
+            return reason
+    return None
+
+
+def _in_leak_profile(stack: Stack) -> bool:
+    return any(frame.func == LEAK_PROFILE_FRAME for frame in stack)
 
 
 @dataclass
@@ -39,6 +109,7 @@ class RunEvents:
     state_texts: dict[int, str] = field(default_factory=dict)  # digest -> readable key, once per distinct state
     allowed: list[int] = field(default_factory=list)  # before event k: bit i set = the FSM allows KINDS[i]
     max_live: int = 0  # most program goroutines alive at once
+    left_out: Counter[str] = field(default_factory=Counter)  # program events left out, per reason (LEFT_OUT_REASONS)
 
 
 _BLOCK, _CREATE, _END, _SCHED, _START, _UNBLOCK = (1 << i for i in range(6))
@@ -117,7 +188,7 @@ def _add_state_text(out: RunEvents, key: str) -> int:
     return digest
 
 
-def extract_run(trace_path: str) -> RunEvents:
+def extract_run(trace_path: str, rules: EventRules = EventRules()) -> RunEvents:
     """Read one trace; never raises for a bad trace (the status says what happened)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncatedTraceWarning)
@@ -127,8 +198,11 @@ def extract_run(trace_path: str) -> RunEvents:
             return RunEvents(status="unreadable", detail=str(exc))
     truncated = [str(w.message) for w in caught if issubclass(w.category, TruncatedTraceWarning)]
     out = RunEvents(status="truncated" if truncated else "ok", detail="; ".join(truncated))
-    system = trace.system_goroutines()
+    system = set(trace.system_goroutines())
     lo, hi = trace.window()
+    if rules.test:
+        hi = len(trace.events)  # the test function's return is not the program's end
+        system.add(TEST_FRAMEWORK_GOROUTINE)
     gomaxprocs = max(1, trace.gomaxprocs)
     rename: dict[int, int] = {}
     # Each program goroutine's live label ("running", "blocked/chan send", ...; None
@@ -144,17 +218,31 @@ def extract_run(trace_path: str) -> RunEvents:
     digests: dict[tuple[object, str], int] = {}  # the same state recurs: hash its text once
     t0: int | None = None
     waiting, not_exist, undetermined = GoState.WAITING, GoState.NOT_EXIST, GoState.UNDETERMINED
+    after_profile = False
     for i, ev in enumerate(trace.events):
         if i >= hi:
             break  # after program-end: the harness's settling, not part of any prefix
         g_raw = ev.g
         if g_raw in system:
+            if rules.test and g_raw == TEST_FRAMEWORK_GOROUTINE and ev.kind is not None and i >= lo:
+                out.left_out["test_framework"] += 1
             continue
         kind = ev.kind
         # Events before the program-start marker (e.g. the per-generation status
         # events) still tell where each goroutine stands.
         in_window = kind is not None and i >= lo
+        if in_window and rules.end_at_leak_profile and (after_profile or _in_leak_profile(ev.stack)):
+            after_profile = True
+            out.left_out["after_leak_profile"] += 1
+            continue
+        if in_window and not rules.keep_runtime:
+            why = on_behalf_reason(ev.stack) if ev.stack else None
+            if why is not None:
+                out.left_out[why] += 1
+                in_window = False  # still updates the snapshot below
         if in_window:
+            a_raw = ev.actor
+            actor = rename.setdefault(a_raw, len(rename) + 1) if a_raw > 0 and a_raw not in system else 0
             g = rename.setdefault(g_raw, len(rename) + 1)
             if live_dirty:
                 live_text = _live_text(live)
@@ -198,7 +286,7 @@ def extract_run(trace_path: str) -> RunEvents:
         k = KIND_INDEX[kind]  # type: ignore[index]
         out.kinds.append(k)
         out.goroutines.append(g)
-        out.actors.append(rename.get(ev.actor, 0))
+        out.actors.append(actor)
         out.reasons.append(ev.reason)
         out.sites.append(user_site(ev.stack) if ev.stack else "")
         if t0 is None:

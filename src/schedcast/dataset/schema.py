@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _META = {b"schedcast.dataset_schema_version": str(SCHEMA_VERSION).encode()}
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _SIX_F = pa.list_(pa.float32(), 6)
@@ -36,6 +36,7 @@ PROGRAMS = pa.schema(
         ("expected", pa.list_(pa.string())),
         ("description", pa.string()),
         ("split", _DICT),  # train | val | test | excluded
+        ("family", pa.string()),  # twins and generator template+seed share one; splits never separate a family
         ("sources", pa.string()),  # JSON {file name: source}
         ("runs", pa.int32()),
         ("runs_used", pa.int32()),
@@ -56,6 +57,7 @@ RUNS = pa.schema(
         ("detail", pa.string()),
         ("n_events", pa.int32()),
         ("max_live_goroutines", pa.int32()),
+        ("left_out", pa.string()),  # JSON {reason: program events left out} (docs/dataset.md)
     ],
     metadata=_META,
 )
@@ -70,6 +72,7 @@ EVENTS = pa.schema(
         ("site", _DICT),  # top user frame of the transitioning goroutine, file:line
         ("time_ns", pa.int64()),  # since the run's first event
         ("allowed", pa.uint8()),  # before this event: bit i set = the scheduler FSM allows kind i
+        ("state_group", pa.int32()),  # abstract-state group of the position before this event (groups.parquet)
     ],
     metadata=_META,
 )
@@ -146,8 +149,17 @@ def write(path: Path, columns: dict[str, Any], schema: pa.Schema) -> None:
 def read(path: Path) -> pa.Table:
     if not path.exists():
         raise SchemaError(f"{path}: missing (build the dataset with `schedcast dataset build`)")
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SchemaError(
+            f"{path}: not a readable Parquet file ({first}); rebuild the dataset with `schedcast dataset build`"
+        ) from exc
     version = (table.schema.metadata or {}).get(b"schedcast.dataset_schema_version", b"?").decode()
     if version != str(SCHEMA_VERSION):
-        raise SchemaError(f"{path}: dataset schema version {version}, this schedcast reads {SCHEMA_VERSION}")
+        raise SchemaError(
+            f"{path}: dataset schema version {version}, this schedcast reads {SCHEMA_VERSION}; "
+            "rebuild the dataset with `schedcast dataset build`"
+        )
     return table

@@ -2,14 +2,66 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from schedcast.dataset import schema
 
 KIND_NAMES = ("GoBlock", "GoCreate", "GoEnd", "GoSched", "GoStart", "GoUnblock")
+DOMINANCE_WARNING = 0.05  # warn when one program holds more than this share of a split's examples
+
+
+def split_composition(
+    programs: pl.DataFrame, runs: pl.DataFrame, examples: pl.DataFrame, split: str, protocol: str = "paper"
+) -> dict[str, Any]:
+    """What a split is made of: programs, runs, events per run, label shares, the
+    share of the split's examples each program contributes (largest first), and the
+    program events left out per reason (docs/dataset.md)."""
+    ex = examples.filter((pl.col("split") == split) & (pl.col("protocol") == protocol) & (pl.col("label") >= 0))
+    used = runs.filter(pl.col("run_key").is_in(ex["run_key"].unique().implode()))
+    prog_of = runs.select("run_key", pl.col("program_id").cast(pl.Utf8))
+    per_program = (
+        ex.join(prog_of, on="run_key").group_by("program_id").len().sort(["len", "program_id"], descending=[True, False])
+    )
+    n = ex.height
+    shares = [(pid, c, c / n) for pid, c in per_program.iter_rows()] if n else []
+    events_of = dict(used.group_by(pl.col("program_id").cast(pl.Utf8)).agg(pl.col("n_events").sum()).iter_rows())
+    total_events = sum(events_of.values()) or 1
+    labels = ex["label"].to_numpy()
+    left_out: Counter[str] = Counter()
+    for text in used["left_out"].to_list():
+        left_out.update(json.loads(text or "{}"))
+    events = used["n_events"]
+    return {
+        "split": split,
+        "protocol": protocol,
+        "programs": int(per_program.height),
+        "runs": int(used.height),
+        "examples": int(n),
+        "events": int(events.sum() or 0),
+        "events_per_run_median": float(events.median() or 0),
+        "events_per_run_max": int(events.max() or 0),
+        "label_share": {k: float((labels == i).sum() / n) if n else 0.0 for i, k in enumerate(KIND_NAMES)},
+        "program_share": [
+            {"program": pid, "examples": c, "share": sh, "events": int(events_of.get(pid, 0)), "event_share": events_of.get(pid, 0) / total_events}
+            for pid, c, sh in shares
+        ],
+        "dominant_programs": [pid for pid, _, sh in shares if sh > DOMINANCE_WARNING],
+        "left_out": dict(sorted(left_out.items())),
+        "origins": {
+            o: int(c)
+            for o, c in programs.filter(pl.col("program_id").is_in(per_program["program_id"].implode()))
+            .group_by(pl.col("origin").cast(pl.Utf8))
+            .len()
+            .sort("origin")
+            .iter_rows()
+        },
+    }
 
 
 def dataset_stats(root: Path) -> dict[str, Any]:
@@ -48,4 +100,10 @@ def dataset_stats(root: Path) -> dict[str, Any]:
         sharp[grouping] = {"groups_used": r[0], "mean_entropy_bits": r[1], "mean_group_size": r[2]}
     out["groupings"] = sharp
     out["groups"] = {g: n for g, n in rows("select grouping, count(*) from groups group by grouping order by grouping")}
+    frames = {name: pl.from_arrow(t) for name, t in tables.items()}
+    out["composition"] = {
+        split: split_composition(frames["programs"], frames["runs"], frames["examples"], split)
+        for split in sorted(set(frames["programs"]["split"].cast(pl.Utf8).to_list()) - {"excluded"})
+    }
+    out["excluded_programs"] = sorted(frames["programs"].filter(pl.col("split") == "excluded")["program_id"].to_list())
     return out

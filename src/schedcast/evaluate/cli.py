@@ -49,12 +49,14 @@ def evaluate_cmd(
     grouping: Annotated[str, typer.Option(help="paper | state")] = "paper",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write metrics.csv, metrics.json, per_kind.csv, confusion_*.csv here.")] = None,
     markdown: Annotated[Optional[Path], typer.Option(help="Also write a results page (Markdown) here.")] = None,
-    boot: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
+    boot: Annotated[int, typer.Option(help="Bootstrap replicates (at least 1).")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    origin: Annotated[Optional[list[str]], typer.Option(help="Evaluate only the programs of this origin (repeatable), e.g. goker, gobench.")] = None,
     context_extra: Annotated[Optional[str], typer.Option(hidden=True)] = None,
 ) -> None:
     """Evaluate saved predictors: accuracy (with program-bootstrap CI) beside the majority
-    class and the oracle ceiling, per-kind accuracy, NLL, Brier, ECE, KL, TV, McNemar."""
+    class and the group oracles, per-kind, per-origin and per-program accuracy, NLL,
+    Brier, ECE, KL, TV, McNemar."""
     from schedcast.dataset.access import DatasetView
     from schedcast.dataset.schema import SchemaError
     from schedcast.evaluate.evaluation import EvaluationError, evaluate
@@ -62,6 +64,8 @@ def evaluate_cmd(
     from schedcast.evaluate.output import print_evaluation, results_markdown, write_evaluation
     from schedcast.models.base import ModelError, load_predictor
 
+    if boot < 1:
+        fail(f"--boot must be at least 1 (got {boot})")
     files: list[Path] = []
     for path in models:
         if path.is_dir():
@@ -76,13 +80,14 @@ def evaluate_cmd(
     try:
         predictors = [load_predictor(f) for f in files]
         view = DatasetView(dataset)
-        ev = evaluate(predictors, view, split, protocol, grouping, n_boot=boot, seed=seed)
+        ev = evaluate(predictors, view, split, protocol, grouping, n_boot=boot, seed=seed, origins=origin)
     except (SchemaError, ModelError, EvaluationError, MetricInputError) as exc:
         fail(str(exc))
     print_evaluation(ev, console)
     context = dataset_context(view)
     args = ["schedcast", "evaluate", str(dataset), *map(str, models), "--split", split, "--protocol", protocol]
     args += ["--grouping", grouping, "--boot", str(boot), "--seed", str(seed)]
+    args += [a for o in origin or [] for a in ("--origin", o)]
     if markdown is not None:
         args += ["--markdown", str(markdown)]
     context["command"] = " ".join(shlex.quote(a) for a in args)

@@ -11,7 +11,9 @@ import numpy as np
 import polars as pl
 
 from schedcast.dataset.access import DatasetView
+from schedcast.dataset.stats import split_composition
 from schedcast.evaluate import metrics as m
+from schedcast.evaluate.references import Reference, reference_rows
 from schedcast.models.base import KIND_NAMES, Predictor
 
 GROUP_COLUMN = {"paper": "paper_group", "state": "state_group"}
@@ -49,15 +51,20 @@ class Evaluation:
     n_programs: int
     majority_kind: str
     majority_accuracy: float
-    oracle_accuracy: float  # under the evaluation's grouping
-    oracle_state_accuracy: float  # under the sharper abstract-state grouping
+    references: list[Reference]  # in-sample and leave-one-run-out oracles (evaluate/references.py)
     train_frequency: list[float]
     test_frequency: list[float]
     models: list[ModelScores]
     mcnemar: dict[str, dict[str, Any]]
+    n_boot: int
+    origins: list[str]  # the origins evaluated (all of the split's unless --origin chose)
+    per_origin: list[dict[str, Any]]  # per origin: examples, programs, majority and each model's accuracy
+    per_program: list[dict[str, Any]]  # per program: origin, examples, runs, events, majority and each model's accuracy
+    composition: dict[str, Any]  # what the evaluated split is made of (dataset.stats.split_composition)
 
     def to_json(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "models"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("models", "references")}
+        out["references"] = [r.__dict__ for r in self.references]
         out["models"] = []
         for s in self.models:
             d = {k: v for k, v in s.__dict__.items() if k != "correct"}
@@ -86,7 +93,10 @@ def evaluate(
     grouping: str = "paper",
     n_boot: int = 1000,
     seed: int = 0,
+    origins: Sequence[str] | None = None,
 ) -> Evaluation:
+    if n_boot < 1:
+        raise EvaluationError(f"the bootstrap needs at least 1 replicate (got {n_boot})")
     if grouping not in GROUP_COLUMN:
         raise EvaluationError(f"unknown grouping {grouping!r}; choose from {sorted(GROUP_COLUMN)}")
     if grouping == "paper" and protocol != "paper":
@@ -95,13 +105,22 @@ def evaluate(
     if len(examples) == 0:
         available = view.examples.filter(pl.col("label") >= 0).group_by("split").len().sort("split").rows()
         raise EvaluationError(f"split {split!r} has no {protocol} examples (available: {dict(available)})")
+    origin_of = dict(zip(view.programs["program_id"].to_list(), view.programs["origin"].cast(pl.Utf8).to_list()))
+    example_origin = np.array([origin_of[p] for p in examples.programs], dtype=object)
+    present = sorted(set(example_origin.tolist()))
+    if origins:
+        unknown = sorted(set(origins) - set(present))
+        if unknown:
+            raise EvaluationError(f"no {split} examples of origin {', '.join(unknown)} (present: {', '.join(present)})")
+        keep = np.isin(example_origin, list(origins))
+        examples, rows, example_origin = examples.subset(np.flatnonzero(keep)), rows.filter(pl.Series(keep)), example_origin[keep]
+        present = sorted(set(origins))
     train, _ = view.model_examples("train", protocol)
     if len(train) == 0:
         raise EvaluationError("the train split is empty: nothing to take the majority class and frequencies from")
 
-    # The observed distribution of each example's group, under both groupings.
+    # The observed distribution of each example's group.
     p_hat, group_entropy = _example_groups(view, grouping, rows)
-    state_p_hat, _ = _example_groups(view, "state", rows)
     y = examples.labels
     programs = examples.programs.astype(str)
     prog_names, prog_index = np.unique(programs, return_inverse=True)
@@ -153,18 +172,45 @@ def evaluate(
         pairs[f"{a.name} vs {b.name}"] = {"only_a_right": t.only_a_right, "only_b_right": t.only_b_right, "p_value": t.p_value}
 
     train_freq = m.kind_frequencies(train.labels)
+    majority = int(np.argmax(train_freq))
+    majority_correct = (y == majority).astype(np.float64)
+
+    def accuracies(idx: np.ndarray) -> dict[str, float]:
+        out = {"majority class": float(majority_correct[idx].mean())}
+        out.update({s.name: float(s.correct[idx].mean()) for s in scores})
+        return out
+
+    per_origin = []
+    for origin in present:
+        idx = np.flatnonzero(example_origin == origin)
+        per_origin.append({"origin": origin, "examples": int(idx.size), "programs": int(np.unique(programs[idx]).size), **accuracies(idx)})
+    runs = view.runs.select("run_key", pl.col("program_id").cast(pl.Utf8), "n_events")
+    run_keys = rows["run_key"].to_numpy()
+    per_program = []
+    for i, name in enumerate(prog_names.tolist()):
+        idx = np.flatnonzero(prog_index == i)
+        mine = runs.filter(pl.col("run_key").is_in(np.unique(run_keys[idx]).tolist()))
+        per_program.append({
+            "program": name, "origin": origin_of[name], "examples": int(idx.size), "runs": mine.height,
+            "events_per_run_median": float(mine["n_events"].median() or 0), **accuracies(idx),
+        })
+    composition = split_composition(view.programs, view.runs, view.examples.filter(pl.col("run_key").is_in(np.unique(run_keys).tolist())), split, protocol)
     return Evaluation(
         split=split,
         protocol=protocol,
         grouping=grouping,
         n_examples=len(examples),
         n_programs=int(prog_names.size),
-        majority_kind=KIND_NAMES[int(np.argmax(train_freq))],
+        majority_kind=KIND_NAMES[majority],
         majority_accuracy=m.majority_baseline_accuracy(train.labels, y),
-        oracle_accuracy=m.oracle_accuracy(p_hat, np.arange(len(examples))),
-        oracle_state_accuracy=m.oracle_accuracy(state_p_hat, np.arange(len(examples))),
+        references=reference_rows(view, rows, y, majority),
         train_frequency=train_freq.tolist(),
         test_frequency=m.kind_frequencies(y).tolist(),
         models=scores,
         mcnemar=pairs,
+        n_boot=n_boot,
+        origins=present,
+        per_origin=per_origin,
+        per_program=per_program,
+        composition=composition,
     )

@@ -47,9 +47,10 @@ def main_rows(ev: Evaluation) -> list[dict[str, Any]]:
 
 def print_evaluation(ev: Evaluation, console: Console) -> None:
     t = Table(
-        title=f"{ev.split} split, {ev.protocol} protocol, {ev.grouping} groups: {ev.n_examples} examples from {ev.n_programs} programs",
-        caption=f"majority class ({ev.majority_kind}) {_pct(ev.majority_accuracy)} %; oracle: {_pct(ev.oracle_accuracy)} % "
-        f"({ev.grouping} groups), {_pct(ev.oracle_state_accuracy)} % (state groups); 95 % intervals resample programs",
+        title=f"{ev.split} split ({', '.join(ev.origins)}), {ev.protocol} protocol, {ev.grouping} groups: "
+        f"{ev.n_examples} examples from {ev.n_programs} programs",
+        caption=f"majority class ({ev.majority_kind}) {_pct(ev.majority_accuracy)} %; "
+        f"95 % intervals resample programs ({ev.n_boot} replicates); reference rows: docs/evaluate.md",
     )
     for col in ("model", "acc % [95 % CI]", "acc/prog %", "NLL", "Brier", "ECE", "cw-ECE", "MAD*", "KL", "TV"):
         t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
@@ -68,10 +69,27 @@ def print_evaluation(ev: Evaluation, console: Console) -> None:
         )
     t.add_section()
     t.add_row("majority class", _pct(ev.majority_accuracy), "", "", "", "", "", "", "", "")
-    t.add_row(f"oracle, {ev.grouping} groups", _pct(ev.oracle_accuracy), "", "", "", "", "", "", "", "")
-    if ev.grouping != "state":
-        t.add_row("oracle, state groups", _pct(ev.oracle_state_accuracy), "", "", "", "", "", "", "", "")
+    for r in ev.references:
+        t.add_row(r.name, _pct(r.accuracy), "", "", "", "", "", "", "", "")
     console.print(t)
+    comp = ev.composition
+    console.print(
+        f"{ev.split}: {comp['programs']} programs, {comp['runs']} runs, events per run median {comp['events_per_run_median']:.0f}, "
+        f"max {comp['events_per_run_max']}; program events left out: "
+        + (", ".join(f"{k} {v:,}" for k, v in comp["left_out"].items()) or "none"),
+        highlight=False,
+    )
+    if len(ev.per_origin) > 1:
+        o = Table(title="accuracy per origin (%)")
+        o.add_column("origin")
+        o.add_column("examples", justify="right")
+        o.add_column("programs", justify="right")
+        names = ["majority class"] + [s.name for s in ev.models]
+        for name in names:
+            o.add_column(name, justify="right")
+        for row in ev.per_origin:
+            o.add_row(row["origin"], str(row["examples"]), str(row["programs"]), *(_pct(row[n]) for n in names))
+        console.print(o)
     console.print("* MAD: mean absolute difference between q and p̂, what the research prototype called ECE.", highlight=False)
     k = Table(title="accuracy per true kind (%)")
     k.add_column("model")
@@ -99,6 +117,12 @@ def write_evaluation(ev: Evaluation, out: Path, context: dict[str, Any] | None =
         w.writerow([f"{ev.split}_frequency", *ev.test_frequency])
         for s in ev.models:
             w.writerow([s.name, *s.per_kind_accuracy])
+    names = ["majority class"] + [s.name for s in ev.models]
+    for filename, table in (("per_program.csv", ev.per_program), ("per_origin.csv", ev.per_origin)):
+        with open(out / filename, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=[k for k in table[0] if k not in names] + names)
+            w.writeheader()
+            w.writerows(table)
     for s in ev.models:
         with open(out / f"confusion_{s.name}.csv", "w", newline="") as f:
             w = csv.writer(f)
@@ -129,16 +153,38 @@ def results_markdown(ev: Evaluation, context: dict[str, Any]) -> str:
     for key, value in context.items():
         if key not in ("command", "main job"):
             lines.append(f"- {key}: {value}")
+    comp = ev.composition
+    lines += [
+        "",
+        f"## What the {ev.split} set is",
+        "",
+        f"{comp['programs']} programs ({', '.join(f'{o}: {n}' for o, n in comp['origins'].items())}), {comp['runs']} runs, "
+        f"{comp['events']:,} program events; events per run: median {comp['events_per_run_median']:.0f}, max {comp['events_per_run_max']:,}. "
+        f"{comp['examples']} {comp['protocol']}-protocol examples.",
+        "",
+        "Program events left out by the rule in docs/dataset.md (runtime work on a program goroutine's behalf, events after a "
+        "kernel's goroutine-leak profile call, the testing framework's goroutine): "
+        + (", ".join(f"{k} {v:,}" for k, v in comp["left_out"].items()) or "none") + ".",
+        "",
+        "| label share | " + " | ".join(KIND_NAMES) + " |",
+        "|---|" + "---:|" * 6,
+        f"| {ev.split} | " + " | ".join(_pct(comp["label_share"][k]) for k in KIND_NAMES) + " |",
+        "",
+        "Largest contributors (share of the examples and of the program events):",
+        "",
+        "| program | examples | share of examples % | program events | share of events % |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in comp["program_share"][:5]:
+        lines.append(f"| {row['program']} | {row['examples']} | {_pct(row['share'])} | {row['events']:,} | {_pct(row['event_share'])} |")
+    if comp["dominant_programs"] and comp["programs"] > 20:
+        lines += ["", f"**Warning:** {len(comp['dominant_programs'])} programs hold more than 5 % of the examples each."]
     lines += [
         "",
         f"## Next-event prediction on the {ev.split} split ({ev.protocol} protocol, {ev.grouping} groups)",
         "",
-        f"{ev.n_examples} examples from {ev.n_programs} programs. 95 % intervals resample programs (1000 replicates). "
-        f"Majority class ({ev.majority_kind}, from train): **{_pct(ev.majority_accuracy)} %**. "
-        f"Oracle (mean over examples of max p̂ of the example's group): **{_pct(ev.oracle_accuracy)} %** with the {ev.grouping} groups, "
-        f"**{_pct(ev.oracle_state_accuracy)} %** with the abstract-state groups. An oracle is the ceiling for a predictor that sees "
-        "only what defines the group: (program, depth) for the paper's groups; a model that reads the prefix can pass it, "
-        "which is why both are shown.",
+        f"{ev.n_examples} examples from {ev.n_programs} programs. 95 % intervals resample programs ({ev.n_boot} replicates). "
+        f"Majority class ({ev.majority_kind}, from train): **{_pct(ev.majority_accuracy)} %**.",
         "",
         "| model | accuracy % [95 % CI] | acc. per program % | NLL | Brier | ECE (15 bins) | classwise ECE | MAD (prototype's 'ECE') | KL(p̂‖q) | TV |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -149,9 +195,21 @@ def results_markdown(ev: Evaluation, context: dict[str, Any]) -> str:
             f"{s.nll.estimate:.3f} | {s.brier:.3f} | {s.ece:.3f} | {s.classwise_ece:.3f} | {s.mean_abs_diff:.3f} | {s.kl:.3f} | {s.tv:.3f} |"
         )
     lines.append(f"| majority class | {_pct(ev.majority_accuracy)} | | | | | | | | |")
-    lines.append(f"| oracle, {ev.grouping} groups | {_pct(ev.oracle_accuracy)} | | | | | | | | |")
-    if ev.grouping != "state":
-        lines.append(f"| oracle, state groups | {_pct(ev.oracle_state_accuracy)} | | | | | | | | |")
+    for r in ev.references:
+        lines.append(f"| {r.name} | {_pct(r.accuracy)} | | | | | | | | |")
+    lines += [
+        "",
+        "Reference rows (defined in docs/evaluate.md; computed on exactly these examples):",
+        "",
+    ]
+    for r in ev.references:
+        extra = f" ({r.fallback} examples had no other run in their group and fall back to the train majority kind)" if r.fallback else ""
+        lines.append(f"- **{r.name}**: {r.meaning}{extra}.")
+    if len(ev.per_origin) > 1:
+        names = ["majority class"] + [s.name for s in ev.models]
+        lines += ["", "### Accuracy per origin (%)", "", "| origin | examples | programs | " + " | ".join(names) + " |", "|---|---:|---:|" + "---:|" * len(names)]
+        for row in ev.per_origin:
+            lines.append(f"| {row['origin']} | {row['examples']} | {row['programs']} | " + " | ".join(_pct(row[n]) for n in names) + " |")
     lines += ["", "### Accuracy per true kind (%)", "", "| | " + " | ".join(KIND_NAMES) + " |", "|---|" + "---:|" * 6]
     lines.append("| train frequency | " + " | ".join(_pct(x) for x in ev.train_frequency) + " |")
     lines.append(f"| {ev.split} frequency | " + " | ".join(_pct(x) for x in ev.test_frequency) + " |")
@@ -173,4 +231,19 @@ def results_markdown(ev: Evaluation, context: dict[str, Any]) -> str:
     ]
     for pair, t in ev.mcnemar.items():
         lines.append(f"| {pair} | {t['only_a_right']} | {t['only_b_right']} | {t['p_value']:.3g} |")
+    names = ["majority class"] + [s.name for s in ev.models]
+    lines += [
+        "",
+        "### Accuracy per program (%)",
+        "",
+        "Also in per_program.csv beside metrics.csv.",
+        "",
+        "| program | origin | examples | runs | events/run (median) | " + " | ".join(names) + " |",
+        "|---|---|---:|---:|---:|" + "---:|" * len(names),
+    ]
+    for row in ev.per_program:
+        lines.append(
+            f"| {row['program']} | {row['origin']} | {row['examples']} | {row['runs']} | {row['events_per_run_median']:.0f} | "
+            + " | ".join(_pct(row[n]) for n in names) + " |"
+        )
     return "\n".join(lines) + "\n"

@@ -47,6 +47,15 @@ class Examples:
     def __len__(self) -> int:
         return len(self.history)
 
+    def subset(self, index: np.ndarray) -> "Examples":
+        """The examples at these positions (in this order)."""
+        return Examples(
+            [self.history[i] for i in index.tolist()],
+            self.labels[index],
+            self.programs[index],
+            None if self.allowed is None else self.allowed[index],
+        )
+
 
 class Predictor:
     name: ClassVar[str] = "predictor"
