@@ -11,7 +11,12 @@ compile) the same number of times with the same number of parallel workers:
     wrapper (trace.Start / trace.Stop around main), the race runtime's default 1 s
     exit sleep, runs in parallel, a 5 s timeout, no quiescence detection.
 
-Usage: python benchmarks/collect.py [--runs 5] [--workers 2]
+Then what containment costs per run: the same cached binary (a program that
+returns at once) run alternately with the full sandbox (bubblewrap namespaces,
+private mounts, cgroup, nobody) and bare (resource limits only, same user, same
+directories and descriptors), one run at a time, same number of runs each side.
+
+Usage: python benchmarks/collect.py [--runs 5] [--workers 2] [--containment-runs 40] [--only-containment]
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from schedcast.collect import LocalExecutor, RunConfig, build, collect
-from schedcast.collect.sandbox import Limits
+from schedcast.collect.sandbox import Isolation, Limits, cleanup, probe_isolation, run_sandboxed, stage_binary, unstage_all
 from schedcast.corpus import ProgramKind, builtin_programs
 from schedcast.corpus.program import Program
 from schedcast.toolchain import find_toolchain, go_env
@@ -109,11 +114,52 @@ def run_schedcast(programs: list[Program], runs: int, workers: int, limits: Limi
         shutil.rmtree(out, ignore_errors=True)
 
 
+def containment_cost(runs: int) -> None:
+    """Per-run wall time of one short run, full sandbox vs bare, alternating."""
+    import statistics
+
+    from schedcast.corpus import load_program
+
+    work = Path(tempfile.mkdtemp(prefix="schedcast-containment-"))
+    try:
+        (work / "quick").mkdir()
+        (work / "quick" / "main.go").write_text('package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("done") }\n')
+        program = load_program(work / "quick")
+        b = build(program, race=True)
+        binary = stage_binary(b.binary, b.key)
+        full = probe_isolation()
+        bare = Isolation(False, False, False, False, (), False, "", "", ())
+        env = {"GOMAXPROCS": "2", "GORACE": "atexit_sleep_ms=0 halt_on_error=0 exitcode=66"}
+        limits = Limits(wall_seconds=10.0)
+        times: dict[str, list[float]] = {"full": [], "bare": []}
+        for i in range(2 * runs + 2):
+            name = "full" if i % 2 == 0 else "bare"
+            t = time.monotonic()
+            result = run_sandboxed(binary, [], env, limits, True, full if name == "full" else bare)
+            cleanup(result)
+            if i >= 2:  # the first pair warms the page cache for both sides
+                times[name].append(time.monotonic() - t)
+        print(f"\ncontainment cost per run ({runs} runs each side, alternating, one at a time, race build, cached binary):")
+        print(f"  full sandbox ({full.summary}): mean {statistics.mean(times['full']) * 1000:.1f} ms, "
+              f"median {statistics.median(times['full']) * 1000:.1f} ms, min {min(times['full']) * 1000:.1f} ms")
+        print(f"  bare (rlimits only, same user):  mean {statistics.mean(times['bare']) * 1000:.1f} ms, "
+              f"median {statistics.median(times['bare']) * 1000:.1f} ms, min {min(times['bare']) * 1000:.1f} ms")
+        print(f"  containment costs {(statistics.median(times['full']) - statistics.median(times['bare'])) * 1000:+.1f} ms per run (median difference)")
+    finally:
+        unstage_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per program (the prototype used 5)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--containment-runs", type=int, default=40, help="runs per side for the containment cost")
+    parser.add_argument("--only-containment", action="store_true", help="measure only the containment cost")
     args = parser.parse_args()
+    if args.only_containment:
+        containment_cost(args.containment_runs)
+        return
 
     programs = [p for p in builtin_programs() if "build_error" not in p.expected]
     same_timeout = [replace(p, wall_timeout_s=None) for p in programs]
@@ -144,6 +190,7 @@ def main() -> None:
     m = len(finishing) * args.runs
     print(f"\nprograms that end by themselves or deadlock ({len(finishing)}): prototype {m / t_proto:.2f} runs/s, "
           f"schedcast {m / t_sched:.2f} runs/s, ratio {t_proto / t_sched:.1f}x")
+    containment_cost(args.containment_runs)
 
 
 if __name__ == "__main__":

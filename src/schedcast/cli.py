@@ -57,7 +57,7 @@ def _handle(exc: BaseException) -> None:
 @app.command()
 def doctor() -> None:
     """Check the Go toolchain, caches and sandbox; say how to fix what is missing."""
-    from schedcast.collect.sandbox import probe_isolation
+    from schedcast.collect.sandbox import doctor_rows
     from schedcast.toolchain import PINNED_GO_VERSION, ToolchainError, cache_dir, find_toolchain, run_go
 
     problems = 0
@@ -90,12 +90,8 @@ def doctor() -> None:
     table.add_row("cache", "[green]ok" if writable else "[red]not writable", f"{cache} (set SCHEDCAST_CACHE to move it)")
     if not writable:
         problems += 1
-    iso = probe_isolation()
-    table.add_row("network isolation", "[green]on" if iso.network_namespace else "[yellow]off", "network namespace per run" if iso.network_namespace else "programs can reach the network")
-    table.add_row("process isolation", "[green]on" if iso.pid_namespace else "[yellow]off", "PID namespace per run" if iso.pid_namespace else "process group kill only")
-    table.add_row("unprivileged user", "[green]on" if iso.drop_to_nobody else "[yellow]n/a", "runs as 'nobody'" if iso.drop_to_nobody else "runs as the current user")
-    for note in iso.notes:
-        table.add_row("note", "[yellow]!", note)
+    for check, on, detail in doctor_rows():
+        table.add_row(check, "[green]on" if on else "[yellow]off", detail)
     console.print(table)
     if problems:
         raise typer.Exit(1)

@@ -122,9 +122,9 @@ def test_infinite_loop_is_stopped_at_the_deadline_with_a_complete_trace(tmp_path
 
 
 def test_cpu_time_limit_kills_a_busy_program(tmp_path: Path) -> None:
-    record = _run_one(tmp_path, "cpu", INFINITE_LOOP, Limits(wall_seconds=10.0, cpu_seconds=1))
+    record = _run_one(tmp_path, "cpu", INFINITE_LOOP, Limits(wall_seconds=30.0, cpu_seconds=1))
     assert record["outcomes"] == ["crash"], record
-    assert record["duration_s"] < 5
+    assert not record["timed_out"] and record["duration_s"] < 30  # the CPU limit, not the wall clock, ended it
 
 
 ENDLESS_OUTPUT = """package main
@@ -240,8 +240,11 @@ def test_writes_outside_the_working_directory_fail(tmp_path: Path) -> None:
     assert record["outcomes"] == ["ok"]
     assert not (target_dir / "absolute.txt").exists()
     assert not (Path.home() / "schedcast-escape.txt").exists()
-    assert record["stdout"].count("permission denied") == 3, record["stdout"]
-    assert record["stdout"].rstrip().endswith("<nil>")  # its own directory is writable
+    lines = record["stdout"].splitlines()
+    # Hidden (no such file), read-only or not permitted: never written.
+    assert len(lines) == 4 and all(line.split(" -> ")[1] != "<nil>" for line in lines[:3]), record["stdout"]
+    assert all(any(e in line for e in ("permission denied", "no such file", "read-only file system")) for line in lines[:3])
+    assert lines[3] == "<nil>"  # its own directory is writable
 
 
 def test_staged_binaries_are_removed_after_a_collection(tmp_path: Path) -> None:

@@ -146,3 +146,88 @@ def test_programs_table_from_before_a_column_was_added_still_extends(tmp_path: P
     store.add_programs([program])
     [row] = store.read_programs().to_pylist()
     assert row["program_id"] == "p" and row["wall_timeout_s"] == 2.5 and row["extra"] == "{}"
+
+
+def test_a_second_writer_fails_with_one_clear_line(tmp_path: Path) -> None:
+    program = write_program(tmp_path / "p", SLOW_OK)
+    out = tmp_path / "out"
+    with RunStore(out).lock():
+        second = subprocess.run(_collect_cmd([program], out, 2), capture_output=True, text=True)
+    assert second.returncode == 1
+    assert f"{out}: another collection is writing here (pid {os.getpid()})" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert not (out / "runs.parquet").exists()
+
+
+def test_two_collectors_at_once_give_every_run_once_and_no_orphans(tmp_path: Path) -> None:
+    program = write_program(tmp_path / "p", SLOW_OK)
+    out = tmp_path / "out"
+    cmd = _collect_cmd([program], out, 8)
+    subprocess.run(cmd[:-5] + ["--runs", "1", "--out", str(tmp_path / "warm"), "--no-race"], check=True, capture_output=True)
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 1], results
+    assert any("another collection is writing here" in err for _, err in results)
+    table = RunStore(out).read_runs()
+    assert table.num_rows == 8 and len(set(table.column("run_id").to_pylist())) == 8
+    stored = {str(p.relative_to(out)) for p in (out / "traces").rglob("*.trace")}
+    assert stored == set(table.column("trace_path").to_pylist())  # no orphan trace
+
+
+def test_consolidation_while_a_writer_holds_the_lock_loses_nothing(tmp_path: Path) -> None:
+    writer, reader = RunStore(tmp_path), RunStore(tmp_path)
+    with writer.lock():
+        for i in range(3):
+            writer.add_run({"run_id": f"r{i}", "program_id": "p", "run_index": i, "outcomes": ["ok"], "finished_at": "2026-01-01T00:00:00+00:00"})
+        writer.consolidate()
+        writer.add_run({"run_id": "r3", "program_id": "p", "run_index": 3, "outcomes": ["ok"], "finished_at": "2026-01-01T00:00:00+00:00"})
+        assert reader.consolidate() == 3  # it reads, it does not merge
+        assert (tmp_path / "pending" / "r3.json").exists()
+    assert reader.consolidate() == 4
+    assert sorted(reader.read_runs().column("run_id").to_pylist()) == ["r0", "r1", "r2", "r3"]
+
+
+def test_temporary_files_of_a_dead_writer_are_removed(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    (tmp_path / "traces" / "ab").mkdir()
+    leftovers = [tmp_path / ".runs.parquet.x1", tmp_path / "pending" / ".r9.json.x2", tmp_path / "traces" / ".incoming.x3", tmp_path / "traces" / "ab" / ".abc.123"]
+    for p in leftovers:
+        p.write_bytes(b"partial")
+    with store.lock():
+        pass
+    assert [p for p in leftovers if p.exists()] == []
+
+
+def test_a_failed_trace_copy_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno as errno_module
+
+    store = RunStore(tmp_path / "store")
+    trace = tmp_path / "t.trace"
+    trace.write_bytes(b"go 1.27 trace\x00" + b"x" * 5000)
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno_module.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        store.store_trace(trace)
+    monkeypatch.undo()
+    assert [p.name for p in (tmp_path / "store" / "traces").rglob("*")] == []
+
+
+def test_stale_run_directories_and_cgroups_of_a_killed_collection_are_removed(tmp_path: Path) -> None:
+    from schedcast.collect.sandbox import _sandbox_root, probe_cgroups, reap_stale
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    dead_pid = child.pid  # exited and reaped
+    stale_run = _sandbox_root() / "runs" / f"{dead_pid}-deadbeef"
+    (stale_run / "work").mkdir(parents=True)
+    (stale_run / "trace").write_bytes(b"x")
+    cgroups = [d / f"{dead_pid}-deadbeef" for d in probe_cgroups().dirs]
+    for d in cgroups:
+        d.mkdir()
+    removed = reap_stale()
+    assert str(stale_run) in removed and not stale_run.exists()
+    assert [d for d in cgroups if d.exists()] == []

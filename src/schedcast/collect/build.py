@@ -3,13 +3,22 @@
 The cache key covers everything that changes the binary: the program's sources,
 kind and language version, the toolchain version, the build flags and the harness
 itself. A second build of the same program is a directory lookup.
+
+Untrusted sources are checked with Go's own parser (a small Go tool, `srcinfo`,
+built once per toolchain and cached) before the harness is added: cgo is refused
+(`import "C"`; non-race builds also get CGO_ENABLED=0, race builds need cgo only
+for the race runtime), so is any use of a name the harness declares; `func main()`
+is renamed at the exact position the parser reports. Sources over
+MAX_SOURCE_BYTES are refused. The toolchain runs sandboxed (`run_build_sandboxed`:
+no network, only /usr, GOROOT, the cache and the build directory visible, a
+cgroup capping memory, processes and CPU, a wall-clock limit).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -17,13 +26,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from schedcast.collect.sandbox import BuildLimits, run_build_sandboxed
 from schedcast.corpus.program import Program, ProgramKind
-from schedcast.toolchain import cache_dir, find_toolchain, go_env
+from schedcast.toolchain import Toolchain, cache_dir, find_toolchain, go_env
 
-_MAIN_FUNC_RE = re.compile(r"^func\s+main\s*\(\s*\)", re.MULTILINE)
 BUILD_TIMEOUT_S = 600
+MAX_SOURCE_BYTES = 4 << 20  # all of a program's files together
 # Bump when the build recipe (flags, go.mod, harness layout) changes: it is part of every key.
-BUILD_RECIPE = "2:trimpath:module=prog"
+BUILD_RECIPE = "3:trimpath:module=prog:cgo-refused:srcinfo"
+USER_MAIN = "schedcastUserMain"
 
 
 class BuildError(RuntimeError):
@@ -50,24 +61,92 @@ def _harness_file(name: str) -> str:
     return (resources.files("schedcast.collect") / "harness" / name).read_text()
 
 
-def harness_sources(program: Program) -> dict[str, str]:
-    """The program's files with the harness added (and main renamed for main packages)."""
-    files: dict[str, str] = {}
+def _harness_files(program: Program) -> dict[str, str]:
     core = _harness_file("core.go.tmpl").replace("__PACKAGE__", program.package)
     if program.kind is ProgramKind.MAIN:
-        for name, text in program.sources.items():
-            files[name] = _MAIN_FUNC_RE.sub("func schedcastUserMain()", text)
-        # "00_" sorts first, so the harness's init (which starts the tracer) runs
-        # before the program's own init functions.
-        files["00_schedcast_harness.go"] = core
-        files["zz_schedcast_main.go"] = _harness_file("main.go.tmpl")
-    else:
-        files.update(program.sources)
-        # In a test binary the harness lives in a _test.go file of the same package.
-        files["00_schedcast_harness_test.go"] = core
-        files["zz_schedcast_testmain_test.go"] = _harness_file("testmain.go.tmpl").replace(
-            "__PACKAGE__", program.package
-        )
+        # "00_" sorts first, so the harness's variables (which start the tracer)
+        # are initialised before the program's own.
+        return {"00_schedcast_harness.go": core, "zz_schedcast_main.go": _harness_file("main.go.tmpl")}
+    # In a test binary the harness lives in a _test.go file of the same package.
+    return {
+        "00_schedcast_harness_test.go": core,
+        "zz_schedcast_testmain_test.go": _harness_file("testmain.go.tmpl").replace("__PACKAGE__", program.package),
+    }
+
+
+def rename_main(text: str, offsets: list[int]) -> str:
+    """Rename `func main` at the byte offsets Go's parser reported."""
+    data = text.encode()
+    for off in sorted(offsets, reverse=True):
+        if data[off : off + 4] != b"main":
+            raise ValueError(f"no 'main' at byte {off}")
+        data = data[:off] + USER_MAIN.encode() + data[off + 4 :]
+    return data.decode()
+
+
+def _srcinfo_tool(tc: Toolchain) -> Path:
+    """The source checker, built once per toolchain and cached."""
+    source = _harness_file("srcinfo.go.tmpl")
+    key = hashlib.sha256(f"{tc.version}\0{source}".encode()).hexdigest()[:16]
+    tool = cache_dir() / "tools" / f"srcinfo-{key}"
+    if tool.is_file():
+        return tool
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".srcinfo.", dir=tool.parent))
+    try:
+        (work / "main.go").write_text(source)
+        (work / "go.mod").write_text(f"module srcinfo\n\ngo {tc.language_version}\n")
+        env = {**go_env(tc), "CGO_ENABLED": "0"}
+        proc = subprocess.run([str(tc.go), "build", "-o", str(work / "srcinfo"), "."], cwd=work, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        if proc.returncode != 0:
+            raise RuntimeError(f"cannot build schedcast's source checker: {proc.stderr.strip()}")
+        os.replace(work / "srcinfo", tool)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return tool
+
+
+def check_sources(program: Program, src: Path, user_files: list[str], harness: list[str]) -> dict[str, list[int]]:
+    """Run the source checker on the files written in `src`: the offsets of
+    `func main` per file, or BuildError naming the first refusal."""
+    tc = find_toolchain()
+    proc = subprocess.run(
+        [str(_srcinfo_tool(tc)), "-harness", ",".join(harness), *user_files],
+        cwd=src, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise BuildError(program.id, f"source check failed: {proc.stderr.strip()[:500]}")
+    report = json.loads(proc.stdout)
+    refusals = report.get("refusals") or []
+    if refusals:
+        r = refusals[0]
+        more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
+        raise BuildError(program.id, f"refused: {r['file']}:{r['line']}: {r['reason']}{more}")
+    return {k: v for k, v in (report.get("main_offsets") or {}).items() if v}
+
+
+def harness_sources(program: Program) -> dict[str, str]:
+    """The program's files with the harness added (and main renamed for main
+    packages), checked by Go's parser; BuildError when refused."""
+    work = Path(tempfile.mkdtemp(prefix="schedcast-srcinfo-"))
+    try:
+        return _prepare_sources(program, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _prepare_sources(program: Program, src: Path) -> dict[str, str]:
+    total = sum(len(t.encode()) for t in program.sources.values())
+    if total > MAX_SOURCE_BYTES:
+        raise BuildError(program.id, f"refused: its sources are {total} bytes, over the {MAX_SOURCE_BYTES} byte cap")
+    harness = _harness_files(program)
+    for name, text in {**program.sources, **harness}.items():
+        (src / name).write_text(text)
+    offsets = check_sources(program, src, sorted(program.sources), sorted(harness))
+    files: dict[str, str] = {}
+    for name, text in program.sources.items():
+        files[name] = rename_main(text, offsets[name]) if program.kind is ProgramKind.MAIN and name in offsets else text
+    files.update(harness)
     return files
 
 
@@ -75,7 +154,7 @@ def build_key(program: Program, race: bool, toolchain_version: str) -> str:
     h = hashlib.sha256()
     h.update(program.source_hash.encode())
     h.update(f"\0{toolchain_version}\0race={race}\0{BUILD_RECIPE}\0".encode())
-    for name in ("core.go.tmpl", "main.go.tmpl", "testmain.go.tmpl"):
+    for name in ("core.go.tmpl", "main.go.tmpl", "testmain.go.tmpl", "srcinfo.go.tmpl"):
         h.update(_harness_file(name).encode())
     return h.hexdigest()[:32]
 
@@ -100,7 +179,8 @@ def build(program: Program, race: bool = True, cache_root: Path | None = None) -
     try:
         src = work / "src"
         src.mkdir()
-        for name, text in harness_sources(program).items():
+        files = _prepare_sources(program, src)
+        for name, text in files.items():
             (src / name).write_text(text)
         (src / "go.mod").write_text(f"module prog\n\ngo {program.language_version}\n")
         out = work / "prog"
@@ -109,10 +189,15 @@ def build(program: Program, race: bool = True, cache_root: Path | None = None) -
             cmd = [str(tc.go), "build", "-trimpath", *flags, "-o", str(out), "."]
         else:
             cmd = [str(tc.go), "test", "-c", "-trimpath", *flags, "-o", str(out), "."]
+        env = go_env(tc)
+        # Untrusted code never gets cgo; the race runtime needs it (user cgo is
+        # refused by the source check above).
+        env["CGO_ENABLED"] = "1" if race else "0"
         try:
-            proc = subprocess.run(
-                cmd, cwd=src, env=go_env(tc), capture_output=True, text=True, timeout=BUILD_TIMEOUT_S
-            )
+            proc = run_build_sandboxed(
+                cmd, src, env, writable=[cache_dir()] if root.is_relative_to(cache_dir()) else [cache_dir(), root],
+                readable=[tc.goroot], limits=BuildLimits(wall_seconds=BUILD_TIMEOUT_S),
+            )  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             raise BuildError(program.id, f"go build took longer than {BUILD_TIMEOUT_S} s") from exc
         if proc.returncode != 0 or not out.is_file():

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from schedcast.collect.build import Build, BuildError, build
 from schedcast.collect.executor import Executor, LocalExecutor
 from schedcast.collect.runner import RunConfig, RunTask, execute_run, run_id
-from schedcast.collect.sandbox import unstage_all
+from schedcast.collect.sandbox import probe_isolation, reap_stale, unstage_all
 from schedcast.collect.store import RunStore
 from schedcast.corpus.program import Program
 
@@ -28,6 +28,8 @@ class CollectSummary:
     build_errors: dict[str, str] = field(default_factory=dict)
     builds_cached: int = 0
     elapsed_s: float = 0.0
+    sandbox: str = ""  # the containment that applied (Isolation.summary)
+    warnings: list[str] = field(default_factory=list)  # where it is weaker than the full sandbox
 
 
 def _build_one(args: tuple[Program, bool, Path | None]) -> tuple[Program, Build | None, str]:
@@ -47,14 +49,34 @@ def collect(
     show_progress: bool = True,
     cache_root: Path | None = None,
 ) -> CollectSummary:
-    """Run every program `config.runs` times; skip runs already in the store."""
+    """Run every program `config.runs` times; skip runs already in the store.
+    Holds the collection's write lock throughout (StoreLocked if another process
+    is writing it)."""
     started = time.monotonic()
     store = RunStore(out_dir)
+    with store.lock():
+        return _collect_locked(programs, store, config, executor, console, show_progress, cache_root, started)
+
+
+def _collect_locked(
+    programs: list[Program],
+    store: RunStore,
+    config: RunConfig,
+    executor: Executor | None,
+    console: Console | None,
+    show_progress: bool,
+    cache_root: Path | None,
+    started: float,
+) -> CollectSummary:
+    reap_stale()  # cgroups, run directories and staged binaries of collections that died
     store.consolidate()  # adopt runs finished by an interrupted collection
     store.add_programs(programs)
     done = store.done_run_ids()
     executor = executor or LocalExecutor()
     console = console or Console(stderr=True)
+    iso = probe_isolation()
+    for warning in iso.warnings:
+        console.print(f"[yellow]warning:[/] sandbox: {warning} (see `schedcast doctor`)", highlight=False, soft_wrap=True)
 
     todo = [
         p for p in programs if any(run_id(p, config, i) not in done for i in range(config.runs))
@@ -63,6 +85,7 @@ def collect(
     summary.already_done = sum(
         1 for p in programs for i in range(config.runs) if run_id(p, config, i) in done
     )
+    summary.sandbox, summary.warnings = iso.summary, list(iso.warnings)
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),

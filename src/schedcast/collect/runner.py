@@ -11,11 +11,25 @@ from typing import Any
 
 from schedcast.collect.build import Build
 from schedcast.collect.outcome import classify
-from schedcast.collect.sandbox import Limits, cleanup, read_capped, run_sandboxed, stage_binary
+from schedcast.collect.sandbox import (
+    Limits,
+    SandboxResult,
+    UnsafeFile,
+    cleanup,
+    read_capped,
+    read_run_file,
+    run_sandboxed,
+    stage_binary,
+)
 from schedcast.collect.store import RunStore
 from schedcast.corpus.program import Program, ProgramKind
 
-STDERR_PARSE_BYTES = 4 << 20  # race reports and panics are read from this much stderr
+STDERR_PARSE_BYTES = 4 << 20  # race reports and panics are read from this much stderr (head + tail)
+
+
+_FIRST_LIMITS = frozenset(
+    ("wall_seconds", "cpu_seconds", "memory_bytes", "race_memory_factor", "processes", "file_bytes", "open_files", "output_keep_bytes", "term_grace_seconds")
+)
 
 
 @dataclass(frozen=True)
@@ -28,9 +42,13 @@ class RunConfig:
 
     @property
     def config_id(self) -> str:
-        """Identifies runs that are interchangeable (same settings): part of every run_id."""
+        """Identifies runs that are interchangeable (same settings): part of every run_id.
+        Limits added later count only when they differ from their default, so
+        existing collections keep their run ids."""
+        default = asdict(Limits())
+        limits = {k: v for k, v in asdict(self.limits).items() if k in _FIRST_LIMITS or v != default[k]}
         blob = json.dumps(
-            {"gomaxprocs": self.gomaxprocs, "race": self.race, "seed": self.seed, "limits": asdict(self.limits)},
+            {"gomaxprocs": self.gomaxprocs, "race": self.race, "seed": self.seed, "limits": limits},
             sort_keys=True,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -86,6 +104,9 @@ def _base_record(task: RunTask) -> dict[str, Any]:
         "trace_complete": False,
         "timed_out": False,
         "harness_end": "",
+        "trace_truncated": False,
+        "sandbox": "",
+        "notes": "",
     }
 
 
@@ -112,20 +133,15 @@ def execute_run(task: RunTask) -> dict[str, Any]:
         args = ["-test.timeout=0", "-test.count=1", *args]
     env = {
         "GOMAXPROCS": str(cfg.gomaxprocs),
-        "GORACE": "atexit_sleep_ms=0 halt_on_error=0",  # the race runtime sleeps 1 s at exit by default
-        "SCHEDCAST_TRACE": "trace.out",
-        "SCHEDCAST_STATUS": "schedcast-status.json",
+        # The race runtime sleeps 1 s at exit by default; exitcode 66 is the race
+        # evidence the classifier trusts (the harness itself always exits 0).
+        "GORACE": "atexit_sleep_ms=0 halt_on_error=0 exitcode=66",
         "SCHEDCAST_SEED": str(record["seed"]),
     }
     result = run_sandboxed(binary, args, env, limits, cfg.race)
+    notes: list[str] = []
     try:
-        status = None
-        status_path = result.workdir / "schedcast-status.json"
-        if status_path.is_file():
-            try:
-                status = json.loads(status_path.read_text())
-            except (OSError, json.JSONDecodeError):
-                status = None
+        status = _verified_status(result, limits, notes)
         stderr_full, _ = read_capped(result.stderr_path, STDERR_PARSE_BYTES)
         c = classify(
             status=status,
@@ -134,23 +150,36 @@ def execute_run(task: RunTask) -> dict[str, Any]:
             timed_out=result.timed_out,
             stderr=stderr_full,
             is_test=task.program.kind is ProgramKind.TEST,
+            race_build=cfg.race,
+            oom_killed=result.oom_killed,
         )
-        trace_file = result.workdir / "trace.out"
-        if trace_file.is_file() and trace_file.stat().st_size > 0:
-            sha, rel, size = store.put_trace(trace_file)
-            record.update(trace_sha256=sha, trace_path=rel, trace_bytes=size)
-        else:
-            record.update(trace_sha256=None, trace_path=None, trace_bytes=0)
+        record.update(trace_sha256=None, trace_path=None, trace_bytes=0)
+        trace_complete = c.trace_complete
+        try:
+            stored = store.store_trace(result.trace_path, max_bytes=limits.file_bytes)
+        except UnsafeFile as exc:
+            notes.append(f"trace refused: {exc}")
+            stored = None
+        if stored is not None and stored.truncated:
+            # Cut at the file-size cap: recorded, not stored; later stages skip it.
+            trace_complete = False
+            record.update(trace_truncated=True, trace_bytes=stored.size)
+            notes.append(f"trace cut at the {limits.file_bytes} byte cap: not stored")
+        elif stored is not None and stored.size > 0:
+            record.update(trace_sha256=stored.sha256, trace_path=stored.rel, trace_bytes=stored.size)
         stdout, stdout_bytes = read_capped(result.stdout_path, limits.output_keep_bytes)
         stderr, stderr_bytes = read_capped(result.stderr_path, limits.output_keep_bytes)
+        exit_code = result.exit_code
+        if status is not None and isinstance(status.get("exit_code"), int):
+            exit_code = status["exit_code"]  # the program's own code (the harness exits 0 or, on a race, 66)
         record.update(
             outcomes=c.outcomes,
             duration_s=result.duration_s,
-            exit_code=result.exit_code,
+            exit_code=exit_code,
             signal=result.signal,
             timed_out=result.timed_out,
             harness_end=c.harness_end,
-            trace_complete=c.trace_complete,
+            trace_complete=trace_complete,
             race_reports=c.races_json(),
             leaked_goroutines=c.leaked_goroutines,
             goroutines_at_end=json.dumps((status or {}).get("goroutines") or []),
@@ -160,9 +189,43 @@ def execute_run(task: RunTask) -> dict[str, Any]:
             stderr=stderr,
             stdout_bytes=stdout_bytes,
             stderr_bytes=stderr_bytes,
+            sandbox=result.sandbox,
+            notes="; ".join(notes),
         )
     finally:
         cleanup(result)
     record["finished_at"] = datetime.now(timezone.utc).isoformat()
     store.add_run(record)
     return record
+
+
+def _verified_status(result: SandboxResult, limits: Limits, notes: list[str]) -> dict[str, Any] | None:
+    """The harness's status: the one line of the status file that carries this run's
+    token. Anything else in the file (a program can write to the descriptor) is
+    ignored; a file over the cap, or not a regular file, is refused."""
+    try:
+        got = read_run_file(result.status_path, limits.status_bytes)
+    except UnsafeFile as exc:
+        notes.append(f"status refused: {exc}")
+        return None
+    if got is None or not got.data:
+        return None
+    if got.truncated:
+        notes.append(f"status refused: larger than {limits.status_bytes} bytes")
+        return None
+    marker = f'"token":"{result.token}"'.encode()
+    at = got.data.rfind(marker)
+    if at < 0:
+        notes.append("status without this run's token ignored")
+        return None
+    start = got.data.rfind(b"\n", 0, at) + 1
+    stop = got.data.find(b"\n", at)
+    try:
+        status = json.loads(got.data[start : stop if stop >= 0 else len(got.data)])
+    except (ValueError, UnicodeDecodeError):
+        notes.append("status with this run's token is not valid JSON")
+        return None
+    if not isinstance(status, dict) or status.get("token") != result.token:
+        notes.append("status without this run's token ignored")
+        return None
+    return status

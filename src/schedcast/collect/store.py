@@ -7,20 +7,33 @@ Layout of a collection directory:
     pending/<run_id>.json   runs finished since the last consolidation
     traces/<ab>/<sha256>.trace   raw traces, named by the SHA-256 of their bytes
 
-Every write is atomic (write to a temporary file, then rename). A worker writes a
-run's trace first and its record second, so a record never names a missing trace.
-Consolidation merges pending records into runs.parquet (deduplicated by run_id)
-before deleting them, so `kill -9` at any point loses at most the runs in flight,
-and rerunning the same collection performs exactly the missing runs.
+Every write is atomic (write to a temporary file, fsync, then rename). A worker
+writes a run's trace first and its record second, so a record never names a
+missing trace. Consolidation merges pending records into runs.parquet
+(deduplicated by run_id) before deleting them, so `kill -9` at any point loses at
+most the runs in flight, and rerunning the same collection performs exactly the
+missing runs.
+
+One writer per collection: `collect` holds an exclusive lock (`DIR/.lock`, flock)
+for its whole run; a second `collect` into the same directory fails at once with
+one line naming the holder. Consolidation runs only under the lock (a reader that
+finds the directory locked reads what is already consolidated), so two
+consolidations never interleave. Taking the lock removes temporary files that a
+killed writer left behind.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
-import shutil
+import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +79,9 @@ RUN_SCHEMA = pa.schema(
         ("stdout_bytes", pa.int64()),
         ("stderr_bytes", pa.int64()),
         ("finished_at", pa.timestamp("us", tz="UTC")),
+        ("trace_truncated", pa.bool_()),  # the trace hit the file-size cap: recorded, not stored
+        ("sandbox", pa.string()),  # the containment that applied (e.g. bwrap+cgroup-v1+nobody)
+        ("notes", pa.string()),  # what the collector refused or ignored (forged status, unsafe files)
     ],
     metadata={b"schedcast.schema_version": str(SCHEMA_VERSION).encode()},
 )
@@ -94,6 +110,18 @@ class StoreError(RuntimeError):
     """The collection directory cannot be used; the message says where and why."""
 
 
+class StoreLocked(StoreError):
+    """Another process is writing this collection."""
+
+
+@dataclass(frozen=True)
+class StoredTrace:
+    sha256: str
+    rel: str  # relative to the collection directory ("" when not stored)
+    size: int  # bytes of the run's trace file
+    truncated: bool  # larger than the cap: not stored
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -113,6 +141,8 @@ def _atomic_write_table(path: Path, table: pa.Table) -> None:
     os.close(fd)
     try:
         pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -125,6 +155,7 @@ class RunStore:
         """``read_only=True`` opens an existing collection without writing to it (a
         read-only directory can still be read; pending runs are not merged)."""
         self.root = Path(root)
+        self._lock_fd: int | None = None
         self.read_only = read_only
         if read_only:
             if not self.root.is_dir():
@@ -147,23 +178,110 @@ class RunStore:
     def programs_path(self) -> Path:
         return self.root / "programs.parquet"
 
+    # -- lock ---------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the collection's write lock; a second writer gets StoreLocked at once."""
+        path = self.root / ".lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise StoreLocked(
+                    f"{self.root}: another collection is writing here (pid {holder}); wait for it to finish or use another --out"
+                ) from exc
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+        try:
+            self._remove_temporaries()
+            yield
+        finally:
+            self._lock_fd = None
+            os.close(fd)  # releases the lock
+
+    @property
+    def locked(self) -> bool:
+        return self._lock_fd is not None
+
+    def _remove_temporaries(self) -> None:
+        """Temporary files of writers that died (only called under the lock)."""
+        traces = self.root / "traces"
+        for d in [self.root, self.root / "pending", traces, *(p for p in traces.iterdir() if p.is_dir() and not p.is_symlink())]:
+            for p in d.iterdir():
+                if p.name.startswith(".") and p.name != ".lock" and p.is_file() and not p.is_symlink():
+                    p.unlink(missing_ok=True)
+
     # -- traces -------------------------------------------------------------
     def put_trace(self, path: Path) -> tuple[str, str, int]:
-        """Move a trace file into content-addressed storage: (sha256, relative path, bytes)."""
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        digest = h.hexdigest()
-        rel = Path("traces") / digest[:2] / f"{digest}.trace"
-        dest = self.root / rel
-        dest.parent.mkdir(exist_ok=True)
-        size = path.stat().st_size
-        if not dest.exists():
-            tmp = dest.parent / f".{digest}.{os.getpid()}.{id(path)}"
-            shutil.copyfile(path, tmp)  # the source may be on another filesystem
-            os.replace(tmp, dest)
-        return digest, str(rel), size
+        """Store a trace file by content: (sha256, relative path, bytes)."""
+        stored = self.store_trace(path)
+        if stored is None:
+            raise FileNotFoundError(errno.ENOENT, "no such trace file", str(path))
+        return stored.sha256, stored.rel, stored.size
+
+    def store_trace(self, path: Path, max_bytes: int | None = None) -> StoredTrace | None:
+        """Copy a run's trace into content-addressed storage in one pass (hash while
+        copying). The file is opened without following links and must be a regular
+        file; one larger than `max_bytes` is not stored (truncated=True). None when
+        the file does not exist. A failed copy leaves no temporary file."""
+        from schedcast.collect.sandbox import UnsafeFile
+
+        try:
+            dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                src = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise UnsafeFile(f"{path.name}: {'a symbolic link' if exc.errno == errno.ELOOP else exc.strerror}") from exc
+        finally:
+            os.close(dir_fd)
+        try:
+            st = os.fstat(src)
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsafeFile(f"{path.name} is not a regular file")
+            if max_bytes is not None and st.st_size >= max_bytes:
+                return StoredTrace("", "", st.st_size, True)
+            if st.st_size == 0:
+                return StoredTrace("", "", 0, False)
+            staging = self.root / "traces"
+            fd, tmp = tempfile.mkstemp(prefix=".incoming.", dir=staging)
+            try:
+                h = hashlib.sha256()
+                size = 0
+                with os.fdopen(fd, "wb") as out:
+                    while True:
+                        chunk = os.read(src, 1 << 20)
+                        if not chunk:
+                            break
+                        size += len(chunk)
+                        if max_bytes is not None and size >= max_bytes:
+                            Path(tmp).unlink(missing_ok=True)
+                            return StoredTrace("", "", size, True)
+                        h.update(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+                digest = h.hexdigest()
+                rel = Path("traces") / digest[:2] / f"{digest}.trace"
+                dest = self.root / rel
+                dest.parent.mkdir(exist_ok=True)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, dest)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            return StoredTrace(digest, str(rel), size, False)
+        finally:
+            os.close(src)
 
     # -- runs ---------------------------------------------------------------
     def add_run(self, record: dict[str, Any]) -> None:
@@ -181,9 +299,20 @@ class RunStore:
         return done
 
     def consolidate(self) -> int:
-        """Merge pending records into runs.parquet; returns the number of runs stored."""
+        """Merge pending records into runs.parquet; returns the number of runs stored.
+        Runs under the write lock; when another process holds it, nothing is merged
+        (that writer consolidates) and the stored count is returned."""
         if self.read_only:
             raise StoreError(f"{self.root}: opened read-only, cannot merge pending runs")
+        if not self.locked:
+            try:
+                with self.lock():
+                    return self._consolidate()
+            except StoreLocked:
+                return self.read_runs().num_rows if self.runs_path.exists() else 0
+        return self._consolidate()
+
+    def _consolidate(self) -> int:
         pending = self._pending()
         rows: list[dict[str, Any]] = []
         for p in pending:
@@ -205,12 +334,19 @@ class RunStore:
         return table.num_rows
 
     def read_runs(self) -> pa.Table:
+        """The runs table; files written before a column existed get it filled with
+        nulls (columns are only ever added within a schema version)."""
         if not self.runs_path.exists():
             return RUN_SCHEMA.empty_table()
         table = pq.read_table(self.runs_path)
         version = (table.schema.metadata or {}).get(b"schedcast.schema_version", b"?").decode()
         if version != str(SCHEMA_VERSION):
             raise StoreError(f"{self.runs_path}: run table schema version {version}, this schedcast reads {SCHEMA_VERSION}")
+        missing = [f for f in RUN_SCHEMA if f.name not in table.column_names]
+        if missing:
+            for f in missing:
+                table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+            table = table.select(RUN_SCHEMA.names).cast(RUN_SCHEMA)
         return table
 
     # -- programs -----------------------------------------------------------

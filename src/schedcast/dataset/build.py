@@ -227,12 +227,17 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
     }
 
     # Runs: read every trace (in parallel processes), record why any is skipped.
-    run_rows = runs.select(["run_id", "program_id", "source_hash", "run_index", "outcomes", "trace_path", "gomaxprocs"]).to_pylist()
+    columns = ["run_id", "program_id", "source_hash", "run_index", "outcomes", "trace_path", "gomaxprocs"]
+    columns += ["trace_truncated"] if "trace_truncated" in runs.column_names else []
+    run_rows = runs.select(columns).to_pylist()
     todo = []
     for r in run_rows:
         if (r["program_id"], r["source_hash"]) not in prog_rows:
             report.skipped["unknown_program"] += 1
             report.skipped_runs.append((r["run_id"], "unknown_program", f"{r['program_id']} is not in programs.parquet"))
+        elif r.get("trace_truncated"):
+            report.skipped["trace_truncated"] += 1
+            report.skipped_runs.append((r["run_id"], "trace_truncated", "the trace hit the size cap at collection; not stored"))
         elif not r["trace_path"]:
             reason = "build_error" if "build_error" in r["outcomes"] else "no_trace"
             report.skipped[reason] += 1
