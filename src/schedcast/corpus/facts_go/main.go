@@ -242,12 +242,34 @@ type function struct {
 	body   *ast.BlockStmt
 	sites  map[ast.Node]*site
 	skip   map[ast.Node]bool // nodes that are not sites of their own (select comm ops, go calls)
-	defers []*site           // deferred sites in source order
-	exit   opSet             // what the goroutine does when the function returns
+	defers []deferred        // deferred sites in source order
 	labels map[string]*target
 	loops  []*target
 	// Literals inside this body, named in source order; each is its own function.
 	literals []*function
+}
+
+// deferred is a deferred call and the statement list that holds it: it counts at
+// the exits inside that list after it (an approximation of "registered on every path").
+type deferred struct {
+	pos, from, to token.Pos
+	site          *site
+}
+
+// exitAt is what the goroutine does first when the function exits at pos: its
+// active deferred calls, last-in first-out (an empty set when there are none);
+// it also links those deferred calls to each other.
+func (fn *function) exitAt(pos token.Pos) opSet {
+	after := opSet{}
+	for _, d := range fn.defers {
+		if d.site != nil && d.pos < pos && d.from <= pos && pos <= d.to {
+			for k := range after {
+				d.site.next[k] = true
+			}
+			after = setOf(d.site.Op)
+		}
+	}
+	return after
 }
 
 // target is where break and continue lead inside a loop, switch or select.
@@ -336,18 +358,11 @@ func (a *analyzer) function(fn *function) {
 	fn.labels = map[string]*target{}
 	a.collect(fn)
 	// Deferred calls run last-in first-out when the function returns.
-	fn.exit = opSet{}
-	after := opSet{}
-	for _, d := range fn.defers {
-		d.next = after
-		after = setOf(d.Op)
-	}
-	fn.exit = after
 	end := a.newSite(fn, fn.body.Rbrace, "func_end", nil)
-	end.next = fn.exit
-	for _, s := range fn.sites {
+	end.next = fn.exitAt(fn.body.Rbrace)
+	for node, s := range fn.sites {
 		if s.Op == opReturn {
-			s.next = fn.exit
+			s.next = fn.exitAt(node.Pos())
 		}
 	}
 	a.walkList(fn, fn.body.List, setOf(opReturn))
@@ -365,8 +380,25 @@ func (a *analyzer) newSite(fn *function, pos token.Pos, op string, detail map[st
 
 // collect records every site of the body (literals excluded: they are functions of their own).
 func (a *analyzer) collect(fn *function) {
-	deferred := map[ast.Node]bool{}
+	deferCalls := map[ast.Node]int{} // deferred call -> index in fn.defers
+	var scopes []ast.Node // enclosing statement lists: blocks and case clauses
+	var stack []ast.Node
 	ast.Inspect(fn.body, func(node ast.Node) bool {
+		if node == nil {
+			top := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if len(scopes) > 0 && scopes[len(scopes)-1] == top {
+				scopes = scopes[:len(scopes)-1]
+			}
+			return true
+		}
+		if _, lit := node.(*ast.FuncLit); !lit {
+			stack = append(stack, node)
+			switch node.(type) {
+			case *ast.BlockStmt, *ast.CaseClause, *ast.CommClause:
+				scopes = append(scopes, node)
+			}
+		}
 		switch n := node.(type) {
 		case *ast.FuncLit:
 			k := len(fn.literals) + 1
@@ -382,7 +414,9 @@ func (a *analyzer) collect(fn *function) {
 			fn.skip[n.Call] = true
 			fn.sites[n] = a.newSite(fn, n.Go, "go", map[string]any{"func": a.goTarget(fn, n.Call)})
 		case *ast.DeferStmt:
-			deferred[n.Call] = true
+			deferCalls[n.Call] = len(fn.defers)
+			scope := scopes[len(scopes)-1]
+			fn.defers = append(fn.defers, deferred{pos: n.Pos(), from: scope.Pos(), to: scope.End()})
 		case *ast.SendStmt:
 			if !fn.skip[n] {
 				fn.sites[n] = a.newSite(fn, n.Arrow, "send", nil)
@@ -402,7 +436,8 @@ func (a *analyzer) collect(fn *function) {
 				return true
 			}
 			if op, detail := a.classifyCall(n); op != "" {
-				if deferred[n] {
+				d, isDeferred := deferCalls[n]
+				if isDeferred {
 					if detail == nil {
 						detail = map[string]any{}
 					}
@@ -410,8 +445,8 @@ func (a *analyzer) collect(fn *function) {
 				}
 				s := a.newSite(fn, n.Lparen, op, detail)
 				fn.sites[n] = s
-				if deferred[n] {
-					fn.defers = append(fn.defers, s)
+				if isDeferred {
+					fn.defers[d].site = s
 				}
 			}
 		}
@@ -824,7 +859,7 @@ func (a *analyzer) walk(fn *function, stmt ast.Stmt, cont opSet) opSet {
 	case *ast.ExprStmt:
 		if a.isPanic(s.X) {
 			// The function stops here: its deferred calls run, then it is over.
-			exit := fn.exit
+			exit := fn.exitAt(s.Pos())
 			if len(exit) == 0 {
 				exit = setOf(opReturn)
 			}
