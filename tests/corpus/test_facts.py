@@ -213,9 +213,14 @@ def test_oversized_and_malformed_inputs_give_error_records(monkeypatch: pytest.M
 
 def test_analyzer_limits_turn_into_error_records(monkeypatch: pytest.MonkeyPatch) -> None:
     unique = f"package main\n\n// {uuid.uuid4()}\nfunc main() {{}}\n".encode()
-    monkeypatch.setattr(facts_module, "ANALYZER_MEMORY_BYTES", 16 << 20)  # far too little for Go's runtime
+    # Too little address space for Go's runtime to start: the limit holds from the start.
+    monkeypatch.setattr(facts_module, "ANALYZER_MEMORY_BYTES", 256 << 20)
     facts = source_facts({"main.go": unique})
-    assert facts.sites == () and "analyzer failed" in facts.parse_errors[0]
+    assert facts.sites == () and facts.parse_errors[0].startswith("source-facts analyzer failed: fatal error:")
+    monkeypatch.setattr(facts_module, "ANALYZER_TIMEOUT_S", 0.0)
+    monkeypatch.setattr(facts_module, "ANALYZER_TIMEOUT_PER_PROGRAM_S", 0.001)
+    facts = source_facts({"main.go": unique})
+    assert facts.sites == () and "took longer than" in facts.parse_errors[0]
     monkeypatch.undo()
     # A failure is not cached: the next call analyses it for real.
     assert source_facts({"main.go": unique}).typed

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import resource
 import shutil
 import subprocess
 import tempfile
@@ -191,28 +190,24 @@ def analyzer_binary() -> Path:
     return binary
 
 
-def _limit_resources() -> None:  # runs in the analyzer's child process
-    resource.setrlimit(resource.RLIMIT_AS, (ANALYZER_MEMORY_BYTES, ANALYZER_MEMORY_BYTES))
-
-
 def _run_analyzer(requests: list[dict[str, object]]) -> list[dict[str, object]]:
     """Analyse a batch in one process; raises FactsError when the process fails."""
     binary = analyzer_binary()
     tc = find_toolchain()
     env = go_env(tc)
-    env.update(CGO_ENABLED="0", GOMAXPROCS="2", GOMEMLIMIT=str(ANALYZER_MEMORY_BYTES // 2))
+    env.update(CGO_ENABLED="0", GOMAXPROCS="2")
     payload = json.dumps({"max_bytes": MAX_SOURCE_BYTES, "programs": requests}).encode()
     timeout = ANALYZER_TIMEOUT_S + ANALYZER_TIMEOUT_PER_PROGRAM_S * len(requests)
     try:
         proc = subprocess.run(
-            [str(binary)], input=payload, env=env, capture_output=True, timeout=timeout,
-            preexec_fn=_limit_resources, cwd=tempfile.gettempdir(),
+            # The analyzer limits its own address space before it reads anything.
+            [str(binary), "-max-memory", str(ANALYZER_MEMORY_BYTES)],
+            input=payload, env=env, capture_output=True, timeout=timeout, cwd=tempfile.gettempdir(),
         )
     except subprocess.TimeoutExpired as exc:
         raise FactsError(f"source-facts analyzer took longer than {timeout:.0f} s") from exc
     if proc.returncode != 0:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-        raise FactsError(f"source-facts analyzer failed: {tail[0]}")
+        raise FactsError(f"source-facts analyzer failed: {_failure(proc.returncode, proc.stderr)}")
     try:
         out = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
@@ -220,6 +215,17 @@ def _run_analyzer(requests: list[dict[str, object]]) -> list[dict[str, object]]:
     if not isinstance(out, list) or len(out) != len(requests):
         raise FactsError("source-facts analyzer answered for the wrong number of programs")
     return out
+
+
+def _failure(returncode: int, stderr: bytes) -> str:
+    """The one line that says why the analyzer stopped (Go's fatal error, not its stack)."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal error:", "panic:", "facts:", "runtime:")):
+            return line
+    if returncode < 0:
+        return f"killed by signal {-returncode}"
+    return lines[-1] if lines else f"exit status {returncode}"
 
 
 def _facts_from_record(record: Mapping[str, object]) -> ProgramFacts:

@@ -31,6 +31,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 type program struct {
@@ -115,6 +116,27 @@ var (
 )
 
 func main() {
+	// -max-memory BYTES: limit this process's address space, then start again under
+	// the limit (the Go runtime reserves its address space at start, so a limit set
+	// later would not hold), with a soft heap limit at half of it.
+	if len(os.Args) == 3 && os.Args[1] == "-max-memory" {
+		limit, err := strconv.ParseUint(os.Args[2], 10, 64)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "facts: bad -max-memory:", os.Args[2])
+			os.Exit(2)
+		}
+		if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+			fmt.Fprintln(os.Stderr, "facts: cannot limit memory:", err)
+			os.Exit(2)
+		}
+		self, err := os.Executable()
+		if err == nil {
+			env := append(os.Environ(), fmt.Sprintf("GOMEMLIMIT=%d", limit/2))
+			err = syscall.Exec(self, os.Args[:1], env)
+		}
+		fmt.Fprintln(os.Stderr, "facts: cannot restart under the memory limit:", err)
+		os.Exit(2)
+	}
 	var req request
 	limit := int64(256 << 20)
 	data, err := io.ReadAll(io.LimitReader(os.Stdin, limit+1))
