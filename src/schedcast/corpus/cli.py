@@ -294,6 +294,7 @@ def facts_cmd(
 
     from schedcast.corpus.facts import facts_for
     from schedcast.corpus.program import load_program
+    from schedcast.terminal import console as out, err_console as err
 
     if target is not None:
         if origin:
@@ -321,14 +322,17 @@ def facts_cmd(
         if not facts.sites and facts.parse_errors:
             fail(f"{programs[0].id}: no source facts: {facts.parse_errors[0]}")
         table = Table(title=f"{programs[0].id}: {len(facts.sites)} sites ({'type-checked' if facts.typed else 'not fully type-checked'})")
-        for col in ("site", "func", "op", "detail", "next"):
+        table.add_column("site", no_wrap=True)
+        for col in ("func", "op", "detail", "next"):
             table.add_column(col, overflow="fold")
         for s in facts.sites:
-            detail = " ".join(f"{k}={v}" for k, v in s.detail.items())
+            detail = " ".join(
+                f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in s.detail.items()
+            )
             table.add_row(s.site, s.func, s.op, detail, " ".join(s.next_ops) or "-")
-        console.print(table)
+        out.print(table)
         for e in facts.parse_errors:
-            err_console.print(f"[yellow]warning:[/] {e}", highlight=False, soft_wrap=True)
+            err_out.print(f"[yellow]warning:[/] {e}", highlight=False, soft_wrap=True)
         return
     table = Table(title=f"{len(programs)} programs")
     for col in ("id", "typed", "sites", "most common operations", "errors"):
@@ -336,9 +340,9 @@ def facts_cmd(
     for p, f in zip(programs, results):
         ops = sorted(((n, op) for op, n in f.counts().items() if n and op not in ("return", "func_end")), reverse=True)
         table.add_row(p.id, "yes" if f.typed else "no", str(len(f.sites)), " ".join(f"{op}={n}" for n, op in ops[:5]), (f.parse_errors or ("",))[0][:80])
-    console.print(table)
+    out.print(table)
     untyped = sum(1 for f in results if not f.typed)
-    console.print(
+    out.print(
         f"{len(programs)} programs, {untyped} not fully type-checked; facts in {elapsed:.2f} s "
         f"({'cached answers reused' if cache else 'analysed again, --no-cache'})",
         highlight=False,
