@@ -344,7 +344,7 @@ def facts_cmd(
     untyped = sum(1 for f in results if not f.typed)
     out.print(
         f"{len(programs)} programs, {untyped} not fully type-checked; facts in {elapsed:.2f} s "
-        f"({'cached answers reused' if cache else 'analysed again, --no-cache'})",
+        f"({'cache on' if cache else 'cache off: every program analysed again'})",
         highlight=False,
         soft_wrap=True,
     )

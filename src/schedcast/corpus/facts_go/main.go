@@ -221,7 +221,7 @@ func analyze(p program, maxBytes int64) result {
 		res.Errors = append(res.Errors, fmt.Sprintf("type error: ... %d more", typeErrors-5))
 	}
 	res.Typed = len(res.Errors) == 0
-	a := &analyzer{info: info, typed: res.Typed}
+	a := &analyzer{info: info}
 	for _, f := range files {
 		a.file(f)
 	}
@@ -251,7 +251,6 @@ func firstLines(s string, n int) string {
 
 type analyzer struct {
 	info  *types.Info
-	typed bool
 	sites []*site
 	// Per file: import name -> path (the syntax fallback's way to read time.Sleep).
 	imports map[string]string
@@ -403,7 +402,7 @@ func (a *analyzer) newSite(fn *function, pos token.Pos, op string, detail map[st
 // collect records every site of the body (literals excluded: they are functions of their own).
 func (a *analyzer) collect(fn *function) {
 	deferCalls := map[ast.Node]int{} // deferred call -> index in fn.defers
-	var scopes []ast.Node // enclosing statement lists: blocks and case clauses
+	var scopes []ast.Node            // enclosing statement lists: blocks and case clauses
 	var stack []ast.Node
 	ast.Inspect(fn.body, func(node ast.Node) bool {
 		if node == nil {
@@ -572,7 +571,7 @@ var syncMethods = map[string]map[string]string{
 }
 
 var packageFuncs = map[string]map[string]string{
-	"time": {"Sleep": "sleep", "After": "timer", "NewTimer": "timer", "Tick": "timer", "NewTicker": "timer", "AfterFunc": "timer"},
+	"time":    {"Sleep": "sleep", "After": "timer", "NewTimer": "timer", "Tick": "timer", "NewTicker": "timer", "AfterFunc": "timer"},
 	"runtime": {"Gosched": "gosched", "GC": "gc"},
 	"context": {
 		"WithCancel": "ctx_with_cancel", "WithCancelCause": "ctx_with_cancel",
