@@ -205,6 +205,11 @@ def test_oversized_and_malformed_inputs_give_error_records(monkeypatch: pytest.M
     # Nesting deep enough to trouble a recursive parser is refused by Go's parser, per program.
     deep = b"package main\n\nvar x = " + b"(" * 200_000 + b"1" + b")" * 200_000 + b"\n"
     assert source_facts({"main.go": deep}).parse_errors
+    # Loops nested past what the flow analysis follows in bounded work: a record, quickly.
+    depth = 40
+    nested = "".join(f"for i{i} := 0; i{i} < 2; i{i}++ {{\n" for i in range(depth)) + "c <- 1\n" + "}\n" * depth
+    source = f"package main\n\nfunc main() {{\nc := make(chan int, 1)\n{nested}}}\n"
+    assert "control flow too complex" in source_facts({"main.go": source.encode()}).parse_errors[0]
     # The analyzer enforces its own size cap too (a record, not a crash).
     monkeypatch.setattr(facts_module, "MAX_SOURCE_BYTES", 64)
     records = facts_module._run_analyzer([{"id": "0", "go_version": "", "files": {"main.go": "package main\n" * 10}}])
@@ -224,6 +229,26 @@ def test_analyzer_limits_turn_into_error_records(monkeypatch: pytest.MonkeyPatch
     monkeypatch.undo()
     # A failure is not cached: the next call analyses it for real.
     assert source_facts({"main.go": unique}).typed
+
+
+def test_a_crashing_batch_is_halved_until_the_culprit_is_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = uuid.uuid4()
+    sources = [f"package main\n\n// {token} {i}\nfunc main() {{ <-make(chan int) }}\n" for i in range(5)]
+    real = facts_module._run_analyzer
+    batches: list[int] = []
+
+    def crashing_on_the_third(requests):  # type: ignore[no-untyped-def]
+        # The analyzer process dies (as when one program exhausts its memory).
+        batches.append(len(requests))
+        if any(str(token) + " 2" in r["files"]["main.go"] for r in requests):
+            raise facts_module.FactsError("source-facts analyzer failed: fatal error: out of memory")
+        return real(requests)
+
+    monkeypatch.setattr(facts_module, "_run_analyzer", crashing_on_the_third)
+    results = facts_for([make_program(f"p{i}", {"main.go": text}) for i, text in enumerate(sources)])
+    assert [bool(r.sites) for r in results] == [True, True, False, True, True]
+    assert "out of memory" in results[2].parse_errors[0]
+    assert batches[0] == 5 and batches.count(1) >= 1
 
 
 def test_answers_are_cached(monkeypatch: pytest.MonkeyPatch) -> None:

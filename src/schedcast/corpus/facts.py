@@ -85,6 +85,10 @@ class FactsError(RuntimeError):
     """The analyzer could not be built or run (a toolchain problem, not a program's)."""
 
 
+class FactsTimeout(FactsError):
+    """The analyzer ran past its time limit."""
+
+
 @dataclass(frozen=True)
 class SiteFact:
     file: str  # as user_site() reports it: "prog/main.go"
@@ -205,7 +209,7 @@ def _run_analyzer(requests: list[dict[str, object]]) -> list[dict[str, object]]:
             input=payload, env=env, capture_output=True, timeout=timeout, cwd=tempfile.gettempdir(),
         )
     except subprocess.TimeoutExpired as exc:
-        raise FactsError(f"source-facts analyzer took longer than {timeout:.0f} s") from exc
+        raise FactsTimeout(f"source-facts analyzer took longer than {timeout:.0f} s") from exc
     if proc.returncode != 0:
         raise FactsError(f"source-facts analyzer failed: {_failure(proc.returncode, proc.stderr)}")
     try:
@@ -314,11 +318,22 @@ def facts_for_sources(
                 pass  # a damaged cache entry: analyse again
         request = {"id": str(i), "go_version": go_version, "files": decoded}
         todo.append((i, key, request))
-    for batch in _batches(todo):
+    pending = list(_batches(todo))
+    while pending:
+        batch = pending.pop()
         try:
             records = _run_analyzer([r for _, _, r in batch])
-        except (FactsError, ToolchainError, OSError) as exc:
+        except FactsTimeout as exc:
             for i, _, _ in batch:  # not cached: the failure may be transient
+                results[i] = _error_facts(str(exc))
+            continue
+        except (FactsError, ToolchainError, OSError) as exc:
+            if len(batch) > 1 and not isinstance(exc, ToolchainError):
+                # One program may have brought the process down (memory): halve the batch
+                # so the others still get their facts.
+                pending += [batch[: len(batch) // 2], batch[len(batch) // 2 :]]
+                continue
+            for i, _, _ in batch:
                 results[i] = _error_facts(str(exc))
             continue
         cache.mkdir(parents=True, exist_ok=True)

@@ -168,6 +168,10 @@ func main() {
 func analyzeSafely(p program, maxBytes int64) (res result) {
 	defer func() {
 		if r := recover(); r != nil {
+			if _, ok := r.(tooComplex); ok {
+				res = result{ID: p.ID, Errors: []string{fmt.Sprintf("control flow too complex to follow (over %d statements walked)", maxSteps)}, Sites: []*site{}}
+				return
+			}
 			res = result{ID: p.ID, Errors: []string{fmt.Sprintf("analyzer error: %v", r)}, Sites: []*site{}}
 		}
 	}()
@@ -251,6 +255,7 @@ func firstLines(s string, n int) string {
 
 type analyzer struct {
 	info  *types.Info
+	steps int // statements walked so far: loops nest multiplicatively, so bound the work
 	sites []*site
 	// Per file: import name -> path (the syntax fallback's way to read time.Sleep).
 	imports map[string]string
@@ -871,7 +876,17 @@ func (a *analyzer) isPanic(e ast.Expr) bool {
 	return false
 }
 
+// maxSteps bounds the statements walked per program (nested loops re-walk their
+// bodies until nothing changes); a program past it gets an error record.
+const maxSteps = 2_000_000
+
+type tooComplex struct{}
+
 func (a *analyzer) walk(fn *function, stmt ast.Stmt, cont opSet) opSet {
+	a.steps++
+	if a.steps > maxSteps {
+		panic(tooComplex{})
+	}
 	switch s := stmt.(type) {
 	case nil:
 		return cont
