@@ -318,6 +318,13 @@ def facts_for_sources(
                 pass  # a damaged cache entry: analyse again
         request = {"id": str(i), "go_version": go_version, "files": decoded}
         todo.append((i, key, request))
+    if todo:
+        try:
+            analyzer_binary()  # built once here, so a build failure is not retried per batch
+        except (FactsError, ToolchainError, OSError) as exc:
+            for i, _, _ in todo:
+                results[i] = _error_facts(f"source facts unavailable: {exc}")
+            todo = []
     pending = list(_batches(todo))
     while pending:
         batch = pending.pop()
@@ -336,7 +343,6 @@ def facts_for_sources(
             for i, _, _ in batch:
                 results[i] = _error_facts(str(exc))
             continue
-        cache.mkdir(parents=True, exist_ok=True)
         for (i, key, _), record in zip(batch, records):
             try:
                 facts = _facts_from_record(record)
@@ -344,10 +350,19 @@ def facts_for_sources(
                 results[i] = _error_facts(f"source-facts analyzer: bad record ({exc})")
                 continue
             results[i] = _memory[key] = facts
-            tmp = cache / f".{key}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps(record))
-            tmp.replace(cache / f"{key}.json")
+            _store(cache, key, record)
     return [r if r is not None else _error_facts("not analysed") for r in results]
+
+
+def _store(cache: Path, key: str, record: Mapping[str, object]) -> None:
+    """Write one answer to the disk cache (atomically); an unwritable cache only costs time."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = cache / f".{key}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(record))
+        tmp.replace(cache / f"{key}.json")
+    except OSError:
+        pass
 
 
 def _batches(todo: list[tuple[int, str, dict[str, object]]]) -> Iterable[list[tuple[int, str, dict[str, object]]]]:
