@@ -99,7 +99,7 @@ def doctor() -> None:
 
 # ---------------------------------------------------------------- collect
 def _load_programs(paths: list[Path], origins: list[str] | None = None) -> list:  # type: ignore[type-arg]
-    from schedcast.corpus.catalog import drop_duplicate_kernels, programs_by_origin
+    from schedcast.corpus.catalog import programs_by_origin
     from schedcast.corpus.program import builtin_programs, load_program
 
     if not paths and not origins:

@@ -3,6 +3,8 @@ collector: each now fails to do harm, or gets the outcome it really has."""
 
 from __future__ import annotations
 
+from tests.collect.processes import processes_with
+
 import json
 import os
 import signal
@@ -32,19 +34,6 @@ def _collect(tmp_path: Path, name: str, source: str, limits: Limits = Limits(wal
     out = tmp_path / f"{name}-out"
     collect([program], out, RunConfig(runs=runs, race=race, limits=limits), show_progress=False)
     return RunStore(out).read_runs().to_pylist()
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if marker in cmdline:
-                found.append(int(entry))
-    return found
 
 
 # ---------------------------------------------------------------- 1. reading back
@@ -162,7 +151,7 @@ def test_setsid_child_does_not_outlive_the_run(tmp_path: Path) -> None:
     [r] = _collect(tmp_path, "escaper", ESCAPER % ("62.5", "10 * time.Millisecond"))
     assert r["stdout"].strip() == "<nil>"
     time.sleep(0.2)
-    assert _processes_with("62.5") == []
+    assert processes_with("62.5") == []
 
 
 def test_kill_9_of_the_collector_leaves_no_process_of_any_run(tmp_path: Path) -> None:
@@ -171,15 +160,15 @@ def test_kill_9_of_the_collector_leaves_no_process_of_any_run(tmp_path: Path) ->
            "--runs", "2", "--workers", "2", "--no-race", "--timeout", "120"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(_processes_with("63.")) < 2:
+    while time.monotonic() < deadline and len(processes_with("63.")) < 2:
         time.sleep(0.05)
-    assert len(_processes_with("63.")) >= 2, "the runs should be in flight"
+    assert len(processes_with("63.")) >= 2, "the runs should be in flight"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _processes_with("63."):
+    while time.monotonic() < deadline and processes_with("63."):
         time.sleep(0.05)
-    assert _processes_with("63.") == []
+    assert processes_with("63.") == []
     # Nor any process in the dead collector's cgroups (the Go programs themselves).
     from schedcast.collect.sandbox import probe_cgroups
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.collect.processes import processes_with
+
 import os
 import socket
 import threading
@@ -24,19 +26,6 @@ def _run_one(tmp_path: Path, name: str, source: str, limits: Limits, race: bool 
     collect([program], out, RunConfig(runs=1, race=race, limits=limits), show_progress=False)
     [record] = RunStore(out).read_runs().to_pylist()
     return record
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if marker in cmdline:
-                found.append(int(entry))
-    return found
 
 
 FORK_BOMB = """package main
@@ -67,7 +56,7 @@ def test_fork_bomb_is_capped_and_leaves_nothing_behind(tmp_path: Path) -> None:
         # RLIMIT_NPROC binds only unprivileged users: as 'nobody' the cap holds.
         assert "start failed after" in record["stdout"], record["stdout"]
     time.sleep(0.2)
-    assert _processes_with("61.4159") == []
+    assert processes_with("61.4159") == []
     # Either the program waits in select{} (deadlock) or the cap also stopped the Go
     # runtime from creating a thread (crash): both are contained.
     assert record["outcomes"] in (["deadlock"], ["crash"]), record

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import fcntl
 import functools
 import json
 import os
@@ -681,10 +680,10 @@ class ReadBack:
     truncated: bool  # size > cap
 
 
-def read_run_file(path: Path, cap: int) -> ReadBack | None:
-    """Read a file a run produced: opened without following links (the file and its
-    directory), refused unless it is a regular file, at most `cap` bytes read.
-    None when it does not exist."""
+def open_run_file(path: Path) -> int | None:
+    """A file descriptor on a file a run produced, opened without following links
+    (neither the file nor its directory) and refused (UnsafeFile) unless it is a
+    regular file; None when it does not exist. The caller closes it."""
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except FileNotFoundError:
@@ -692,33 +691,42 @@ def read_run_file(path: Path, cap: int) -> ReadBack | None:
     except OSError as exc:
         raise UnsafeFile(f"{path.parent}: {exc.strerror}") from exc
     try:
-        try:
-            fd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise UnsafeFile(f"{path.name} is a symbolic link") from exc
-            raise UnsafeFile(f"{path.name}: {exc.strerror}") from exc
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise UnsafeFile(f"{path.name} is not a regular file")
-            chunks: list[bytes] = []
-            want = cap
-            while want > 0:
-                chunk = os.read(fd, min(want, 1 << 20))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                want -= len(chunk)
-            data = b"".join(chunks)
-            size = max(st.st_size, len(data))
-            return ReadBack(data, size, size > cap)
-        finally:
-            os.close(fd)
+        fd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFile(f"{path.name} is a symbolic link") from exc
+        raise UnsafeFile(f"{path.name}: {exc.strerror}") from exc
     finally:
         os.close(dir_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeFile(f"{path.name} is not a regular file")
+    return fd
+
+
+def read_run_file(path: Path, cap: int) -> ReadBack | None:
+    """Read a file a run produced (see open_run_file), at most `cap` bytes.
+    None when it does not exist."""
+    fd = open_run_file(path)
+    if fd is None:
+        return None
+    try:
+        st = os.fstat(fd)
+        chunks: list[bytes] = []
+        want = cap
+        while want > 0:
+            chunk = os.read(fd, min(want, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            want -= len(chunk)
+        data = b"".join(chunks)
+        size = max(st.st_size, len(data))
+        return ReadBack(data, size, size > cap)
+    finally:
+        os.close(fd)
 
 
 def read_capped(path: Path, keep: int) -> tuple[str, int]:

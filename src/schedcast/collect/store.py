@@ -29,7 +29,6 @@ import fcntl
 import hashlib
 import json
 import os
-import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -229,25 +228,13 @@ class RunStore:
         copying). The file is opened without following links and must be a regular
         file; one larger than `max_bytes` is not stored (truncated=True). None when
         the file does not exist. A failed copy leaves no temporary file."""
-        from schedcast.collect.sandbox import UnsafeFile
+        from schedcast.collect.sandbox import open_run_file
 
-        try:
-            dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        except FileNotFoundError:
+        src = open_run_file(path)
+        if src is None:
             return None
         try:
-            try:
-                src = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
-            except FileNotFoundError:
-                return None
-            except OSError as exc:
-                raise UnsafeFile(f"{path.name}: {'a symbolic link' if exc.errno == errno.ELOOP else exc.strerror}") from exc
-        finally:
-            os.close(dir_fd)
-        try:
             st = os.fstat(src)
-            if not stat.S_ISREG(st.st_mode):
-                raise UnsafeFile(f"{path.name} is not a regular file")
             if max_bytes is not None and st.st_size >= max_bytes:
                 return StoredTrace("", "", st.st_size, True)
             if st.st_size == 0:

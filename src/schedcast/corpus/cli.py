@@ -332,7 +332,7 @@ def facts_cmd(
             table.add_row(s.site, s.func, s.op, detail, " ".join(s.next_ops) or "-")
         out.print(table)
         for e in facts.parse_errors:
-            err_out.print(f"[yellow]warning:[/] {e}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]warning:[/] {e}", highlight=False, soft_wrap=True)
         return
     table = Table(title=f"{len(programs)} programs")
     for col in ("id", "typed", "sites", "most common operations", "errors"):

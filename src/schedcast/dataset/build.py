@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from schedcast.corpus.catalog import kernel_bug_key
 from schedcast.dataset import schema
-from schedcast.dataset.extract import LEFT_OUT_REASONS, EventRules, RunEvents, extract_run
+from schedcast.dataset.extract import EventRules, RunEvents, extract_run
 from schedcast.dataset.groups import group_distribution
 from schedcast.dataset.splits import ProgramSplitInfo, assign_splits, duplicate_kernels, program_families
 
