@@ -26,7 +26,7 @@ from typing import Callable
 
 from . import wire as W
 from ._gosort import sort_func
-from .errors import TraceError, TruncatedTraceWarning
+from .errors import TraceError, TraceWarning, TruncatedTraceWarning
 from .model import Event, Frame, GoState, Stack, Trace, UserLog
 
 NO = -1
@@ -115,7 +115,7 @@ def _batch_uvarint(buf: bytes, pos: int, end: int, what: str) -> tuple[int, int]
 class _Generation:
     __slots__ = (
         "gen", "start", "batches", "batch_ms", "strings", "stacks", "pcs", "freq",
-        "has_clock", "min_ts", "cpu_times", "stack_table",
+        "has_clock", "min_ts", "cpu_times", "cpu_stacks", "stack_table", "raw_strings",
     )
 
     def __init__(self, start: int) -> None:
@@ -124,12 +124,14 @@ class _Generation:
         self.batches: dict[int, list[tuple[int, int, int]]] = {}  # m -> [(time, data start, data end)]
         self.batch_ms: list[int] = []
         self.strings: dict[int, str] = {0: ""}
+        self.raw_strings: dict[int, bytes] = {}  # strings that are not valid UTF-8, as bytes
         self.stacks: dict[int, tuple[int, ...]] = {}
         self.pcs: dict[int, tuple[int, int, int]] = {}
         self.freq = 0.0
         self.has_clock = False
         self.min_ts = 0
         self.cpu_times: list[int] = []
+        self.cpu_stacks: list[tuple[int, int]] = []  # (stack ID, byte offset) of every CPU sample
         self.stack_table: dict[int, Stack] = {0: ()}
 
 
@@ -158,6 +160,8 @@ class _Reader:
         self.total = 0
         self.gomaxprocs = 0
         self.procs_seen = 0  # 1 + largest P ID with a status event (GOMAXPROCS fallback)
+        self.appended_at: int | None = None  # where another trace session starts, if any
+        self.notes: list[str] = []  # oddities Go accepts and we read, reported as TraceWarnings
         # Goroutine stacks for transitions the wire format gives no stack for.
         self.last_stack: dict[int, Stack] = {}
         self.start_stack: dict[int, Stack] = {}
@@ -180,6 +184,11 @@ class _Reader:
             supported = ", ".join(f"go 1.{x}" for x in W.V2_VERSIONS)
             raise TraceError(f"unknown or unsupported trace version go 1.{v} (schedcast reads {supported})", 0)
         self.version = v
+
+    def at_header(self, pos: int) -> bool:
+        """Whether a trace header starts at ``pos``: a second tracer session
+        appended to the same file (Go stops there with "expected batch event")."""
+        return pos < len(self.buf) and self.buf[pos] == 0x67 and _HEADER_RE.match(self.buf, pos) is not None
 
     # -------------------------------------------------------------- generation
     def _read_batch(self, pos: int) -> tuple[int, int, int, int, int, int, int, int]:
@@ -247,6 +256,16 @@ class _Reader:
         if self.version >= 25 and not g.has_clock:
             raise TraceError("no clock snapshot event found in generation", g.start)
         self._resolve_stacks(g)
+        # Go's parser accepts a CPU sample whose stack is not in the table (its trace
+        # tool then panics printing it). Samples are only counted here: say so.
+        missing = [(sid, at) for sid, at in g.cpu_stacks if sid not in g.stack_table]
+        if missing:
+            sid, at = missing[0]
+            self.notes.append(
+                f"{len(missing)} CPU sample(s) of generation {g.gen} name a stack missing from its stack "
+                f"table (first: stack {sid}, byte offset {at}); they are counted, with no stack "
+                "(Go's trace tool panics on them)"
+            )
 
     def read_generation(self, pos: int) -> tuple[_Generation | None, int]:
         """Read the Go 1.26+ generation starting at ``pos``, up to its
@@ -301,6 +320,9 @@ class _Reader:
         spill_err: Exception | None = None
         while pos < n:
             bstart = pos
+            if g.gen != 0 and self.at_header(pos):
+                self.appended_at = pos  # another trace session: this one ends here
+                break
             try:
                 b, exp, gen, m, ts, dstart, dend, pos = self._read_batch(pos)
             except (TraceError, _Truncated) as exc:
@@ -343,7 +365,12 @@ class _Reader:
                 raise TraceError(f"failed to read full string: wanted {length} bytes", at)
             if sid in strings:
                 raise TraceError(f"multiple strings with the same ID {sid}", at)
-            strings[sid] = buf[pos : pos + length].decode("utf-8", "replace")
+            data = buf[pos : pos + length]
+            try:
+                strings[sid] = data.decode("utf-8")
+            except UnicodeDecodeError:
+                strings[sid] = data.decode("utf-8", "replace")
+                g.raw_strings[sid] = data
             pos += length
 
     def _add_stacks(self, g: _Generation, pos: int, end: int) -> None:
@@ -381,9 +408,11 @@ class _Reader:
                 raise TraceError(f"expected CPU sample event, got {buf[pos]}", at)
             pos += 1
             ts, pos = _batch_uvarint(buf, pos, end, "CPU sample time")
-            for what in ("CPU sample M", "CPU sample P", "CPU sample G", "CPU sample stack"):
+            for what in ("CPU sample M", "CPU sample P", "CPU sample G"):
                 _, pos = _batch_uvarint(buf, pos, end, what)
+            stack_id, pos = _batch_uvarint(buf, pos, end, "CPU sample stack")
             g.cpu_times.append(ts)
+            g.cpu_stacks.append((stack_id, at))
 
     def _set_sync(self, g: _Generation, pos: int, end: int, batch_ts: int) -> None:
         buf = self.buf
@@ -976,7 +1005,7 @@ class _Reader:
             stack = ()
         elif typ == W.EvUserLog:
             self.logs.append(
-                UserLog(len(self.events), t, cg, a0, g.strings[a1], g.strings[a2], st[a3])
+                UserLog(len(self.events), t, cg, a0, g.strings[a1], g.strings[a2], st[a3], g.raw_strings.get(a2, b""))
             )
             return
         elif typ == W.EvProcsChange:
@@ -1670,6 +1699,9 @@ def _read(buf: bytes, path: str | None, strict: bool, fast: bool = True) -> Trac
     truncated_at: int | None = None
     if r.version >= 26:
         while True:
+            if r.at_header(pos):
+                r.appended_at = pos
+                break
             try:
                 g, pos = r.read_generation(pos)
             except _Truncated as t:
@@ -1679,6 +1711,8 @@ def _read(buf: bytes, path: str | None, strict: bool, fast: bool = True) -> Trac
                 break
             order(g)
             generations += 1
+    elif r.at_header(pos):
+        r.appended_at = pos
     elif pos < len(buf):
         # Go 1.22-1.25: generations end where the next one's first batch starts.
         spill: tuple | None = None
@@ -1737,6 +1771,13 @@ def _read(buf: bytes, path: str | None, strict: bool, fast: bool = True) -> Trac
                 f"trace is truncated: its first generation, starting at byte offset {truncated_at}, is incomplete "
                 f"(file has {len(buf)} bytes); no events could be kept"
             )
+    if r.appended_at is not None and truncated_at is None:
+        truncated_at = r.appended_at
+        msg = (
+            f"the file holds another trace from byte offset {truncated_at} on (the tracer was started "
+            f"again and wrote to the same file); read the first one only ({generations} generation(s)), "
+            "as Go does"
+        )
     if generations == 0 and truncated_at is None:
         # Go accepts a bare header as an empty trace; it is a run that died before
         # the tracer flushed anything.
@@ -1747,6 +1788,9 @@ def _read(buf: bytes, path: str | None, strict: bool, fast: bool = True) -> Trac
             raise TraceError(msg, truncated_at)
         warning_list.append(msg)
         warnings.warn(TruncatedTraceWarning(f"{path}: {msg}" if path else msg), stacklevel=3)
+    for note in r.notes:
+        warning_list.append(note)
+        warnings.warn(TraceWarning(f"{path}: {note}" if path else note), stacklevel=3)
     r._emit_sync(r.last_ts)  # Go's final Sync event
     return Trace(
         path=path,
