@@ -182,6 +182,7 @@ PROGRAM_ENTRY_EXCEPTIONS = (
     "runtime.main", "runtime.doInit", "runtime.doInit1", "testing.tRunner", "runtime.cgocallback",
 )
 CGO_CALLBACK_WIRE = "GoCreateSyscall"  # the wire event of a C thread entering Go
+CGO_CALLBACK_ENTRY = "runtime.cgocallback"  # the root frame of a cgo callback's stacks
 HARNESS_MARK = "schedcastHarness"
 MAIN_GOROUTINE = 1  # the runtime gives the main goroutine ID 1
 
@@ -242,7 +243,9 @@ class Trace:
             if MAIN_GOROUTINE in entries:
                 entries[MAIN_GOROUTINE] = "runtime.main"  # traced stacks omit it
             # A cgo callback's goroutine runs the program's exported Go function (its
-            # stacks are often empty: the tracer cannot unwind the C frames).
+            # stacks are often empty: the tracer cannot unwind the C frames). One
+            # alive before tracing started shows only its stacks' root.
+            callbacks.update(g for g, e in entries.items() if e == CGO_CALLBACK_ENTRY)
             self._goroutines = {
                 g: GoroutineInfo(
                     g, e, g != MAIN_GOROUTINE and g not in callbacks and is_system_entry(e), g in callbacks
