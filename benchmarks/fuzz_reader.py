@@ -1,6 +1,6 @@
 """Fuzz schedcast's trace reader with mutated traces and print the outcome counts.
 
-    .venv/bin/python benchmarks/fuzz_reader.py [--cases 10000] [--seed 1] [TRACE ...]
+    .venv/bin/python benchmarks/fuzz_reader.py [--cases 10000] [--seed 1] [--check-paths] [TRACE ...]
 
 Seeds are the small committed fixtures (tests/trace/fixtures/*.trace, Go 1.26
 format), Go's own trace test corpus converted to binary (Go 1.22/1.23/1.25 formats,
@@ -10,7 +10,10 @@ random bytes after a header, a random header). The reader must either read the
 trace or raise TraceError carrying a byte offset within the file; any other
 exception is a crash and makes the script exit 1. The slowest case and the peak
 memory are printed too (a hang or an allocation driven by a declared size would
-show there).
+show there). With --check-paths every case is read a second time through the
+faithful handlers only (``read_trace(..., fast=False)``): both reads must give the
+same events, logs, counts and warnings, or the same error; a difference counts as
+a crash.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from schedcast.trace import TraceError, TruncatedTraceWarning, read_trace
+from schedcast.trace import TraceError, TraceWarning, read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER_LEN = 16
@@ -83,11 +86,20 @@ def mutate(data: bytes, rnd: random.Random) -> tuple[str, bytes]:
     return kind, bytes(buf)
 
 
+def _result(data: bytes, fast: bool) -> tuple:
+    try:
+        t = read_trace(data, fast=fast)
+    except TraceError as exc:
+        return ("error", exc.offset, exc.message)
+    return (t.events, t.logs, t.total_events, t.gomaxprocs, t.warnings, t.truncated_at)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("traces", nargs="*", type=Path)
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--check-paths", action="store_true", help="compare the fast path with the faithful one")
     args = parser.parse_args()
     from schedcast.trace.textformat import convert, go_test_traces
 
@@ -103,7 +115,7 @@ def main() -> int:
     by_kind: Counter[tuple[str, str]] = Counter()
     crashes: list[str] = []
     slowest = (0.0, "")
-    warnings.simplefilter("ignore", TruncatedTraceWarning)
+    warnings.simplefilter("ignore", TraceWarning)
     started = time.perf_counter()
     for case in range(args.cases):
         data = corpus[case % len(corpus)]
@@ -121,13 +133,19 @@ def main() -> int:
             outcome = "crash"
             crashes.append(f"case {case} ({kind}):\n{traceback.format_exc()}")
         took = time.perf_counter() - t0
+        if args.check_paths and outcome != "crash":
+            fast, faithful = _result(mutated, True), _result(mutated, False)
+            if fast != faithful:
+                outcome = "crash"
+                crashes.append(f"case {case} ({kind}): the fast and faithful paths differ")
         if took > slowest[0]:
             slowest = (took, f"case {case} ({kind}, {len(mutated)} bytes)")
         outcomes[outcome] += 1
         by_kind[(kind, outcome)] += 1
     elapsed = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"fuzzed {args.cases} cases from {len(seeds)} seed trace(s) in {elapsed:.1f}s (seed {args.seed})")
+    checked = " (fast and faithful paths compared)" if args.check_paths else ""
+    print(f"fuzzed {args.cases} cases from {len(seeds)} seed trace(s) in {elapsed:.1f}s (seed {args.seed}){checked}")
     for outcome in ("read", "partial (truncated warning)", "TraceError", "crash"):
         print(f"  {outcome:30s} {outcomes[outcome]:7d}")
     print("by mutation:")

@@ -14,7 +14,9 @@ directory. Then, in fresh child processes (so that peak memory is per parser):
 
 Both count the same events (every event Go's reader returns, Sync included). It
 prints events/s for both (median of the rounds), their ratio (required >= 1, goal
->= 3) and the peak resident memory of each parser.
+>= 3) and the peak resident memory of each parser, and the CPU time of each
+(user + sys of the parser's processes, Go's threads included): on a shared, loaded
+machine wall time also measures how long each process waited for a core.
 """
 
 from __future__ import annotations
@@ -139,14 +141,20 @@ def go_trace_tool() -> str:
 
 
 # ----------------------------------------------------------------- child side
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child_schedcast(path: str) -> dict:
     from schedcast.trace import read_trace
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu(resource.RUSAGE_SELF)
     trace = read_trace(path)
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
+        "cpu_seconds": _cpu(resource.RUSAGE_SELF) - c0,
         "events": trace.total_events,
         "transitions": len(trace.events),
         "generations": trace.generations,
@@ -155,13 +163,15 @@ def child_schedcast(path: str) -> dict:
 
 
 def child_go(path: str, tool: str) -> dict:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu(resource.RUSAGE_SELF)
     proc = subprocess.run([tool, "-d=parsed", path], capture_output=True, check=True)
     dump = proc.stdout
     events = dump.count(b"\nM=") + dump.startswith(b"M=")
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
+        # Go's process (all its threads) plus this process reading the dump.
+        "cpu_seconds": _cpu(resource.RUSAGE_CHILDREN) + _cpu(resource.RUSAGE_SELF) - c0,
         "events": events,
         "dump_mb": len(dump) / 1e6,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -207,6 +217,10 @@ def main() -> int:
     print(f"  go tool trace -d=parsed -> Python   {go_s:7.3f} s ({min(r['seconds'] for r in go):.3f})  "
           f"{go_rate:12,.0f} events/s   peak RSS {max(r['peak_rss_mb'] for r in go):7.1f} MB (Go) + "
           f"{max(r['python_rss_mb'] for r in go):.1f} MB (Python holding the {go[0]['dump_mb']:.0f} MB dump)")
+    our_cpu = statistics.median(r["cpu_seconds"] for r in ours)
+    go_cpu = statistics.median(r["cpu_seconds"] for r in go)
+    print(f"  CPU time (user+sys, median): schedcast {our_cpu:.3f} s, Go path {go_cpu:.3f} s "
+          f"(ratio {go_cpu / our_cpu:.2f}x; on a loaded machine wall time also measures the wait for a core)")
     ratio = our_rate / go_rate
     verdict = "goal met" if ratio >= 3 else ("required met" if ratio >= 1 else "BELOW REQUIRED")
     print(f"ratio schedcast/Go: {ratio:.2f}x (required >= 1, goal >= 3: {verdict})")

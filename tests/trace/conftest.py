@@ -3,6 +3,7 @@ without ``-race`` and run several times at GOMAXPROCS 1 and 2, once per session.
 
 from __future__ import annotations
 
+import lzma
 import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,35 @@ FIXTURES = HERE / "fixtures"
 PROGRAMS = sorted(p.stem for p in PROGRAMS_DIR.glob("*.go"))
 RUNS_PER_PROCS = 2
 PROCS = (1, 2)
+# Traces where threads' next events tie on time in a frontier of more than twelve
+# threads (Go's unstable sort): once ordered unlike Go. Stored xz-compressed
+# (about 0.5 MB for the three; 1.3 MB raw).
+TIE_TRACES = ("go1.22-p1_syscalls.p4", "go1.23fmt-p1_syscalls.p4", "go1.25-p1_syscalls.race.p4")
+# cgo callbacks: goroutine IDs reused, goroutines created on threads without a P.
+CGO_TRACES = ("p6_cgo.p1", "p6_cgo.p2", "cgo_callback")
+
+
+def fixture_bytes(name: str) -> bytes:
+    """A fixture trace's bytes, ``NAME.trace`` or ``NAME.trace.xz``."""
+    plain = FIXTURES / f"{name}.trace"
+    if plain.exists():
+        return plain.read_bytes()
+    return lzma.decompress((FIXTURES / f"{name}.trace.xz").read_bytes())
+
+
+def fixture_path(name: str, tmp_dir: Path) -> Path:
+    """A fixture trace as a plain file (compressed ones are unpacked into ``tmp_dir``)."""
+    plain = FIXTURES / f"{name}.trace"
+    if plain.exists():
+        return plain
+    out = tmp_dir / f"{name}.trace"
+    out.write_bytes(fixture_bytes(name))
+    return out
+
+
+def fixture_names() -> list[str]:
+    """Every fixture trace, by name."""
+    return sorted({p.name.split(".trace")[0] for p in FIXTURES.glob("*.trace*")})
 
 
 @dataclass(frozen=True)

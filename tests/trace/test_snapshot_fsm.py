@@ -132,6 +132,7 @@ def test_impossible_moves_are_rejected() -> None:
         "create an existing goroutine": ev(4, S.NOT_EXIST, S.RUNNABLE, actor=1),
         "re-create a dead goroutine": ev(3, S.NOT_EXIST, S.RUNNABLE, actor=1),
         "create from a blocked goroutine": ev(9, S.NOT_EXIST, S.RUNNABLE, actor=2),
+        "callback creating a live goroutine": ev(5, S.NOT_EXIST, S.SYSCALL, actor=-1),
         "leave a syscall it is not in": ev(1, S.SYSCALL, S.RUNNING),
         "status contradicting the snapshot": ev(2, S.RUNNING, S.RUNNING),
         "not a scheduler transition": ev(4, S.RUNNABLE, S.WAITING),
@@ -199,7 +200,11 @@ def test_check_agrees_with_allowed(sp: tuple[Snapshot, int], tr: tuple[GoState, 
     if move is None or snap.state(g).status is Status.UNKNOWN and fr != S.NOT_EXIST:
         return  # syscall transitions, or goroutines the snapshot does not know
     allowed = fsm.allowed(snap)
-    if fr == S.NOT_EXIST:
+    if (fr, to) == (S.NOT_EXIST, S.SYSCALL):
+        # A cgo callback: no P needed, and an ended callback goroutine's ID returns.
+        free = snap.state(g).status in (Status.UNKNOWN, Status.DEAD)
+        assert fsm.accepts(snap, event) == (free and move in FSM(procs, cgo_callbacks=True).allowed(snap))
+    elif fr == S.NOT_EXIST:
         fresh = snap.state(g).status is Status.UNKNOWN
         assert fsm.accepts(snap, event) == (fresh and move in allowed)
     else:
@@ -224,6 +229,8 @@ def test_impossible_moves_rejected_property(sp: tuple[Snapshot, int], data: st.D
             for to in (S.WAITING, S.RUNNABLE, S.NOT_EXIST, S.SYSCALL):
                 assert not fsm.accepts(snap, ev(g, S.RUNNING, to)), "only running goroutines block/yield/end"
         assert not fsm.accepts(snap, ev(g, S.NOT_EXIST, S.RUNNABLE, actor=data.draw(st.integers(-1, 14))))
+        if s is not Status.DEAD:
+            assert not fsm.accepts(snap, ev(g, S.NOT_EXIST, S.SYSCALL, actor=-1)), "a callback creates no live goroutine"
     if snap.count(Status.RUNNING) >= procs:
         for g in snap.runnable:
             assert not fsm.accepts(snap, ev(g, S.RUNNABLE, S.RUNNING)), "no more running goroutines than GOMAXPROCS"

@@ -4,7 +4,7 @@ goroutine-transition event model, goroutine snapshots and a scheduler FSM.
 See docs/trace.md.
 """
 
-from .errors import TraceError, TruncatedTraceWarning
+from .errors import TraceError, TraceWarning, TruncatedTraceWarning
 from .model import (
     KINDS,
     Event,
@@ -36,6 +36,7 @@ __all__ = [
     "Status",
     "Trace",
     "TraceError",
+    "TraceWarning",
     "TruncatedTraceWarning",
     "UserLog",
     "is_system_entry",

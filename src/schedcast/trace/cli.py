@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .errors import TraceError, TruncatedTraceWarning
+from .errors import TraceError, TraceWarning
 from .model import Event, Trace
 from .reader import read_trace
 from .snapshot import user_site
@@ -49,7 +49,7 @@ def _load(file: Path, debug: bool) -> Trace:
     command then exits with code 1."""
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", TruncatedTraceWarning)
+            warnings.simplefilter("always", TraceWarning)
             trace = read_trace(file)
         for w in caught:
             _err.print(f"[yellow]warning:[/] {escape(str(w.message))}")

@@ -26,6 +26,11 @@ class TraceError(ValueError):
         return self
 
 
-class TruncatedTraceWarning(UserWarning):
+class TraceWarning(UserWarning):
+    """Something odd that Go's parser accepts and the reader reads too (e.g. a CPU
+    sample naming a stack the stack table lacks); the message says what."""
+
+
+class TruncatedTraceWarning(TraceWarning):
     """A trace ended inside a generation (the process was killed, or the file is cut
     short); the reader kept every complete generation before that offset."""

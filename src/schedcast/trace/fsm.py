@@ -8,10 +8,15 @@ scheduler's invariants, each of which Go's own trace parser also enforces:
   GOMAXPROCS (a goroutine leaving a syscall, Syscall->Running, needs one too);
 * GoBlock, GoSched, GoEnd and entering a syscall need a running goroutine;
 * GoUnblock needs a blocked goroutine;
-* GoCreate makes a goroutine that never existed (IDs are never reused); its creator
+* GoCreate into Runnable or Waiting (a ``go`` statement) makes a goroutine that
+  never existed (the runtime numbers them from one global counter); its creator
   is a running goroutine, or - when the actor is not a tracked goroutine (the
   scheduler running a timer callback, or a filtered system goroutine) - some P
   must be free of tracked running goroutines;
+* GoCreate into Syscall is a C thread calling into Go (a cgo callback): it needs
+  no P (the thread holds none until it leaves the syscall state) and its
+  goroutine may be one that ended before, because the runtime keeps the
+  goroutine of an extra M across callbacks and the next C thread reuses it;
 * a per-generation status event (X->X) must agree with the snapshot.
 
 Goroutines the snapshot has not seen (``unknown``: filtered views, the first
@@ -65,17 +70,21 @@ class FSMViolation(ValueError):
 class FSM:
     """Scheduler FSM for a program run with at most ``gomaxprocs`` Ps."""
 
-    def __init__(self, gomaxprocs: int) -> None:
+    def __init__(self, gomaxprocs: int, *, cgo_callbacks: bool = False) -> None:
         if gomaxprocs < 1:
             raise ValueError(f"gomaxprocs must be at least 1, got {gomaxprocs}")
         self.gomaxprocs = gomaxprocs
+        # Whether C threads call into Go (Trace.cgo_callbacks): then a callback can
+        # create a goroutine at any moment, free P or not, and allowed() says so.
+        self.cgo_callbacks = cgo_callbacks
 
     def allowed(self, snap: Snapshot) -> set[tuple[Kind, int]]:
         """Every (kind, goroutine) move possible next among known goroutines.
 
         For GoCreate the goroutine is the *creator* (the new one does not exist
         yet); ``-1`` stands for creation by the scheduler context (no goroutine
-        running on that thread), possible while a P is free.
+        running on that thread), possible while a P is free - or at any moment
+        with ``cgo_callbacks=True``: a C thread entering Go needs no P.
         """
         moves: set[tuple[Kind, int]] = set()
         running = 0
@@ -92,8 +101,9 @@ class FSM:
             elif s is Status.SYSCALL:
                 moves.add((Kind.GoEnd, g))  # a cgo callback's goroutine ending in its syscall
         free_p = running < self.gomaxprocs
-        if free_p:
+        if free_p or self.cgo_callbacks:
             moves.add((Kind.GoCreate, NO_GOROUTINE))
+        if free_p:
             for g, st in snap.goroutines.items():
                 if st.status is Status.RUNNABLE:
                     moves.add((Kind.GoStart, g))
@@ -120,6 +130,14 @@ class FSM:
         if (fr, to) not in VALID_TRANSITIONS:
             return f"no such transition {fr}->{to}"
         if fr == _S.NOT_EXIST:
+            if to == _S.SYSCALL:
+                # A cgo callback: no P needed, and the ID of an ended callback
+                # goroutine comes back.
+                if known and current is not Status.DEAD:
+                    return f"G{ev.g} is {current}: a callback cannot create it"
+                if snap.state(ev.actor).status is not Status.UNKNOWN:
+                    return f"a callback enters Go on a thread running no goroutine, not G{ev.actor}"
+                return None
             if known:
                 return f"G{ev.g} already {'existed' if current is Status.DEAD else current}: cannot be created"
             creator = snap.state(ev.actor).status

@@ -144,7 +144,11 @@ class Event(NamedTuple):
 
 class UserLog(NamedTuple):
     """A ``runtime/trace.Log`` record. ``index`` is the number of goroutine
-    transitions in :attr:`Trace.events` that precede it."""
+    transitions in :attr:`Trace.events` that precede it.
+
+    ``message`` is text: bytes that are not valid UTF-8 read as U+FFFD. Go keeps a
+    log's bytes as they were; so does ``raw``, set only when they differ from
+    ``message.encode()`` (empty otherwise): use :attr:`message_bytes`."""
 
     index: int
     time: int
@@ -153,6 +157,12 @@ class UserLog(NamedTuple):
     category: str
     message: str
     stack: Stack
+    raw: bytes = b""
+
+    @property
+    def message_bytes(self) -> bytes:
+        """The message exactly as the program logged it."""
+        return self.raw or self.message.encode()
 
 
 # The harness protocol (see collect/harness): markers around the user's program.
@@ -165,8 +175,14 @@ MARKER_END = "program-end"
 # dispatcher and the testing framework's (alarm, etc.; testing.tRunner runs the
 # user's test function and stays).
 SYSTEM_ENTRY_PREFIXES = ("runtime.", "runtime/trace.", "os/signal.", "internal/", "testing.")
-# runtime.main and the package initialisers it calls run on the main goroutine.
-PROGRAM_ENTRY_EXCEPTIONS = ("runtime.main", "runtime.doInit", "runtime.doInit1", "testing.tRunner")
+# runtime.main and the package initialisers it calls run on the main goroutine;
+# runtime.cgocallback is the root of a C thread's call into an exported Go function
+# (a cgo callback), which runs the program's code.
+PROGRAM_ENTRY_EXCEPTIONS = (
+    "runtime.main", "runtime.doInit", "runtime.doInit1", "testing.tRunner", "runtime.cgocallback",
+)
+CGO_CALLBACK_WIRE = "GoCreateSyscall"  # the wire event of a C thread entering Go
+CGO_CALLBACK_ENTRY = "runtime.cgocallback"  # the root frame of a cgo callback's stacks
 HARNESS_MARK = "schedcastHarness"
 MAIN_GOROUTINE = 1  # the runtime gives the main goroutine ID 1
 
@@ -189,6 +205,7 @@ class GoroutineInfo:
     id: int
     entry: str  # root frame function of the first stack seen ("" if none)
     system: bool
+    callback: bool = False  # a cgo callback's goroutine (created by a C thread entering Go)
 
 
 @dataclass
@@ -212,22 +229,40 @@ class Trace:
         """Every goroutine seen, with its entry function and system flag."""
         if self._goroutines is None:
             entries: dict[int, str] = {}
+            callbacks: set[int] = set()
             for ev in self.events:
                 g = ev.g
                 if ev.stack and not entries.get(g):
                     entries[g] = ev.stack[-1].func
                 elif g not in entries:
                     entries[g] = ""
+                if ev.wire == CGO_CALLBACK_WIRE:
+                    callbacks.add(g)
             # The main goroutine is the program's even when its first stack is an
             # init function's (the tracer started in init) or the harness's.
             if MAIN_GOROUTINE in entries:
                 entries[MAIN_GOROUTINE] = "runtime.main"  # traced stacks omit it
+            # A cgo callback's goroutine runs the program's exported Go function (its
+            # stacks are often empty: the tracer cannot unwind the C frames). One
+            # alive before tracing started shows only its stacks' root.
+            callbacks.update(g for g, e in entries.items() if e == CGO_CALLBACK_ENTRY)
             self._goroutines = {
-                g: GoroutineInfo(g, e, g != MAIN_GOROUTINE and is_system_entry(e)) for g, e in entries.items()
+                g: GoroutineInfo(
+                    g, e, g != MAIN_GOROUTINE and g not in callbacks and is_system_entry(e), g in callbacks
+                )
+                for g, e in entries.items()
             }
         return self._goroutines
 
+    @property
+    def cgo_callbacks(self) -> bool:
+        """Whether C threads called into Go during the trace (cgo callbacks): then
+        a goroutine can appear at any moment, without a free P (see FSM)."""
+        return any(info.callback for info in self.goroutines.values())
+
     def system_goroutines(self) -> set[int]:
+        """The runtime's, the tracer's, the test framework's and the harness's
+        goroutines (not cgo callbacks': those run the program's code)."""
         return {g for g, info in self.goroutines.items() if info.system}
 
     # -- harness markers -------------------------------------------------------------

@@ -7,7 +7,6 @@ differential tests and ``benchmarks/trace_diff.py``.
 
 from __future__ import annotations
 
-import ast
 import os
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -33,6 +32,7 @@ class GoEvent:
     reason: str = ""
     category: str = ""
     message: str = ""
+    message_bytes: bytes = b""  # the message exactly, also when it is not valid UTF-8
     transition_stack: list[GoStackLine] = field(default_factory=list)
     stack: list[GoStackLine] = field(default_factory=list)
 
@@ -60,8 +60,44 @@ def run_go_parser_partial(path: str | os.PathLike[str], timeout: float = 600) ->
     return proc.stdout, None
 
 
+_SIMPLE_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92, '"': 34, "'": 39}
+
+
+def go_unquote_bytes(text: str) -> bytes:
+    """The bytes of a Go string literal as ``%q`` (strconv.Quote) prints it:
+    ``\\xNN`` is one raw byte (Go strings may hold invalid UTF-8), ``\\uNNNN`` and
+    ``\\UNNNNNNNN`` a rune, other characters themselves. Unquoted text is taken as is."""
+    if not (len(text) >= 2 and text[0] == '"' and text[-1] == '"'):
+        return text.encode()
+    out = bytearray()
+    body = text[1:-1]
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out += c.encode()
+            i += 1
+            continue
+        e = body[i + 1]
+        if e in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[e])
+            i += 2
+        elif e == "x":
+            out.append(int(body[i + 2 : i + 4], 16))
+            i += 4
+        elif e in "uU":
+            width = 4 if e == "u" else 8
+            out += chr(int(body[i + 2 : i + 2 + width], 16)).encode()
+            i += 2 + width
+        else:  # octal \\NNN
+            out.append(int(body[i + 1 : i + 4], 8))
+            i += 4
+    return bytes(out)
+
+
 def _unquote(text: str) -> str:
-    return ast.literal_eval(text) if text.startswith('"') else text
+    """A Go-quoted string as the reader gives it: invalid UTF-8 bytes as U+FFFD."""
+    return go_unquote_bytes(text).decode("utf-8", "replace")
 
 
 def _field(line: str, key: str) -> str:
@@ -98,7 +134,8 @@ def parse_go_dump(text: str) -> Iterator[GoEvent]:
                 cat_at = rest.index(" Category=") + len(" Category=")
                 msg_at = rest.index(" Message=")
                 ev.category = _unquote(rest[cat_at:msg_at])
-                ev.message = _unquote(rest[msg_at + len(" Message=") :])
+                ev.message_bytes = go_unquote_bytes(rest[msg_at + len(" Message=") :])
+                ev.message = ev.message_bytes.decode("utf-8", "replace")
             target = None
         elif ev is None:
             continue
