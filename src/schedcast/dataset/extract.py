@@ -115,10 +115,11 @@ class RunEvents:
 _BLOCK, _CREATE, _END, _SCHED, _START, _UNBLOCK = (1 << i for i in range(6))
 
 
-def allowed_mask(running: int, runnable: int, blocked: int, syscall: int, gomaxprocs: int) -> int:
+def allowed_mask(running: int, runnable: int, blocked: int, syscall: int, gomaxprocs: int, cgo_callbacks: bool = False) -> int:
     """The kinds the scheduler FSM allows next, from the counts of goroutines per
-    status (the same rules as schedcast.trace.fsm.FSM.allowed_kinds, in O(1))."""
-    mask = 0
+    status (the same rules as schedcast.trace.fsm.FSM.allowed_kinds, in O(1)). With
+    cgo callbacks a C thread entering Go creates a goroutine without a free P."""
+    mask = _CREATE if cgo_callbacks else 0
     if running:
         mask |= _BLOCK | _SCHED | _END | _CREATE
     if blocked:
@@ -204,6 +205,7 @@ def extract_run(trace_path: str, rules: EventRules = EventRules()) -> RunEvents:
         hi = len(trace.events)  # the test function's return is not the program's end
         system.add(TEST_FRAMEWORK_GOROUTINE)
     gomaxprocs = max(1, trace.gomaxprocs)
+    cgo = trace.cgo_callbacks
     rename: dict[int, int] = {}
     # Each program goroutine's live label ("running", "blocked/chan send", ...; None
     # when dead or unknown), the multiset of labels and the count per status, all
@@ -252,7 +254,7 @@ def extract_run(trace_path: str, rules: EventRules = EventRules()) -> RunEvents:
             if digest is None:
                 digest = digests[cache_key] = _add_state_text(out, _recent_text(recent) + " | " + live_text)
             out.state_keys.append(digest)
-            out.allowed.append(allowed_mask(counts[GoState.RUNNING], counts[GoState.RUNNABLE], counts[waiting], counts[GoState.SYSCALL], gomaxprocs))
+            out.allowed.append(allowed_mask(counts[GoState.RUNNING], counts[GoState.RUNNABLE], counts[waiting], counts[GoState.SYSCALL], gomaxprocs, cgo))
         to = ev.to_state
         old = label_of.get(g_raw)
         if to == waiting:
