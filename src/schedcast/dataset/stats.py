@@ -29,9 +29,11 @@ def split_composition(
         ex.join(prog_of, on="run_key").group_by("program_id").len().sort(["len", "program_id"], descending=[True, False])
     )
     n = ex.height
-    shares = [(pid, c, c / n) for pid, c in per_program.iter_rows()] if n else []
     events_of = dict(used.group_by(pl.col("program_id").cast(pl.Utf8)).agg(pl.col("n_events").sum()).iter_rows())
     total_events = sum(events_of.values()) or 1
+    # Largest first: by examples, then by program events (paper examples are 3 per run).
+    ranked = sorted(per_program.iter_rows(), key=lambda row: (-row[1], -events_of.get(row[0], 0), row[0]))
+    shares = [(pid, c, c / n) for pid, c in ranked] if n else []
     labels = ex["label"].to_numpy()
     left_out: Counter[str] = Counter()
     for text in used["left_out"].to_list():
