@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from schedcast.trace import N_KINDS
+
 JEFFREYS_ALPHA = 0.5
 CREDIBLE_LEVEL = 0.95
-N_KINDS = 6
 
 
 @dataclass(frozen=True)

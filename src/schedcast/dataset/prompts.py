@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-KIND_NAMES = ("GoBlock", "GoCreate", "GoEnd", "GoSched", "GoStart", "GoUnblock")
+from schedcast.trace import KIND_NAMES
 FORMATS = ("paper", "compact")
 
 

@@ -12,7 +12,8 @@ import polars as pl
 
 from schedcast.dataset import schema
 
-KIND_NAMES = ("GoBlock", "GoCreate", "GoEnd", "GoSched", "GoStart", "GoUnblock")
+from schedcast.trace import KIND_NAMES
+
 DOMINANCE_WARNING = 0.05  # warn when one program holds more than this share of a split's examples
 
 

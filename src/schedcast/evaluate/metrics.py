@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-N_KINDS = 6
+from schedcast.trace import N_KINDS
 ECE_BINS = 15
 PROB_FLOOR = 1e-12  # log(0) guard for NLL and KL: a zero probability on the truth costs -log(1e-12)
 SUM_TOLERANCE = 1e-6

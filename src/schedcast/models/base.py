@@ -16,8 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-KIND_NAMES: tuple[str, ...] = ("GoBlock", "GoCreate", "GoEnd", "GoSched", "GoStart", "GoUnblock")
-N_KINDS = len(KIND_NAMES)
+from schedcast.trace import KIND_NAMES, N_KINDS  # noqa: F401 - re-exported for predictors
 MODEL_FORMAT_VERSION = 1
 
 

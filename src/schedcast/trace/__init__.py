@@ -6,7 +6,9 @@ See docs/trace.md.
 
 from .errors import TraceError, TraceWarning, TruncatedTraceWarning
 from .model import (
+    KIND_NAMES,
     KINDS,
+    N_KINDS,
     Event,
     Frame,
     GoroutineInfo,
@@ -23,7 +25,9 @@ from .snapshot import GoroutineState, Snapshot, Status, snapshot_at, snapshots
 
 __all__ = [
     "FSM",
+    "KIND_NAMES",
     "KINDS",
+    "N_KINDS",
     "Event",
     "FSMViolation",
     "Frame",

@@ -57,6 +57,8 @@ class Kind(StrEnum):
 
 
 KINDS: tuple[Kind, ...] = tuple(Kind)
+KIND_NAMES: tuple[str, ...] = tuple(k.value for k in KINDS)  # the one definition of the kind order
+N_KINDS = len(KINDS)
 
 _S = GoState
 # (from, to) -> kind. Transitions not listed (syscall enter/exit, status events)
