@@ -63,9 +63,11 @@ def harness_sources(program: Program) -> dict[str, str]:
         files["zz_schedcast_main.go"] = _harness_file("main.go.tmpl")
     else:
         files.update(program.sources)
-        # In a test binary the harness lives in a _test.go file of the same package.
-        files["00_schedcast_harness_test.go"] = core
-        files["zz_schedcast_testmain_test.go"] = _harness_file("testmain.go.tmpl").replace(
+        # In a test binary the harness lives in a _test.go file of the same package
+        # (for a user's module: in the tested package's directory).
+        at = program.extra["package_dir"] + "/" if "package_dir" in program.extra else ""
+        files[f"{at}00_schedcast_harness_test.go"] = core
+        files[f"{at}zz_schedcast_testmain_test.go"] = _harness_file("testmain.go.tmpl").replace(
             "__PACKAGE__", program.package
         )
     return files
@@ -101,17 +103,22 @@ def build(program: Program, race: bool = True, cache_root: Path | None = None) -
         src = work / "src"
         src.mkdir()
         for name, text in harness_sources(program).items():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
             (src / name).write_text(text)
-        (src / "go.mod").write_text(f"module prog\n\ngo {program.language_version}\n")
+        if "go.mod" not in program.sources:  # a user's module keeps its own go.mod
+            (src / "go.mod").write_text(f"module prog\n\ngo {program.language_version}\n")
+        env = go_env(tc)
+        if "vendor/modules.txt" in program.sources:
+            env["GOFLAGS"] = "-mod=vendor"
         out = work / "prog"
         flags = ["-race"] if race else []
         if program.kind is ProgramKind.MAIN:
             cmd = [str(tc.go), "build", "-trimpath", *flags, "-o", str(out), "."]
         else:
-            cmd = [str(tc.go), "test", "-c", "-trimpath", *flags, "-o", str(out), "."]
+            cmd = [str(tc.go), "test", "-c", "-trimpath", *flags, "-o", str(out), "./" + program.extra.get("package_dir", ".")]
         try:
             proc = subprocess.run(
-                cmd, cwd=src, env=go_env(tc), capture_output=True, text=True, timeout=BUILD_TIMEOUT_S
+                cmd, cwd=src, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S
             )
         except subprocess.TimeoutExpired as exc:
             raise BuildError(program.id, f"go build took longer than {BUILD_TIMEOUT_S} s") from exc
