@@ -127,6 +127,16 @@ def load_module_package(directory: Path, run: str | None = None) -> Program:
     )
     if target is None:
         raise ProgramError(f"{directory}: go list did not report this package")
+    for p in listed:
+        err = p.get("Error")
+        if isinstance(err, dict) and err.get("Err"):
+            text, where = str(err["Err"]).strip().splitlines()[0], str(err.get("Pos") or "")
+            if "GOPROXY=off" in text or "cannot find module" in text or "no required module" in text:
+                raise ProgramError(
+                    f"{directory}: needs package {p.get('ImportPath')}{f' ({where})' if where else ''} from a module "
+                    "that is not present locally; nothing is fetched (vendor it with `go mod vendor`)"
+                )
+            raise ProgramError(f"{directory}: {p.get('ImportPath')}: {text}{f' ({where})' if where else ''}")
     problems = [e for p in listed if (e := _error_text(p))]
     if problems:
         raise ProgramError(f"{directory}: {problems[0].splitlines()[0]}")

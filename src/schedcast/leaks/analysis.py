@@ -21,8 +21,9 @@ runtime's goroutine ids, so the two are matched by id.
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from schedcast.trace import GoState, Trace, read_trace
@@ -35,7 +36,7 @@ PROFILE_NOT_PROVEN = "not proven"  # listed by the profile, not marked leaked
 PROFILE_NOT_LISTED = "not listed"  # the profile did not list it (it ended, or it is main)
 PROFILE_NONE = "no profile"  # the run has no harness status (crash, cut trace)
 
-_HARNESS_FILE_MARKS = ("00_schedcast_harness", "zz_schedcast_")
+_HARNESS_FILE_MARKS = ("00_schedcast_harness", "zz_schedcast_", "_testmain.go")
 # The harness reports goroutines that wait on nothing at all (select {}, nil channels)
 # as blocked forever; the profile does not mark them.
 _FOREVER_STATES = ("select (no cases)", "chan receive (nil chan)", "chan send (nil chan)")
@@ -46,6 +47,7 @@ def _is_harness_file(file: str) -> bool:
     return name.startswith(_HARNESS_FILE_MARKS)
 
 
+@functools.cache  # stacks are interned tuples that repeat across events and runs
 def site_of(stack: Stack) -> str:
     """``file:line`` of the innermost user frame, harness files excluded ("" if none)."""
     for frame in stack:
@@ -54,6 +56,7 @@ def site_of(stack: Stack) -> str:
     return ""
 
 
+@functools.cache
 def func_of(stack: Stack) -> str:
     """Function of the innermost user frame (harness excluded), else of the top frame."""
     for frame in stack:
@@ -71,6 +74,7 @@ def _sync_primitive(stack: Stack) -> str:
     return ""
 
 
+@functools.cache
 def wait_kind(reason: str, stack: Stack) -> str:
     """What a blocked goroutine waits on: the trace's reason, with ``sync`` told apart
     by its stack (Mutex, RWMutex, WaitGroup...), ``forever`` for ``select {}`` and nil
@@ -131,9 +135,14 @@ class RunLeaks:
     program_events: int = 0  # the program goroutines' transitions (whole trace)
     trace_error: str = ""
     no_tests_ran: bool = False
+    depth_next: dict[str, str] = field(default_factory=dict)  # the paper's depths -> next kind (window view)
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        d = dict(self.__dict__)
+        d["leaked"] = [dict(g.__dict__) for g in self.leaked]
+        d["alive"] = [dict(g.__dict__) for g in self.alive]
+        d["first_selects"] = [dict(f.__dict__) for f in self.first_selects]
+        return d
 
     @staticmethod
     def from_json(data: dict[str, object]) -> "RunLeaks":
@@ -155,6 +164,8 @@ class _G:
     reason: str = ""
     stack: Stack = ()
     last_change: int = -1
+    kinds_at_first_block: int = 0
+    unblocks_at_first_block: int = 0
 
 
 _STATE_NAMES = {
@@ -195,41 +206,41 @@ def analyze_trace(
     end_marker = trace.program_end
     end_index = end_marker.index if end_marker is not None else len(trace.events)
     gs: dict[int, _G] = {}
-    unblock_prefix: list[int] = []  # program GoUnblock events among the first i program kind events
-    kind_index: dict[int, int] = {}  # event index -> number of program kind events before it
-    n_kind = n_unblock = 0
+    n_kind = n_unblock = 0  # program events of the six kinds so far; GoUnblocks among them
     program_events = 0
+    WAITING, RUNNING, RUNNABLE, SYSCALL, NOT_EXIST = (
+        GoState.WAITING, GoState.RUNNING, GoState.RUNNABLE, GoState.SYSCALL, GoState.NOT_EXIST,
+    )
     for i, ev in enumerate(trace.events):
-        if ev.g in system:
+        g = ev.g
+        if g in system:
             continue
         program_events += 1
-        kind_index[i] = n_kind
-        kind = ev.kind
-        if kind is not None:
-            n_kind += 1
-            if ev.from_state == GoState.WAITING and ev.to_state == GoState.RUNNABLE:
-                n_unblock += 1
-            unblock_prefix.append(n_unblock)
-        st = gs.get(ev.g)
+        frm, to = ev.from_state, ev.to_state
+        st = gs.get(g)
         if st is None:
-            st = gs[ev.g] = _G()
-        if ev.from_state == GoState.NOT_EXIST:
+            st = gs[g] = _G()
+        if frm == to or frm == GoState.UNDETERMINED:
+            if st.state == GoState.UNDETERMINED:
+                st.state, st.reason, st.stack, st.last_change = to, ev.reason, ev.stack, i
+            continue  # a per-generation status event: no change, and no kind
+        if frm == NOT_EXIST:
             st.created_at = site_of(ev.actor_stack)
-        if ev.is_status and ev.from_state == ev.to_state:
-            continue  # a per-generation restatement: nothing changed
-        if ev.to_state == GoState.WAITING and ev.from_state == GoState.RUNNING:
+        if ev.kind is not None:
+            n_kind += 1
+        if to == WAITING and frm == RUNNING:
             if st.first_block_index < 0:
                 st.first_block_index = i
                 st.first_block_site = site_of(ev.stack)
                 st.first_block_reason = ev.reason
-        elif ev.from_state == GoState.WAITING and ev.to_state == GoState.RUNNABLE and st.first_block_index >= 0:
-            st.unblocks_after_first += 1
-        if ev.to_state != st.state or ev.to_state == GoState.WAITING:
-            st.last_change = i
-        st.state = ev.to_state
-        if ev.to_state in (GoState.WAITING, GoState.SYSCALL) or (
-            ev.to_state == GoState.RUNNABLE and ev.from_state == GoState.RUNNING
-        ):
+                st.kinds_at_first_block, st.unblocks_at_first_block = n_kind, n_unblock
+        elif frm == WAITING and to == RUNNABLE:
+            n_unblock += 1
+            if st.first_block_index >= 0:
+                st.unblocks_after_first += 1
+        st.last_change = i
+        st.state = to
+        if to == WAITING or to == SYSCALL or (to == RUNNABLE and frm == RUNNING):
             st.reason, st.stack = ev.reason, ev.stack
         elif ev.stack:
             st.reason, st.stack = "", ev.stack
@@ -254,7 +265,7 @@ def analyze_trace(
         if st.state in (GoState.NOT_EXIST, GoState.UNDETERMINED):
             continue
         blocked_at = site_of(st.stack)
-        if g == MAIN_GOROUTINE and not blocked_at:
+        if g == MAIN_GOROUTINE and (not blocked_at or st.state != GoState.WAITING):
             continue  # the main goroutine inside the harness or the testing framework
         blocked = st.state == GoState.WAITING and st.reason != "sleep"
         if profile is None:
@@ -271,10 +282,9 @@ def analyze_trace(
             and st.first_block_site == blocked_at
         )
         after, unblocks_after = 0, 0
-        if st.first_block_index >= 0 and signature:
-            k = kind_index.get(st.first_block_index, 0) + 1  # kind events up to and including the block
-            after = n_kind - k
-            unblocks_after = n_unblock - (unblock_prefix[k - 1] if k - 1 < len(unblock_prefix) else n_unblock)
+        if signature:  # program events after its select block, and the GoUnblocks among them
+            after = n_kind - st.kinds_at_first_block
+            unblocks_after = n_unblock - st.unblocks_at_first_block
         end = GoroutineEnd(
             g=g,
             created_at=st.created_at,
@@ -333,6 +343,9 @@ def analyze_run(collection: Path, row: dict[str, object]) -> RunLeaks:
             trace = read_trace(Path(collection) / str(path))
     except TraceError as exc:
         return RunLeaks(**base, profile_available=profile is not None, profile_leaked=0, trace_error=str(exc), no_tests_ran=no_tests)  # type: ignore[arg-type]
+    from schedcast.leaks.signal import next_kinds_at_depths
+
     run = analyze_trace(trace, profile, **base)  # type: ignore[arg-type]
     run.no_tests_ran = no_tests
+    run.depth_next = next_kinds_at_depths(trace)
     return run

@@ -9,8 +9,11 @@ trace (`schedcast.leaks.analysis`).
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -88,9 +91,30 @@ def _runs_of(store: RunStore, program: Program, config: RunConfig) -> list[dict[
     return sorted(rows, key=lambda r: r["run_index"])
 
 
-def analyze_collection(collection: Path, program: Program, config: RunConfig) -> list[RunLeaks]:
-    """Analyse the stored runs of `program` under `config` in a collection directory."""
-    return [analyze_run(collection, row) for row in _runs_of(RunStore(collection), program, config)]
+def warm_up() -> None:
+    """The trace module's one-time scan of the standard library's directories (what
+    tells user frames apart); done before forking analysis workers so they share it."""
+    from schedcast.trace.model import Frame
+    from schedcast.trace.snapshot import is_user_frame
+
+    is_user_frame(Frame("runtime.gopark", "runtime/proc.go", 1))
+
+
+def _analyze_row(args: tuple[Path, dict[str, object]]) -> RunLeaks:
+    return analyze_run(*args)
+
+
+def analyze_collection(collection: Path, program: Program, config: RunConfig, workers: int | None = None) -> list[RunLeaks]:
+    """Analyse the stored runs of `program` under `config` in a collection directory,
+    on `workers` processes (default: one per core, like collection; forked, so they
+    start with everything already imported)."""
+    rows = _runs_of(RunStore(collection), program, config)
+    workers = workers or os.cpu_count() or 1
+    warm_up()
+    if workers < 2 or len(rows) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [analyze_run(collection, row) for row in rows]
+    with ProcessPoolExecutor(max_workers=min(workers, len(rows)), mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_analyze_row, [(collection, row) for row in rows]))
 
 
 def find_leaks(
@@ -125,7 +149,7 @@ def find_leaks(
             first = next((ln.strip() for ln in message.splitlines() if ln.strip() and not ln.startswith("#")), message)
             raise LeaksError(f"{program.id}: does not compile: {first}", EXIT_BUILD)
         t1 = time.monotonic()
-        runs = analyze_collection(out_dir, program, config)
+        runs = analyze_collection(out_dir, program, config, workers)
         t_analyze = time.monotonic() - t1
     finally:
         if tmp is not None:
