@@ -80,3 +80,10 @@ def run_leaks(*args: str) -> tuple[int, str, dict[str, object] | None]:
     text = result.output
     data = json.loads(result.stdout) if "--json" in args and result.exit_code in (0, 1) else None
     return result.exit_code, text, data
+
+
+@pytest.fixture(autouse=True)
+def _private_sandbox_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of these tests get their own sandbox directory, so that other collections on a
+    shared machine (which tidy the default one) cannot remove a working directory mid-run."""
+    monkeypatch.setenv("SCHEDCAST_SANDBOX_DIR", str(tmp_path_factory.getbasetemp() / "sandbox"))
