@@ -110,13 +110,9 @@ def test_select_case_counts_come_from_the_source_facts() -> None:
     [program] = [p for p in programs_by_origin(["handcrafted"]) if p.id == "select_four_case_leak"]
     sites = SourceSites(program)
     assert sites.display("prog/main.go:11") == "main.go:11"
-    try:
-        from schedcast.corpus import facts  # noqa: F401
-    except ImportError:
-        assert sites.select_cases("prog/main.go:11") == (None, None)  # reported as unknown, never guessed
-    else:
-        line = next(i for i, t in enumerate(program.sources["main.go"].splitlines(), 1) if t.strip() == "select {")
-        assert sites.select_cases(f"prog/main.go:{line}") == (4, False)
+    line = next(i for i, t in enumerate(program.sources["main.go"].splitlines(), 1) if t.strip() == "select {")
+    assert sites.select_cases(f"prog/main.go:{line}") == (4, False)
+    assert sites.select_cases("prog/main.go:1") == (None, None)  # no select there: unknown, never guessed
 
 
 def test_labels_by_construction() -> None:

@@ -65,10 +65,10 @@ class SourceSites:
     def select_cases(self, site: str) -> tuple[int | None, bool | None]:
         """(case count, has default) of the select statement at `site`, from the facts."""
         facts = self.facts
-        parts = self._split(site)
-        if facts is None or parts is None:
+        if facts is None or not site:
             return None, None
-        for fact in facts.at(f"{parts[0]}:{parts[1]}"):
+        # The facts name sites as the trace does (`prog/main.go:17`).
+        for fact in facts.at(site) or facts.at(self.display(site)):
             if getattr(fact, "op", "") == "select":
                 detail = getattr(fact, "detail", {}) or {}
                 cases = detail.get("cases")
