@@ -151,3 +151,22 @@ def test_program_signal_hand_computed() -> None:
     assert math.isclose(p_unblock, (0.5 + 0 + 0) / 3)
     assert math.isclose(entropy, (1.0 + 0 + 0) / 3)
     assert program_signal([{}]) is None
+
+
+def test_depths_from_the_analysis_equal_the_window_view(tmp_path: Path) -> None:
+    """The analysis collects the paper's depths in its own pass; they must equal what
+    the trace's window view gives."""
+    import warnings
+
+    from schedcast.collect import RunStore
+    from schedcast.leaks.signal import next_kinds_at_depths
+    from schedcast.trace import read_trace
+
+    program = load_program(write_tree(tmp_path / "ask", {"main.go": SOME_ANSWERED}) / "main.go")
+    find_leaks(program, CONFIG, out_dir=tmp_path / "runs")
+    runs = {r.run_id: r for r in analyze_collection(tmp_path / "runs", program, CONFIG)}
+    for row in RunStore(tmp_path / "runs").read_runs().to_pylist():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trace = read_trace(tmp_path / "runs" / row["trace_path"])
+        assert runs[row["run_id"]].depth_next == next_kinds_at_depths(trace) != {}

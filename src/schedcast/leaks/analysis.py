@@ -26,8 +26,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schedcast.leaks.signal import next_kinds
 from schedcast.trace import GoState, Trace, read_trace
-from schedcast.trace.model import MAIN_GOROUTINE, Frame, Stack
+from schedcast.trace.model import KIND_OF_TRANSITION, MAIN_GOROUTINE, Frame, Stack
 from schedcast.trace.snapshot import is_user_frame
 
 # Profile verdicts for one goroutine in one run.
@@ -160,13 +161,18 @@ class _G:
     first_block_site: str = ""
     first_block_reason: str = ""
     unblocks_after_first: int = 0
-    state: GoState = GoState.UNDETERMINED
+    state: int = int(GoState.UNDETERMINED)
     reason: str = ""
     stack: Stack = ()
     last_change: int = -1
     kinds_at_first_block: int = 0
     unblocks_at_first_block: int = 0
 
+
+_KIND_NAMES: list[str] = [""] * 64
+for (_f, _t), _k in KIND_OF_TRANSITION.items():
+    _KIND_NAMES[_f * 8 + _t] = _k.value
+_HAS_KIND = [bool(k) for k in _KIND_NAMES]
 
 _STATE_NAMES = {
     GoState.RUNNABLE: "runnable",
@@ -208,42 +214,54 @@ def analyze_trace(
     gs: dict[int, _G] = {}
     n_kind = n_unblock = 0  # program events of the six kinds so far; GoUnblocks among them
     program_events = 0
-    WAITING, RUNNING, RUNNABLE, SYSCALL, NOT_EXIST = (
-        GoState.WAITING, GoState.RUNNING, GoState.RUNNABLE, GoState.SYSCALL, GoState.NOT_EXIST,
+    WAITING, RUNNING, RUNNABLE, SYSCALL, NOT_EXIST, UNDETERMINED = (
+        int(GoState.WAITING), int(GoState.RUNNING), int(GoState.RUNNABLE), int(GoState.SYSCALL),
+        int(GoState.NOT_EXIST), int(GoState.UNDETERMINED),
     )
-    for i, ev in enumerate(trace.events):
+    has_kind = _HAS_KIND
+    lo, hi = trace.window()
+    window_kinds: list[str] = []  # the six-kind sequence of the program window (the paper's depths)
+    events = trace.events
+    for i in range(len(events)):
+        ev = events[i]
         g = ev.g
         if g in system:
             continue
         program_events += 1
-        frm, to = ev.from_state, ev.to_state
+        frm, to = int(ev.from_state), int(ev.to_state)
         st = gs.get(g)
         if st is None:
             st = gs[g] = _G()
-        if frm == to or frm == GoState.UNDETERMINED:
-            if st.state == GoState.UNDETERMINED:
+        if frm == to or frm == UNDETERMINED:
+            if st.state == UNDETERMINED:
                 st.state, st.reason, st.stack, st.last_change = to, ev.reason, ev.stack, i
             continue  # a per-generation status event: no change, and no kind
         if frm == NOT_EXIST:
             st.created_at = site_of(ev.actor_stack)
-        if ev.kind is not None:
+        if has_kind[frm * 8 + to]:
             n_kind += 1
-        if to == WAITING and frm == RUNNING:
-            if st.first_block_index < 0:
+            if lo <= i < hi:
+                window_kinds.append(_KIND_NAMES[frm * 8 + to])
+        if to == WAITING:
+            if frm == RUNNING and st.first_block_index < 0:
                 st.first_block_index = i
                 st.first_block_site = site_of(ev.stack)
                 st.first_block_reason = ev.reason
                 st.kinds_at_first_block, st.unblocks_at_first_block = n_kind, n_unblock
+            st.reason, st.stack = ev.reason, ev.stack
         elif frm == WAITING and to == RUNNABLE:
             n_unblock += 1
             if st.first_block_index >= 0:
                 st.unblocks_after_first += 1
-        st.last_change = i
-        st.state = to
-        if to == WAITING or to == SYSCALL or (to == RUNNABLE and frm == RUNNING):
+            st.reason = ""
+            if ev.stack:
+                st.stack = ev.stack
+        elif to == SYSCALL or (to == RUNNABLE and frm == RUNNING):
             st.reason, st.stack = ev.reason, ev.stack
         elif ev.stack:
             st.reason, st.stack = "", ev.stack
+        st.last_change = i
+        st.state = to
 
     run = RunLeaks(
         run_id=run_id,
@@ -255,6 +273,7 @@ def analyze_trace(
         profile_leaked=sum(1 for leaked, _ in (profile or {}).values() if leaked),
         events=len(trace.events),
         program_events=program_events,
+        depth_next=next_kinds(window_kinds),
     )
     first_selects: dict[tuple[str, str], list[int]] = {}
     for g, st in gs.items():
@@ -343,9 +362,6 @@ def analyze_run(collection: Path, row: dict[str, object]) -> RunLeaks:
             trace = read_trace(Path(collection) / str(path))
     except TraceError as exc:
         return RunLeaks(**base, profile_available=profile is not None, profile_leaked=0, trace_error=str(exc), no_tests_ran=no_tests)  # type: ignore[arg-type]
-    from schedcast.leaks.signal import next_kinds_at_depths
-
     run = analyze_trace(trace, profile, **base)  # type: ignore[arg-type]
     run.no_tests_ran = no_tests
-    run.depth_next = next_kinds_at_depths(trace)
     return run

@@ -23,7 +23,11 @@ PAPER_DEPTHS = (0.25, 0.5, 0.75)
 def next_kinds_at_depths(trace: Trace, depths: Sequence[float] = PAPER_DEPTHS) -> dict[str, str]:
     """The kind of the event after a prefix of depth d (fraction of the run's program
     events in the window), for each depth; a depth at or past the end has no entry."""
-    kinds = [ev.kind.value for ev in trace.program_events() if ev.kind is not None]
+    return next_kinds([ev.kind.value for ev in trace.program_events() if ev.kind is not None], depths)
+
+
+def next_kinds(kinds: Sequence[str], depths: Sequence[float] = PAPER_DEPTHS) -> dict[str, str]:
+    """`next_kinds_at_depths` from a run's window kind sequence."""
     out: dict[str, str] = {}
     for d in depths:
         k = int(d * len(kinds))
