@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     # the signature's claim on every program it flags
     emit(f"Signature claim (P(GoUnblock) = 0 for the goroutine after its select block), every program (a) flags at {kmax} runs:")
     emit("")
-    emit("| program | label | select site | goroutines | counterexamples (unblocked after first blocking there) | program-level GoUnblock after the block |")
+    emit("| program | label | select site | leaked goroutines | counterexamples (first blocked there, unblocked later) | share of GoUnblock among all program events after the block |")
     emit("|---|---|---|---:|---:|---|")
     flagged = 0
     counter_total = 0
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         for l in rep.leaks:
             if l.signature:
                 counter_total += l.counterexamples
-                share = f"{l.program_unblocks_after}/{l.program_events_after} events" if l.program_events_after else "0/0 events"
+                share = f"{100 * l.program_unblocks_after / l.program_events_after:.1f} %" if l.program_events_after else "no events after"
                 emit(f"| {p.id} | {'bug' if y else 'clean'} | {l.blocked_at} | {l.goroutines} | {l.counterexamples} | {share} |")
     emit("")
     emit(f"{flagged} program(s) flagged; counterexamples to the per-goroutine claim: {counter_total}.")
