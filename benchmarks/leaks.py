@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from schedcast.collect import Limits, LocalExecutor, RunConfig, RunStore, collect
+from schedcast.collect import Limits, LocalExecutor, RunConfig, collect
 from schedcast.corpus.catalog import programs_by_origin
 from schedcast.corpus.program import Program
 from schedcast.leaks.analysis import RunLeaks

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from schedcast.leaks.signal import next_kinds
-from schedcast.trace import GoState, Trace, read_trace
+from schedcast.trace import GoState, Trace, TraceError, read_trace
 from schedcast.trace.model import KIND_OF_TRANSITION, MAIN_GOROUTINE, Frame, Stack
 from schedcast.trace.snapshot import is_user_frame
 
@@ -353,9 +354,6 @@ def analyze_run(collection: Path, row: dict[str, object]) -> RunLeaks:
     path = row.get("trace_path")
     if not path:
         return RunLeaks(**base, profile_available=profile is not None, profile_leaked=0, trace_error="no trace", no_tests_ran=no_tests)  # type: ignore[arg-type]
-    from schedcast.trace import TraceError
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
