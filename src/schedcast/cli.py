@@ -337,6 +337,7 @@ def _mount_stages() -> None:
     app.add_typer(dataset_app, name="dataset", help="Next-event examples, distribution groups, splits.")
     app.add_typer(train_app, name="train", help="Fit predictors on a dataset's train split.")
     app.command("evaluate")(evaluate_cmd)
+    app.command("leaks")(__import__("schedcast.leaks.cli", fromlist=["leaks_cmd"]).leaks_cmd)
 
 
 _mount_stages()

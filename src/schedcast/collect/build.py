@@ -67,10 +67,12 @@ def _harness_files(program: Program) -> dict[str, str]:
         # "00_" sorts first, so the harness's variables (which start the tracer)
         # are initialised before the program's own.
         return {"00_schedcast_harness.go": core, "zz_schedcast_main.go": _harness_file("main.go.tmpl")}
-    # In a test binary the harness lives in a _test.go file of the same package.
+    # In a test binary the harness lives in a _test.go file of the same package
+    # (for a user's module: in the tested package's directory).
+    at = program.extra["package_dir"] + "/" if "package_dir" in program.extra else ""
     return {
-        "00_schedcast_harness_test.go": core,
-        "zz_schedcast_testmain_test.go": _harness_file("testmain.go.tmpl").replace("__PACKAGE__", program.package),
+        f"{at}00_schedcast_harness_test.go": core,
+        f"{at}zz_schedcast_testmain_test.go": _harness_file("testmain.go.tmpl").replace("__PACKAGE__", program.package),
     }
 
 
@@ -141,8 +143,10 @@ def _prepare_sources(program: Program, src: Path) -> dict[str, str]:
         raise BuildError(program.id, f"refused: its sources are {total} bytes, over the {MAX_SOURCE_BYTES} byte cap")
     harness = _harness_files(program)
     for name, text in {**program.sources, **harness}.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_text(text)
-    offsets = check_sources(program, src, sorted(program.sources), sorted(harness))
+    go_files = sorted(name for name in program.sources if name.endswith(".go"))  # not go.mod, vendor/modules.txt
+    offsets = check_sources(program, src, go_files, sorted(harness))
     files: dict[str, str] = {}
     for name, text in program.sources.items():
         files[name] = rename_main(text, offsets[name]) if program.kind is ProgramKind.MAIN and name in offsets else text
@@ -181,15 +185,19 @@ def build(program: Program, race: bool = True, cache_root: Path | None = None) -
         src.mkdir()
         files = _prepare_sources(program, src)
         for name, text in files.items():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
             (src / name).write_text(text)
-        (src / "go.mod").write_text(f"module prog\n\ngo {program.language_version}\n")
+        if "go.mod" not in program.sources:  # a user's module keeps its own go.mod
+            (src / "go.mod").write_text(f"module prog\n\ngo {program.language_version}\n")
+        env = go_env(tc)
+        if "vendor/modules.txt" in program.sources:
+            env["GOFLAGS"] = "-mod=vendor"
         out = work / "prog"
         flags = ["-race"] if race else []
         if program.kind is ProgramKind.MAIN:
             cmd = [str(tc.go), "build", "-trimpath", *flags, "-o", str(out), "."]
         else:
-            cmd = [str(tc.go), "test", "-c", "-trimpath", *flags, "-o", str(out), "."]
-        env = go_env(tc)
+            cmd = [str(tc.go), "test", "-c", "-trimpath", *flags, "-o", str(out), "./" + program.extra.get("package_dir", ".")]
         # Untrusted code never gets cgo; the race runtime needs it (user cgo is
         # refused by the source check above).
         env["CGO_ENABLED"] = "1" if race else "0"
