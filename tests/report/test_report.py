@@ -163,3 +163,21 @@ def test_missing_and_older_stages_are_named_not_tracebacks(main_job: tuple[Path,
     # Not an output folder at all: one line, exit 1.
     gone = runner.invoke(app, ["report", str(tmp_path / "nowhere")])
     assert gone.exit_code == 1 and "no such output folder" in gone.output and "Traceback" not in gone.output
+
+
+def test_a_large_evaluation_keeps_reliability_but_not_every_prediction(main_job: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from schedcast.evaluate import evaluation
+
+    out, _ = main_job
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("report*", "results"))
+    monkeypatch.setattr(evaluation, "PREDICTIONS_KEPT_UP_TO", 5)
+    done = runner.invoke(app, ["evaluate", str(copy / "dataset"), str(copy / "models"), "--out", str(copy / "results"), "--boot", "10"])
+    assert done.exit_code == 0, done.output
+    assert (copy / "results" / "reliability.csv").is_file() and not (copy / "results" / "predictions.parquet").exists()
+    result = build_report(copy)
+    assert "calibration" not in result.missing
+    n = json.loads((copy / "results" / "metrics.json").read_text())["n_examples"]
+    assert result.missing["entropy"] == (
+        f"results/predictions.parquet was not written: the evaluation had {n:,} examples, more than the 5 whose predictions it saves"
+    )

@@ -17,6 +17,7 @@ from schedcast.evaluate.references import Reference, reference_rows
 from schedcast.models.base import KIND_NAMES, Predictor
 
 GROUP_COLUMN = {"paper": "paper_group", "state": "state_group"}
+PREDICTIONS_KEPT_UP_TO = 1_000_000  # examples: above this, predictions.parquet is not written (24 MB per model)
 
 
 class EvaluationError(ValueError):
@@ -40,7 +41,10 @@ class ModelScores:
     confusion: list[list[int]]  # rows: true kind, columns: predicted kind
     entropy_vs_nondeterminism: m.Correlation | None
     correct: np.ndarray = field(repr=False)
-    probs: np.ndarray | None = field(default=None, repr=False)  # (n, 6) predictions, for predictions.parquet
+    # For the report (evaluate/output.py): the 15-bin top-label reliability data, and the
+    # predictions themselves (float32) when the split has at most PREDICTIONS_KEPT_UP_TO examples.
+    reliability: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    probs: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -71,12 +75,30 @@ class Evaluation:
         out["references"] = [r.__dict__ for r in self.references]
         out["models"] = []
         for s in self.models:
-            d = {k: v for k, v in s.__dict__.items() if k not in ("correct", "probs")}
+            d = {k: v for k, v in s.__dict__.items() if k not in ("correct", "probs", "reliability")}
             d["accuracy"] = s.accuracy.__dict__
             d["nll"] = s.nll.__dict__
             d["entropy_vs_nondeterminism"] = s.entropy_vs_nondeterminism.__dict__ if s.entropy_vs_nondeterminism else None
             out["models"].append(d)
         return out
+
+
+def reliability_bins(q: np.ndarray, y: np.ndarray, pred: np.ndarray) -> list[dict[str, Any]]:
+    """The bins of the top-label ECE (metrics.ece): per equal-width confidence bin, its
+    count, mean confidence and accuracy (NaN for an empty bin)."""
+    conf = q.max(axis=1)
+    hit = pred == y
+    bins = np.minimum((conf * m.ECE_BINS).astype(np.int64), m.ECE_BINS - 1)
+    out = []
+    for b in range(m.ECE_BINS):
+        mask = bins == b
+        n = int(mask.sum())
+        out.append({
+            "bin": b, "low": b / m.ECE_BINS, "high": (b + 1) / m.ECE_BINS, "count": n,
+            "mean_confidence": float(conf[mask].mean()) if n else float("nan"),
+            "accuracy": float(hit[mask].mean()) if n else float("nan"),
+        })
+    return out
 
 
 def _example_groups(view: DatasetView, grouping: str, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +189,8 @@ def evaluate(
                 confusion=confusion.tolist(),
                 entropy_vs_nondeterminism=corr,
                 correct=correct.astype(bool),
-                probs=q,
+                reliability=reliability_bins(q, y, pred),
+                probs=q.astype(np.float32) if len(examples) <= PREDICTIONS_KEPT_UP_TO else None,
             )
         )
 

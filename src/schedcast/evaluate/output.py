@@ -139,43 +139,32 @@ def write_evaluation(ev: Evaluation, out: Path, context: dict[str, Any] | None =
 
 
 def write_predictions(ev: Evaluation, out: Path) -> None:
-    """What the HTML report draws and metrics.json does not hold: every model's prediction
-    per example (`predictions.parquet`: model, program, origin, run_key, run_id, k,
-    depth_pct, label, q[6], entropy_bits, group_entropy_bits) and the top-label reliability
-    data of the ECE (`reliability.csv`: per model, the 15 equal-width confidence bins with
-    their count, mean confidence and accuracy; empty bins have count 0)."""
+    """What the HTML report draws and metrics.json does not hold: `reliability.csv`, per
+    model the 15 equal-width confidence bins of the top-label ECE (count, mean
+    confidence, accuracy; empty bins have count 0), and `predictions.parquet`, every
+    model's prediction per example (model, program, origin, run_key, run_id, k,
+    depth_pct, label, q[6], entropy_bits, group_entropy_bits) when the evaluation kept
+    them (at most evaluation.PREDICTIONS_KEPT_UP_TO examples)."""
+    reliability = [{"model": s.name, **b} for s in ev.models for b in s.reliability]
+    if reliability:
+        with open(out / "reliability.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(reliability[0]))
+            w.writeheader()
+            w.writerows(reliability)
     rows = ev.example_rows
-    if rows is None or not all(s.probs is not None for s in ev.models):
+    if rows is None or not ev.models or any(s.probs is None for s in ev.models):
         return
-    frames = []
-    reliability: list[dict[str, Any]] = []
-    y = rows["label"].to_numpy().astype(np.int64)
-    for s in ev.models:
-        q = np.asarray(s.probs, dtype=np.float64)
-        frames.append(
-            rows.with_columns(
-                pl.lit(s.name).alias("model"),
-                pl.Series("q", q.astype(np.float32)).cast(pl.Array(pl.Float32, len(KIND_NAMES))),
-                pl.Series("entropy_bits", m.entropy_bits(q)),
-            )
+    frames = [
+        rows.with_columns(
+            pl.lit(s.name).alias("model"),
+            pl.Series("q", s.probs).cast(pl.Array(pl.Float32, len(KIND_NAMES))),
+            pl.Series("entropy_bits", m.entropy_bits(np.asarray(s.probs, dtype=np.float64))),
         )
-        conf = q.max(axis=1)
-        hit = m.predicted_kind(q) == y
-        bins = np.minimum((conf * m.ECE_BINS).astype(np.int64), m.ECE_BINS - 1)  # as metrics.ece bins
-        for b in range(m.ECE_BINS):
-            mask = bins == b
-            n = int(mask.sum())
-            reliability.append({
-                "model": s.name, "bin": b, "low": b / m.ECE_BINS, "high": (b + 1) / m.ECE_BINS, "count": n,
-                "mean_confidence": float(conf[mask].mean()) if n else float("nan"),
-                "accuracy": float(hit[mask].mean()) if n else float("nan"),
-            })
+        for s in ev.models
+        if s.probs is not None
+    ]
     columns = ["model", *rows.columns[:-1], "q", "entropy_bits", rows.columns[-1]]
     pl.concat(frames).select(columns).write_parquet(out / "predictions.parquet", compression="zstd")
-    with open(out / "reliability.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(reliability[0]))
-        w.writeheader()
-        w.writerows(reliability)
 
 
 def results_markdown(ev: Evaluation, context: dict[str, Any]) -> str:

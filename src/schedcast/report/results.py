@@ -290,7 +290,14 @@ def entropy_section(out: Path, results: Results, writer: F.FigureWriter) -> Sect
     title = "Entropy against measured nondeterminism"
     path = results.file("predictions.parquet")
     if not path.is_file():
-        return missing("entropy", title, "results/predictions.parquet is missing: it is written by `schedcast evaluate --out` since this version of schedcast", _hint(out))
+        from schedcast.evaluate.evaluation import PREDICTIONS_KEPT_UP_TO
+
+        n = results.metrics.get("n_examples")
+        if isinstance(n, int) and n > PREDICTIONS_KEPT_UP_TO and results.file("reliability.csv").is_file():
+            why = f"results/predictions.parquet was not written: the evaluation had {n:,} examples, more than the {PREDICTIONS_KEPT_UP_TO:,} whose predictions it saves"
+        else:
+            why = "results/predictions.parquet is missing: it is written by `schedcast evaluate --out` since this version of schedcast"
+        return missing("entropy", title, why, _hint(out))
     preds = pl.read_parquet(path, columns=["model", "program", "entropy_bits", "group_entropy_bits"])
     per_program = (
         preds.group_by("model", "program")
