@@ -104,3 +104,19 @@ def test_an_unreadable_metrics_file_is_one_reason(tmp_path: Path, bad: str) -> N
     (tmp_path / "results" / "metrics.json").write_text(bad)
     result = build_report(tmp_path)
     assert result.missing["models"].startswith("results/metrics.json")
+
+
+def test_a_rebuild_drops_stale_figures_but_never_touches_a_foreign_folder(tmp_path: Path) -> None:
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "survival.csv").write_text("model,survival_steps\nngram,2\nngram,4\n")
+    first = build_report(tmp_path, strict=True)
+    assert (first.index.parent / "figures" / "probe_survival.csv").is_file()
+    (probe / "survival.csv").unlink()
+    build_report(tmp_path, strict=True)
+    assert not (first.index.parent / "figures" / "probe_survival.csv").exists()  # no stale figure of the earlier build
+    foreign = tmp_path / "mine"
+    (foreign / "figures").mkdir(parents=True)
+    (foreign / "figures" / "keep.txt").write_text("a user's file")
+    build_report(tmp_path, foreign)
+    assert (foreign / "figures" / "keep.txt").read_text() == "a user's file"

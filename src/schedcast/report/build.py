@@ -17,6 +17,7 @@ from schedcast.report import paper, results, stages, timeline
 from schedcast.report.page import ReportError, Section, missing
 
 INDEX = "index.html"
+GENERATOR = '<meta name="generator" content="schedcast report">'
 PAPER = "paper.html"
 
 
@@ -32,6 +33,14 @@ class ReportResult:
     @property
     def missing(self) -> dict[str, str]:
         return {k: v for k, v in self.sections.items() if v is not None}
+
+
+def _is_report(index: Path) -> bool:
+    """Whether ``index`` is a page this module wrote (so its folder may be rewritten)."""
+    try:
+        return GENERATOR in index.read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _guard(section_id: str, title: str, strict: bool, build: Callable[[], Section], timings: dict[str, float]) -> Section:
@@ -64,7 +73,7 @@ def build_report(
         raise ReportError(f"{out}: no such output folder (run `schedcast pipeline --out {out}` first)")
     target = Path(report_dir) if report_dir is not None else out / "report"
     try:
-        if (target / "figures").is_dir():
+        if (target / "figures").is_dir() and _is_report(target / INDEX):
             shutil.rmtree(target / "figures")  # no stale figure of an earlier build
         target.mkdir(parents=True, exist_ok=True)
         writer = F.FigureWriter(target)
