@@ -11,6 +11,7 @@ Usage: python benchmarks/report.py [OUT] [--repeat 3] [--screenshot docs/report.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -27,15 +28,17 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=1500, help="screenshot height in pixels")
     parser.add_argument("--anchor", default="calibration", help="section the screenshot starts at")
     args = parser.parse_args()
-    times = []
+    times, cpu = [], []
     with tempfile.TemporaryDirectory(prefix="schedcast-report-") as tmp:
         for i in range(args.repeat):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             result = build_report(args.out, Path(tmp) / f"report-{i}")
             times.append(time.perf_counter() - started)
-            print(f"build {i + 1}: {times[-1]:.1f} s, {len([p for p in result.figures if p.suffix == '.csv'])} figures, "
+            cpu.append(time.process_time() - started_cpu)
+            print(f"build {i + 1}: {times[-1]:.1f} s ({cpu[-1]:.1f} s CPU), {len([p for p in result.figures if p.suffix == '.csv'])} figures, "
                   f"missing sections: {', '.join(result.missing) or 'none'}")
-        print(f"report from {args.out}: median {statistics.median(times):.1f} s, max {max(times):.1f} s over {len(times)} builds")
+        print(f"report from {args.out}: median {statistics.median(times):.1f} s, max {max(times):.1f} s over {len(times)} builds "
+              f"(CPU median {statistics.median(cpu):.1f} s; load average now {os.getloadavg()[0]:.1f})")
         if args.screenshot is not None:
             from playwright.sync_api import sync_playwright
 
