@@ -323,13 +323,22 @@ def _pipeline(
         out=out / "results", markdown=markdown or out / "results" / "results.md", boot=boot, seed=0, origin=None,
         context_extra=json.dumps(how),
     )
+    from schedcast.report import ReportError, build_report
+
+    err_console.rule("then: the HTML report")
+    try:
+        report = build_report(out, command=f"schedcast report {shlex.quote(str(out))}")
+    except ReportError as exc:
+        fail(str(exc))
     err_console.print(f"main job done in {time.monotonic() - started:.0f} s", highlight=False)
+    console.print(f"report ({len(report.sections) - len(report.missing)} of {len(report.sections)} sections, {report.seconds:.1f} s) -> {report.index}", highlight=False, soft_wrap=True)
 
 
 def _mount_stages() -> None:
     from schedcast.corpus.cli import app as corpus_app
     from schedcast.dataset.cli import app as dataset_app
     from schedcast.evaluate.cli import evaluate_cmd, train_app
+    from schedcast.report.cli import report_cmd
     from schedcast.trace.cli import app as trace_app
 
     app.add_typer(trace_app, name="trace", help="Read Go execution traces.")
@@ -338,6 +347,7 @@ def _mount_stages() -> None:
     app.add_typer(train_app, name="train", help="Fit predictors on a dataset's train split.")
     app.command("evaluate")(evaluate_cmd)
     app.command("leaks")(__import__("schedcast.leaks.cli", fromlist=["leaks_cmd"]).leaks_cmd)
+    app.command("report")(report_cmd)
 
 
 _mount_stages()

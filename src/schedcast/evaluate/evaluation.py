@@ -17,6 +17,7 @@ from schedcast.evaluate.references import Reference, reference_rows
 from schedcast.models.base import KIND_NAMES, Predictor
 
 GROUP_COLUMN = {"paper": "paper_group", "state": "state_group"}
+PREDICTIONS_KEPT_UP_TO = 1_000_000  # examples: above this, predictions.parquet is not written (24 MB per model)
 
 
 class EvaluationError(ValueError):
@@ -40,6 +41,10 @@ class ModelScores:
     confusion: list[list[int]]  # rows: true kind, columns: predicted kind
     entropy_vs_nondeterminism: m.Correlation | None
     correct: np.ndarray = field(repr=False)
+    # For the report (evaluate/output.py): the 15-bin top-label reliability data, and the
+    # predictions themselves (float32) when the split has at most PREDICTIONS_KEPT_UP_TO examples.
+    reliability: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    probs: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -61,18 +66,39 @@ class Evaluation:
     per_origin: list[dict[str, Any]]  # per origin: examples, programs, majority and each model's accuracy
     per_program: list[dict[str, Any]]  # per program: origin, examples, runs, events, majority and each model's accuracy
     composition: dict[str, Any]  # what the evaluated split is made of (dataset.stats.split_composition)
+    # One row per evaluated example (program, origin, run_key, run_id, k, depth_pct, label,
+    # group_entropy_bits), in the order of each model's `probs`: for predictions.parquet.
+    example_rows: pl.DataFrame | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("models", "references")}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("models", "references", "example_rows")}
         out["references"] = [r.__dict__ for r in self.references]
         out["models"] = []
         for s in self.models:
-            d = {k: v for k, v in s.__dict__.items() if k != "correct"}
+            d = {k: v for k, v in s.__dict__.items() if k not in ("correct", "probs", "reliability")}
             d["accuracy"] = s.accuracy.__dict__
             d["nll"] = s.nll.__dict__
             d["entropy_vs_nondeterminism"] = s.entropy_vs_nondeterminism.__dict__ if s.entropy_vs_nondeterminism else None
             out["models"].append(d)
         return out
+
+
+def reliability_bins(q: np.ndarray, y: np.ndarray, pred: np.ndarray) -> list[dict[str, Any]]:
+    """The bins of the top-label ECE (metrics.ece): per equal-width confidence bin, its
+    count, mean confidence and accuracy (NaN for an empty bin)."""
+    conf = q.max(axis=1)
+    hit = pred == y
+    bins = np.minimum((conf * m.ECE_BINS).astype(np.int64), m.ECE_BINS - 1)
+    out = []
+    for b in range(m.ECE_BINS):
+        mask = bins == b
+        n = int(mask.sum())
+        out.append({
+            "bin": b, "low": b / m.ECE_BINS, "high": (b + 1) / m.ECE_BINS, "count": n,
+            "mean_confidence": float(conf[mask].mean()) if n else float("nan"),
+            "accuracy": float(hit[mask].mean()) if n else float("nan"),
+        })
+    return out
 
 
 def _example_groups(view: DatasetView, grouping: str, rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -163,6 +189,8 @@ def evaluate(
                 confusion=confusion.tolist(),
                 entropy_vs_nondeterminism=corr,
                 correct=correct.astype(bool),
+                reliability=reliability_bins(q, y, pred),
+                probs=q.astype(np.float32) if len(examples) <= PREDICTIONS_KEPT_UP_TO else None,
             )
         )
 
@@ -194,6 +222,17 @@ def evaluate(
             "program": name, "origin": origin_of[name], "examples": int(idx.size), "runs": mine.height,
             "events_per_run_median": float(mine["n_events"].median() or 0), **accuracies(idx),
         })
+    run_ids = dict(zip(view.runs["run_key"].to_list(), view.runs["run_id"].to_list()))
+    example_rows = pl.DataFrame({
+        "program": programs.tolist(),
+        "origin": example_origin.tolist(),
+        "run_key": run_keys.astype(np.int32),
+        "run_id": [run_ids[int(r)] for r in run_keys],
+        "k": rows["k"].to_numpy(),
+        "depth_pct": rows["depth_pct"].to_numpy(),
+        "label": y.astype(np.int8),
+        "group_entropy_bits": group_entropy,
+    })
     composition = split_composition(view.programs, view.runs, view.examples.filter(pl.col("run_key").is_in(np.unique(run_keys).tolist())), split, protocol)
     return Evaluation(
         split=split,
@@ -213,4 +252,5 @@ def evaluate(
         per_origin=per_origin,
         per_program=per_program,
         composition=composition,
+        example_rows=example_rows,
     )

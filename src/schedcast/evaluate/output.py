@@ -8,9 +8,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from schedcast.evaluate import metrics as m
 from schedcast.evaluate.evaluation import Evaluation
 from schedcast.models.base import KIND_NAMES
 
@@ -132,6 +135,36 @@ def write_evaluation(ev: Evaluation, out: Path, context: dict[str, Any] | None =
     blob = ev.to_json()
     blob["context"] = context or {}
     (out / "metrics.json").write_text(json.dumps(blob, indent=2, default=float))
+    write_predictions(ev, out)
+
+
+def write_predictions(ev: Evaluation, out: Path) -> None:
+    """What the HTML report draws and metrics.json does not hold: `reliability.csv`, per
+    model the 15 equal-width confidence bins of the top-label ECE (count, mean
+    confidence, accuracy; empty bins have count 0), and `predictions.parquet`, every
+    model's prediction per example (model, program, origin, run_key, run_id, k,
+    depth_pct, label, q[6], entropy_bits, group_entropy_bits) when the evaluation kept
+    them (at most evaluation.PREDICTIONS_KEPT_UP_TO examples)."""
+    reliability = [{"model": s.name, **b} for s in ev.models for b in s.reliability]
+    if reliability:
+        with open(out / "reliability.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(reliability[0]))
+            w.writeheader()
+            w.writerows(reliability)
+    rows = ev.example_rows
+    if rows is None or not ev.models or any(s.probs is None for s in ev.models):
+        return
+    frames = [
+        rows.with_columns(
+            pl.lit(s.name).alias("model"),
+            pl.Series("q", s.probs).cast(pl.Array(pl.Float32, len(KIND_NAMES))),
+            pl.Series("entropy_bits", m.entropy_bits(np.asarray(s.probs, dtype=np.float64))),
+        )
+        for s in ev.models
+        if s.probs is not None
+    ]
+    columns = ["model", *rows.columns[:-1], "q", "entropy_bits", rows.columns[-1]]
+    pl.concat(frames).select(columns).write_parquet(out / "predictions.parquet", compression="zstd")
 
 
 def results_markdown(ev: Evaluation, context: dict[str, Any]) -> str:
