@@ -338,6 +338,7 @@ def _mount_stages() -> None:
     from schedcast.corpus.cli import app as corpus_app
     from schedcast.dataset.cli import app as dataset_app
     from schedcast.evaluate.cli import evaluate_cmd, train_app
+    from schedcast.leaks.cli import leaks_cmd
     from schedcast.report.cli import report_cmd
     from schedcast.trace.cli import app as trace_app
 
@@ -346,7 +347,7 @@ def _mount_stages() -> None:
     app.add_typer(dataset_app, name="dataset", help="Next-event examples, distribution groups, splits.")
     app.add_typer(train_app, name="train", help="Fit predictors on a dataset's train split.")
     app.command("evaluate")(evaluate_cmd)
-    app.command("leaks")(__import__("schedcast.leaks.cli", fromlist=["leaks_cmd"]).leaks_cmd)
+    app.command("leaks")(leaks_cmd)
     app.command("report")(report_cmd)
 
 
