@@ -278,3 +278,73 @@ def table_cmd(
         console.print(f"written to {out}", highlight=False)
     else:
         print(text, end="")
+
+
+@app.command("facts")
+def facts_cmd(
+    target: Annotated[Optional[str], typer.Argument(help="A program id, a .go file or a program directory (omit for every program of --origin).")] = None,
+    origin: OriginOpt = None,
+    count: CountOpt = 200,
+    seed: SeedOpt = 0,
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse cached answers; --no-cache analyses again (a cold measurement).")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Static concurrency facts read with Go's own parser: per source line, the operation and what can follow it."""
+    import time
+
+    from schedcast.corpus.facts import facts_for
+    from schedcast.corpus.program import load_program
+    from schedcast.terminal import console as out, err_console as err
+
+    if target is not None:
+        if origin:
+            fail("give a TARGET or --origin, not both")
+        if Path(target).exists():
+            try:
+                programs = [load_program(Path(target))]
+            except ProgramError as exc:
+                fail(str(exc))
+        else:
+            origins = list(DEFAULT_ORIGINS)
+            programs = [p for p in _programs(origins, None, count, seed) if p.id == target]
+            if not programs:
+                fail(f"no program or path {target!r} (see `schedcast corpus list`)")
+    else:
+        programs = _programs(origin, None, count, seed)
+    started = time.perf_counter()
+    results = facts_for(programs, use_cache=cache)
+    elapsed = time.perf_counter() - started
+    if as_json:
+        print(json.dumps({p.id: f.to_json() for p, f in zip(programs, results)}, indent=2))
+        return
+    if target is not None:
+        facts = results[0]
+        if not facts.sites and facts.parse_errors:
+            fail(f"{programs[0].id}: no source facts: {facts.parse_errors[0]}")
+        table = Table(title=f"{programs[0].id}: {len(facts.sites)} sites ({'type-checked' if facts.typed else 'not fully type-checked'})")
+        table.add_column("site", no_wrap=True)
+        for col in ("func", "op", "detail", "next"):
+            table.add_column(col, overflow="fold")
+        for s in facts.sites:
+            detail = " ".join(
+                f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in s.detail.items()
+            )
+            table.add_row(s.site, s.func, s.op, detail, " ".join(s.next_ops) or "-")
+        out.print(table)
+        for e in facts.parse_errors:
+            err_out.print(f"[yellow]warning:[/] {e}", highlight=False, soft_wrap=True)
+        return
+    table = Table(title=f"{len(programs)} programs")
+    for col in ("id", "typed", "sites", "most common operations", "errors"):
+        table.add_column(col, overflow="fold")
+    for p, f in zip(programs, results):
+        ops = sorted(((n, op) for op, n in f.counts().items() if n and op not in ("return", "func_end")), reverse=True)
+        table.add_row(p.id, "yes" if f.typed else "no", str(len(f.sites)), " ".join(f"{op}={n}" for n, op in ops[:5]), (f.parse_errors or ("",))[0][:80])
+    out.print(table)
+    untyped = sum(1 for f in results if not f.typed)
+    out.print(
+        f"{len(programs)} programs, {untyped} not fully type-checked; facts in {elapsed:.2f} s "
+        f"({'cache on' if cache else 'cache off: every program analysed again'})",
+        highlight=False,
+        soft_wrap=True,
+    )
