@@ -50,9 +50,9 @@ def train_structural_cmd(
     mask: Annotated[bool, typer.Option("--mask/--no-mask", help="Mask probabilities to the kinds the scheduler FSM allows.")] = True,
     calibrate: Annotated[bool, typer.Option("--calibrate/--no-calibrate", help="Fit a temperature on the validation split.")] = True,
     rebalance: Annotated[float, typer.Option(help="Weight each kind by (its training share) ** -REBALANCE (0: off).")] = 0.5,
-    positions: Annotated[int, typer.Option(help="Extra training positions drawn from each train run, besides the paper's three.")] = 30,
+    positions: Annotated[int, typer.Option(help="Extra training positions drawn from each train run, besides the paper's three.")] = 10,
     min_group_runs: Annotated[int, typer.Option(help="Soft targets from state groups seen in at least this many runs.")] = 3,
-    max_iter: Annotated[int, typer.Option(help="Boosting iterations.")] = 100,
+    max_iter: Annotated[int, typer.Option(help="Boosting iterations.")] = 60,
     seed: Annotated[int, typer.Option(help="Seed (position sampling, booster).")] = 0,
     name: Annotated[str, typer.Option(help="Model name (file OUT/NAME.json).")] = "structural",
 ) -> None:

@@ -65,9 +65,9 @@ class StructuralOptions:
     source_features: bool = True
     mask: bool = True
     rebalance: float = 0.5
-    positions_per_run: int = 30  # extra training positions drawn from each train run (besides the paper's)
+    positions_per_run: int = 10  # extra training positions drawn from each train run (besides the paper's)
     min_group_runs: int = MIN_GROUP_RUNS
-    max_iter: int = 100
+    max_iter: int = 60
     calibrate: bool = True
     seed: int = 0
     name: str = "structural"

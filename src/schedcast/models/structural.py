@@ -48,6 +48,14 @@ def _sklearn_version() -> str:
     return str(sklearn.__version__)
 
 
+def _one_thread():  # type: ignore[no-untyped-def]
+    """The booster runs on one OpenMP thread: on a busy 2-core machine, OpenMP's
+    spinning threads made fitting 10-20x slower than one thread."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="openmp")
+
+
 def apply_mask(p: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
     """Zero the kinds the FSM does not allow and renormalise (rows with nothing
     allowed are left as they are)."""
@@ -110,7 +118,7 @@ class StructuralPredictor(Predictor):
         source_features: bool = True,
         mask: bool = True,
         rebalance: float = 0.5,
-        max_iter: int = 100,
+        max_iter: int = 60,
         learning_rate: float = 0.1,
         max_leaf_nodes: int = 31,
         min_samples_leaf: int = 20,
@@ -180,7 +188,8 @@ class StructuralPredictor(Predictor):
             early_stopping=False,
             random_state=self.seed,
         )
-        booster.fit(x[rows], kinds, sample_weight=sample_weight)
+        with _one_thread():
+            booster.fit(x[rows], kinds, sample_weight=sample_weight)
         self.booster = booster
         self.classes = np.asarray(booster.classes_, dtype=np.int64)
         self.temperature = 1.0
@@ -218,7 +227,8 @@ class StructuralPredictor(Predictor):
         if x is None:
             x = self.features(examples)
         p = np.zeros((len(examples), N_KINDS))
-        p[:, self.classes] = self.booster.predict_proba(x)
+        with _one_thread():
+            p[:, self.classes] = self.booster.predict_proba(x)
         # A kind never seen in training still gets a little mass (never a hard zero).
         p = np.clip(p, 1e-6, None)
         return p / p.sum(axis=1, keepdims=True)
