@@ -8,12 +8,12 @@ from schedcast.collect import RunConfig, collect
 from schedcast.collect.store import RunStore
 from schedcast.corpus.catalog import handcrafted_programs, programs_by_origin, with_test_forms
 from schedcast.corpus.program import ProgramKind
-from schedcast.corpus.testform import SUFFIX, convert_sources, test_forms
+from schedcast.corpus.testform import SUFFIX, as_test_kernels, convert_sources
 
 
 def test_every_handcrafted_and_generated_main_program_has_a_test_form() -> None:
     programs = handcrafted_programs() + programs_by_origin(["generated"], generated_count=5)
-    forms, failed = test_forms(programs)
+    forms, failed = as_test_kernels(programs)
     assert failed == {} and len(forms) == len(programs)
     for program, form in zip(programs, forms):
         assert form.id == program.id + SUFFIX and form.kind == ProgramKind.TEST and form.package == "main"

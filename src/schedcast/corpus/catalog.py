@@ -123,8 +123,8 @@ TEST_FORM_ORIGINS = ("builtin", "handcrafted", "generated")
 def with_test_forms(programs: list[Program], origins: Iterable[str] = TEST_FORM_ORIGINS) -> tuple[list[Program], dict[str, str]]:
     """The programs plus the test-kernel form (schedcast.corpus.testform) of each
     `main` program of these origins. Returns (programs, {id: why it has no test form})."""
-    from schedcast.corpus.testform import test_forms
+    from schedcast.corpus.testform import as_test_kernels
 
     wanted = set(origins)
-    forms, failed = test_forms([p for p in programs if p.origin in wanted])
+    forms, failed = as_test_kernels([p for p in programs if p.origin in wanted])
     return programs + forms, failed

@@ -1,7 +1,7 @@
 """Programs in test-kernel form: the shape real-world kernels come in.
 
 Real-world kernels are Go tests (``TestXxx`` in a ``_test.go``, built with ``go test
--c``). `test_forms(programs)` turns each ``main`` program into one: a small Go tool
+-c``). `as_test_kernels(programs)` turns each ``main`` program into one: a small Go tool
 (``testform_go/main.go``, standard library only) renames ``func main`` with go/ast
 (the source is re-printed by go/format) and adds ``program_test.go`` with a
 ``TestProgram`` that calls the renamed body. The tool is built once with the pinned
@@ -91,7 +91,7 @@ def convert_sources(items: list[tuple[str, dict[str, str]]]) -> list[dict[str, s
     return [a["files"] if "files" in a else str(a.get("error", "not converted")) for a in answers]
 
 
-def test_forms(programs: list[Program]) -> tuple[list[Program], dict[str, str]]:
+def as_test_kernels(programs: list[Program]) -> tuple[list[Program], dict[str, str]]:
     """The test-kernel form of every main program; returns (forms, {id: why not converted})."""
     mains = [p for p in programs if p.kind == ProgramKind.MAIN]
     answers = convert_sources([(p.id, p.sources) for p in mains])
