@@ -128,6 +128,8 @@ def _run_config(runs: int, gomaxprocs: int, timeout: float, race: bool, seed: in
     return RunConfig(runs=runs, gomaxprocs=gomaxprocs, race=race, seed=seed, limits=Limits(wall_seconds=timeout))
 
 
+GENERATED_DEFAULT = 40  # generated programs in the main job (train side); keeps it under 10 minutes on 2 cores
+
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="Collection directory (created if missing).")]
 RunsOption = Annotated[int, typer.Option("--runs", "-n", help="Runs per program.")]
 GomaxprocsOption = Annotated[int, typer.Option(help="GOMAXPROCS for every run (recorded).")]
@@ -261,7 +263,8 @@ def pipeline(
     race: RaceOption = True,
     seed: SeedOption = 0,
     workers: WorkersOption = None,
-    generated: Annotated[int, typer.Option(help="Also collect this many generated programs (train side).")] = 0,
+    generated: Annotated[int, typer.Option(help="Also collect this many generated programs (train side).")] = GENERATED_DEFAULT,
+    test_forms: Annotated[bool, typer.Option("--test-forms/--no-test-forms", help="Also collect each train-side main program in test-kernel form.")] = True,
     gobench: Annotated[Optional[list[Path]], typer.Option(help="Folders written by `corpus import-gobench` (test side).")] = None,
     boot: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = 1000,
     markdown: Annotated[Optional[Path], typer.Option(help="Results page to write (default OUT/results/results.md).")] = None,
@@ -270,7 +273,7 @@ def pipeline(
     the toolchain's GoKer kernels held out) -> collect -> dataset -> fit baselines ->
     evaluate on the held-out real-world kernels."""
     try:
-        _pipeline(out, runs, gomaxprocs, timeout, race, seed, workers, generated, gobench or [], boot, markdown)
+        _pipeline(out, runs, gomaxprocs, timeout, race, seed, workers, generated, gobench or [], boot, markdown, test_forms)
     except typer.Exit:
         raise
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001
@@ -279,14 +282,14 @@ def pipeline(
 
 def _pipeline(
     out: Path, runs: int, gomaxprocs: int, timeout: float, race: bool, seed: int, workers: int | None,
-    generated: int, gobench: list[Path], boot: int, markdown: Path | None = None,
+    generated: int, gobench: list[Path], boot: int, markdown: Path | None = None, test_forms: bool = True,
 ) -> None:
     import shlex
     import time
 
-    from schedcast.corpus.catalog import drop_duplicate_kernels, programs_by_origin
+    from schedcast.corpus.catalog import drop_duplicate_kernels, programs_by_origin, with_test_forms
     from schedcast.dataset.cli import build_cmd, stats_cmd
-    from schedcast.evaluate.cli import evaluate_cmd, train_baselines_cmd
+    from schedcast.evaluate.cli import evaluate_cmd, train_baselines_cmd, train_structural_cmd
 
     started = time.monotonic()
     if boot < 1:
@@ -296,32 +299,38 @@ def _pipeline(
     programs, duplicates = drop_duplicate_kernels(programs_by_origin(origins, gobench_dirs=gobench, generated_count=generated or None))
     if duplicates:
         err_console.print(f"{len(duplicates)} GoKer kernels left out: the same bugs as GoBench kernels, which are tested instead", highlight=False)
+    if test_forms:
+        programs, unconverted = with_test_forms(programs)
+        for pid, why in sorted(unconverted.items()):
+            err_console.print(f"no test-kernel form of {pid}: {why}", highlight=False)
     err_console.rule(f"1/5 collect: {len(programs)} programs x {runs} runs ({', '.join(origins)})")
     _collect_programs(programs, out, config, workers)
     err_console.rule("2/5 dataset")
     build_cmd(out, out / "dataset", all_depths=False, keep_runtime=False, stride=1, validation=0.1, workers=workers)
     err_console.rule("3/5 dataset statistics")
     stats_cmd(out / "dataset", as_json=False)
-    err_console.rule("4/5 fit baselines")
+    err_console.rule("4/5 fit baselines and the structural predictor")
     train_baselines_cmd(out / "dataset", out / "models", protocol="paper")
+    train_structural_cmd(out / "dataset", out / "models")
     err_console.rule("5/5 evaluate on the held-out real-world kernels")
     from schedcast.toolchain import find_toolchain
 
     made_by = ["schedcast", "pipeline", "--out", str(out), "--runs", str(runs), "--gomaxprocs", str(gomaxprocs)]
     made_by += ["--timeout", str(timeout), "--race" if race else "--no-race", "--seed", str(seed)]
-    made_by += ["--generated", str(generated)] + [a for d in gobench for a in ("--gobench", str(d))]
+    made_by += ["--generated", str(generated), "--test-forms" if test_forms else "--no-test-forms"]
+    made_by += [a for d in gobench for a in ("--gobench", str(d))]
     if markdown is not None:
         made_by += ["--markdown", str(markdown)]
     how = {
         "main job": " ".join(shlex.quote(a) for a in made_by),
-        "corpus": f"{len(programs)} programs ({', '.join(origins)}); test = the real-world kernels",
+        "corpus": f"{len(programs)} programs ({', '.join(origins)}{'; train-side main programs also in test-kernel form' if test_forms else ''}); test = the real-world kernels",
         "collection": f"{runs} runs per program, GOMAXPROCS={gomaxprocs}, race build={race}, wall limit {timeout} s "
         f"(programs may declare less), base seed {seed}, {find_toolchain().version}",
     }
     evaluate_cmd(
         out / "dataset", [out / "models"], split="test", protocol="paper", grouping="paper",
         out=out / "results", markdown=markdown or out / "results" / "results.md", boot=boot, seed=0, origin=None,
-        context_extra=json.dumps(how),
+        context_extra=json.dumps(how), ablations=True,
     )
     from schedcast.report import ReportError, build_report
 

@@ -31,7 +31,11 @@ def test_pipeline_runs_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "evaluate on the held-out real-world kernels" in result.output
     blob = json.loads((out / "results" / "metrics.json").read_text())
     assert blob["split"] == "test" and blob["n_programs"] == len(KERNELS)
-    assert {m["name"] for m in blob["models"]} == {"uniform", "prior", "majority", "fsm_prior", "ngram"}
+    assert {m["name"] for m in blob["models"]} == {"uniform", "prior", "majority", "fsm_prior", "ngram", "structural"}
+    # Train-side main programs are also collected in test-kernel form.
+    programs = json.loads((out / "results" / "metrics.json").read_text())["context"]["corpus"]
+    assert "test-kernel form" in programs
     assert "--runs 3" in blob["context"]["main job"]
     text = page.read_text()
     assert "schedcast pipeline" in text and "oracle, paper groups" in text
+    assert "## The structural predictor: ablations" in text and "--test-forms" in text

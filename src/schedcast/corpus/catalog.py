@@ -115,3 +115,16 @@ def drop_duplicate_kernels(programs: list[Program]) -> tuple[list[Program], list
     gobench = {kernel_bug_key(p.origin, p.extra) for p in programs if p.origin == "gobench"} - {""}
     dropped = [p.id for p in programs if p.origin == "goker" and kernel_bug_key(p.origin, p.extra) in gobench]
     return [p for p in programs if p.id not in set(dropped)], dropped
+
+
+TEST_FORM_ORIGINS = ("builtin", "handcrafted", "generated")
+
+
+def with_test_forms(programs: list[Program], origins: Iterable[str] = TEST_FORM_ORIGINS) -> tuple[list[Program], dict[str, str]]:
+    """The programs plus the test-kernel form (schedcast.corpus.testform) of each
+    `main` program of these origins. Returns (programs, {id: why it has no test form})."""
+    from schedcast.corpus.testform import as_test_kernels
+
+    wanted = set(origins)
+    forms, failed = as_test_kernels([p for p in programs if p.origin in wanted])
+    return programs + forms, failed

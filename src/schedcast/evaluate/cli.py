@@ -41,6 +41,56 @@ def train_baselines_cmd(
     err.print(f"{len(paths)} baselines fit on {report.train_examples} examples -> {out}; n-gram {how}", highlight=False, soft_wrap=True)
 
 
+@train_app.command("structural")
+def train_structural_cmd(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the model file (structural.json).")] = Path("schedcast-models"),
+    targets: Annotated[str, typer.Option(help="soft: each example's state-group distribution p̂ (back-off: its label); hard: the label only.")] = "soft",
+    source: Annotated[bool, typer.Option("--source/--no-source", help="Use static facts of the program's source.")] = True,
+    mask: Annotated[bool, typer.Option("--mask/--no-mask", help="Mask probabilities to the kinds the scheduler FSM allows.")] = True,
+    calibrate: Annotated[bool, typer.Option("--calibrate/--no-calibrate", help="Fit a temperature on the validation split.")] = True,
+    rebalance: Annotated[float, typer.Option(help="Weight each kind by (its training share) ** -REBALANCE (0: off).")] = 0.5,
+    positions: Annotated[int, typer.Option(help="Extra training positions drawn from each train run, besides the paper's three.")] = 10,
+    min_group_runs: Annotated[int, typer.Option(help="Soft targets from state groups seen in at least this many runs.")] = 3,
+    max_iter: Annotated[int, typer.Option(help="Boosting iterations.")] = 60,
+    seed: Annotated[int, typer.Option(help="Seed (position sampling, booster).")] = 0,
+    name: Annotated[str, typer.Option(help="Model name (file OUT/NAME.json).")] = "structural",
+) -> None:
+    """Fit the structural predictor (gradient boosting over history, scheduler state and
+    source features) on the train split; temperature on validation."""
+    from schedcast.dataset.access import DatasetView
+    from schedcast.dataset.schema import SchemaError
+    from schedcast.models.base import ModelError
+    from schedcast.models.fitting import StructuralOptions, fit_structural
+
+    if targets not in ("soft", "hard"):
+        fail(f"--targets must be soft or hard (got {targets!r})")
+    if positions < 0 or min_group_runs < 1 or max_iter < 1 or rebalance < 0:
+        fail("--positions must be >= 0, --min-group-runs and --max-iter >= 1, --rebalance >= 0")
+    options = StructuralOptions(
+        targets=targets, source_features=source, mask=mask, rebalance=rebalance, positions_per_run=positions,
+        min_group_runs=min_group_runs, max_iter=max_iter, calibrate=calibrate, seed=seed, name=name,
+    )
+    try:
+        model = fit_structural(DatasetView(dataset), options)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{name}.json"
+        model.save(path)
+    except (SchemaError, ModelError, OSError) as exc:
+        fail(str(exc))
+    info = model.info
+    unparsed = info.programs_without_facts or {}
+    err.print(
+        f"{name}: fit on {info.train_examples} examples ({info.soft_examples} with a soft target, {info.train_rows} booster rows) "
+        f"in {info.fit_seconds:.1f} s; temperature {model.temperature:.3f} on {info.validation_examples} validation examples "
+        f"(NLL {info.validation_nll_before:.3f} -> {info.validation_nll_after:.3f}); "
+        f"{len(unparsed)} programs without source facts ({info.without_facts} examples) -> {path}",
+        highlight=False, soft_wrap=True,
+    )
+    for program, why in sorted(unparsed.items())[:5]:
+        err.print(f"  no source facts for {program}: {why}", highlight=False, soft_wrap=True)
+
+
 def evaluate_cmd(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory.")],
     models: Annotated[list[Path], typer.Argument(help="Model files, or directories of model files.")],
@@ -53,6 +103,7 @@ def evaluate_cmd(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     origin: Annotated[Optional[list[str]], typer.Option(help="Evaluate only the programs of this origin (repeatable), e.g. goker, gobench.")] = None,
     context_extra: Annotated[Optional[str], typer.Option(hidden=True)] = None,
+    ablations: Annotated[bool, typer.Option("--ablations/--no-ablations", help="Retrain the structural predictor's variants and add its ablations to the results (needs a structural model).")] = False,
 ) -> None:
     """Evaluate saved predictors: accuracy (with program-bootstrap CI) beside the majority
     class and the group oracles, per-kind, per-origin and per-program accuracy, NLL,
@@ -94,13 +145,37 @@ def evaluate_cmd(
     if context_extra:
         # The main job passes how the data were made, for the results page.
         context = {**json.loads(context_extra), **context}
+    section = ""
+    if ablations:
+        section = _ablations(view, predictors, split, boot, seed, out)
     if out is not None:
         write_evaluation(ev, out, context)
         err.print(f"tables -> {out}")
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(results_markdown(ev, context))
+        markdown.write_text(results_markdown(ev, context) + ("\n" + section if section else ""))
         err.print(f"results page -> {markdown}")
+
+
+def _ablations(view, predictors, split: str, boot: int, seed: int, out: Optional[Path]) -> str:  # type: ignore[no-untyped-def]
+    """The structural predictor's ablation section (and ablations.json under --out)."""
+    from schedcast.evaluate.ablations import ablations_markdown, structural_ablations
+    from schedcast.models.base import ModelError
+    from schedcast.models.structural import StructuralPredictor
+
+    found = [p for p in predictors if isinstance(p, StructuralPredictor)]
+    if not found:
+        fail("--ablations needs a structural model among the models (schedcast train structural)")
+    try:
+        ab = structural_ablations(view, found[0], [p for p in predictors if p is not found[0]], split, boot, seed)
+    except ModelError as exc:
+        fail(str(exc))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "ablations.json").write_text(json.dumps(ab, indent=2))
+    section = ablations_markdown(ab)
+    console.print(section, markup=False, highlight=False)
+    return section
 
 
 def dataset_context(view) -> dict[str, object]:  # type: ignore[no-untyped-def]

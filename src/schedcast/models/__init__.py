@@ -1,4 +1,5 @@
-"""Predictors behind one protocol: fit, predict_proba -> (n, 6), save / load."""
+"""Predictors behind one protocol: fit, predict_proba -> (n, 6), save / load: the
+baselines and the structural predictor (docs/models.md)."""
 
 from schedcast.models.base import KIND_NAMES, Examples, ModelError, Predictor, load_predictor
 from schedcast.models.baselines import (
@@ -10,6 +11,7 @@ from schedcast.models.baselines import (
     UniformPredictor,
     select_ngram_order,
 )
+from schedcast.models.structural import StructuralPredictor
 
 __all__ = [
     "BASELINES",
@@ -21,6 +23,7 @@ __all__ = [
     "NgramPredictor",
     "Predictor",
     "PriorPredictor",
+    "StructuralPredictor",
     "UniformPredictor",
     "load_predictor",
     "select_ngram_order",

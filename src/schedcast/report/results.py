@@ -16,8 +16,7 @@ import polars as pl
 
 from schedcast.report import figures as F
 from schedcast.report.page import Section, TableData, missing, num, pct
-
-KINDS = ("GoBlock", "GoCreate", "GoEnd", "GoSched", "GoStart", "GoUnblock")
+from schedcast.trace import KIND_NAMES as KINDS
 EVALUATE_HINT = "schedcast evaluate {out}/dataset {out}/models --split test --out {out}/results"
 
 

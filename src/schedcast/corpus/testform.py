@@ -1,0 +1,116 @@
+"""Programs in test-kernel form: the shape real-world kernels come in.
+
+Real-world kernels are Go tests (``TestXxx`` in a ``_test.go``, built with ``go test
+-c``). `as_test_kernels(programs)` turns each ``main`` program into one: a small Go tool
+(``testform_go/main.go``, standard library only) renames ``func main`` with go/ast
+(the source is re-printed by go/format) and adds ``program_test.go`` with a
+``TestProgram`` that calls the renamed body. The tool is built once with the pinned
+toolchain and cached like the source-facts analyzer. Test programs are left out
+(they already are kernels); a program the tool cannot convert is left out with its
+reason.
+
+The test form keeps the program's id with a ``.test`` suffix, its origin, pattern
+and declared outcomes, and names the main form as its twin (``extra["twin"]``), so
+both forms always fall on the same side of every split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+
+from schedcast.corpus.program import Program, ProgramError, ProgramKind, make_program
+from schedcast.toolchain import cache_dir, find_toolchain, go_env
+
+SUFFIX = ".test"
+_SOURCE = "main.go"
+TIMEOUT_S = 120.0
+
+
+def _tool_text() -> bytes:
+    return (resources.files("schedcast.corpus") / "testform_go" / _SOURCE).read_bytes()
+
+
+def tool_binary() -> Path:
+    """The converter, compiled with the pinned toolchain on first use (cached by its
+    source hash and the toolchain version)."""
+    tc = find_toolchain()
+    h = hashlib.sha256(_tool_text())
+    h.update(b"\0" + tc.version.encode())
+    key = h.hexdigest()[:24]
+    root = cache_dir() / "testform-tool"
+    binary = root / key / "testform"
+    if binary.is_file():
+        return binary
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
+    try:
+        src = work / "src"
+        src.mkdir()
+        (src / "main.go").write_bytes(_tool_text())
+        (src / "go.mod").write_text(f"module schedcasttestform\n\ngo {tc.language_version}\n")
+        env = go_env(tc)
+        env["CGO_ENABLED"] = "0"
+        proc = subprocess.run(
+            [str(tc.go), "build", "-trimpath", "-o", str(work / "testform"), "."],
+            cwd=src, env=env, capture_output=True, text=True, timeout=600,
+        )
+        if proc.returncode != 0:
+            raise ProgramError(f"building the test-form converter failed: {(proc.stderr or proc.stdout).strip()}")
+        try:
+            work.rename(root / key)
+        except OSError:
+            if not binary.is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return binary
+
+
+def convert_sources(items: list[tuple[str, dict[str, str]]]) -> list[dict[str, str] | str]:
+    """(id, files) of main programs -> the test form's files, or why it failed."""
+    if not items:
+        return []
+    binary = tool_binary()
+    payload = json.dumps([{"id": pid, "files": files} for pid, files in items]).encode()
+    env = go_env()
+    env["GOMAXPROCS"] = "2"
+    try:
+        proc = subprocess.run([str(binary)], input=payload, capture_output=True, timeout=TIMEOUT_S, env=env, cwd=tempfile.gettempdir())
+    except subprocess.TimeoutExpired as exc:
+        raise ProgramError(f"the test-form converter took longer than {TIMEOUT_S:.0f} s") from exc
+    if proc.returncode != 0:
+        raise ProgramError(f"the test-form converter failed: {proc.stderr.decode(errors='replace').strip()[:300]}")
+    answers = json.loads(proc.stdout)
+    return [a["files"] if "files" in a else str(a.get("error", "not converted")) for a in answers]
+
+
+def as_test_kernels(programs: list[Program]) -> tuple[list[Program], dict[str, str]]:
+    """The test-kernel form of every main program; returns (forms, {id: why not converted})."""
+    mains = [p for p in programs if p.kind == ProgramKind.MAIN]
+    answers = convert_sources([(p.id, p.sources) for p in mains])
+    forms: list[Program] = []
+    failed: dict[str, str] = {}
+    for p, answer in zip(mains, answers):
+        if isinstance(answer, str):
+            failed[p.id] = answer
+            continue
+        try:
+            form = make_program(
+                p.id + SUFFIX, answer, language_version=p.language_version, pattern=p.pattern, expected=p.expected,
+                description=f"{p.description} (test-kernel form)".strip(), origin=p.origin, wall_timeout_s=p.wall_timeout_s,
+                extra={**p.extra, "twin": p.id, "form": "test"},
+            )
+        except ProgramError as exc:
+            failed[p.id] = str(exc)
+            continue
+        if p.args:
+            form = replace(form, args=p.args)
+        forms.append(form)
+    return forms, failed

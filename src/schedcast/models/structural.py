@@ -1,0 +1,373 @@
+"""The structural predictor: gradient boosting over history, scheduler-state and source
+features (schedcast.models.features), trained against soft targets, masked to the
+kinds the scheduler FSM allows, temperature-scaled on validation.
+
+- Booster: scikit-learn's HistGradientBoostingClassifier (histogram gradient
+  boosting, LightGBM's algorithm; its wheel ships its own OpenMP runtime, so it
+  installs on a bare Debian/Python machine).
+- Soft targets: an example whose target is a distribution p over the six kinds is
+  given to the booster as one row per kind with p_k > 0, weighted p_k: the weighted
+  log-loss is then exactly the cross-entropy against p. `targets="hard"` trains on
+  the observed label only (the ablation).
+- Rebalancing: each kind's rows are weighted (share of the kind in the training
+  targets) ** -rebalance, normalised to mean 1 (0 = off).
+- FSM mask: probabilities of kinds the FSM does not allow are set to 0 and the rest
+  renormalised (rows with nothing allowed keep the booster's distribution).
+- Calibration: one temperature T for the log-probabilities, fitted to minimise the
+  validation NLL after masking. Dividing log-probabilities by T > 0 keeps their
+  order, so calibration never changes the predicted kind.
+- predict_moves: a distribution over (goroutine, kind) moves the FSM allows, from the
+  goroutine snapshot: a kind's probability is split evenly between the goroutines
+  that can make it (running ones block, yield, end; runnable ones start; blocked ones
+  are unblocked; a create makes the next new id), so its marginal is predict_proba.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import pickle
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted
+from schedcast.models.features import FeatureReport, categorical_features, feature_names, featurize
+
+TARGETS = ("soft", "hard")
+MIN_GROUP_RUNS = 3  # a state group gives a soft target when it was seen in at least this many runs
+UNKNOWN_GOROUTINE = 0  # predict_moves: "a goroutine the prefix has not shown"
+
+
+def _sklearn_version() -> str:
+    import sklearn
+
+    return str(sklearn.__version__)
+
+
+def _one_thread():  # type: ignore[no-untyped-def]
+    """The booster runs on one OpenMP thread: on a busy 2-core machine, OpenMP's
+    spinning threads made fitting 10-20x slower than one thread."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="openmp")
+
+
+def apply_mask(p: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+    """Zero the kinds the FSM does not allow and renormalise (rows with nothing
+    allowed are left as they are)."""
+    if allowed is None:
+        return p
+    masked = p * allowed
+    sums = masked.sum(axis=1, keepdims=True)
+    return np.where(sums > 0, masked / np.where(sums > 0, sums, 1.0), p)
+
+
+def scale_temperature(p: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log p / T); zeros stay zeros."""
+    if temperature == 1.0:
+        return p
+    with np.errstate(divide="ignore"):
+        logp = np.log(np.clip(p, 0.0, None))
+    z = np.where(np.isfinite(logp), logp / temperature, -np.inf)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(p: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises the NLL of `p` (already masked) on these labels."""
+    from scipy.optimize import minimize_scalar
+
+    keep = labels >= 0
+    p, labels = p[keep], labels[keep]
+    if labels.size == 0:
+        return 1.0
+
+    def nll(log_t: float) -> float:
+        q = scale_temperature(p, float(np.exp(log_t)))
+        return float(-np.mean(np.log(np.clip(q[np.arange(labels.size), labels], 1e-12, None))))
+
+    res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded", options={"xatol": 1e-4})
+    return float(np.exp(res.x)) if nll(res.x) <= nll(0.0) else 1.0
+
+
+@dataclass
+class FitInfo:
+    train_examples: int = 0
+    train_rows: int = 0  # booster rows (soft targets: one per kind with mass)
+    soft_examples: int = 0  # examples whose target was a state group's distribution
+    validation_examples: int = 0
+    temperature: float = 1.0
+    validation_nll_before: float = float("nan")
+    validation_nll_after: float = float("nan")
+    fit_seconds: float = 0.0
+    without_facts: int = 0
+    programs_without_facts: dict[str, str] | None = None
+
+
+class StructuralPredictor(Predictor):
+    name: ClassVar[str] = "structural"
+
+    def __init__(
+        self,
+        targets: str = "soft",
+        source_features: bool = True,
+        mask: bool = True,
+        rebalance: float = 0.5,
+        max_iter: int = 60,
+        learning_rate: float = 0.1,
+        max_leaf_nodes: int = 31,
+        min_samples_leaf: int = 20,
+        l2_regularization: float = 1.0,
+        seed: int = 0,
+        name: str = "structural",
+    ) -> None:
+        if targets not in TARGETS:
+            raise ModelError(f"structural: targets must be one of {TARGETS}, got {targets!r}")
+        if rebalance < 0:
+            raise ModelError(f"structural: rebalance must be >= 0, got {rebalance}")
+        if max_iter < 1:
+            raise ModelError(f"structural: max_iter must be at least 1, got {max_iter}")
+        self.targets = targets
+        self.source_features = source_features
+        self.mask = mask
+        self.rebalance = rebalance
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.seed = seed
+        self.name = name  # type: ignore[misc]  # variants (ablations) save under their own names
+        self.booster: Any = None
+        self.classes: np.ndarray | None = None
+        self.temperature = 1.0
+        self.class_weight: np.ndarray = np.ones(N_KINDS)
+        self.info = FitInfo()
+        self.last_report = FeatureReport()
+
+    # -- fitting ------------------------------------------------------------------
+    def features(self, examples: Examples) -> np.ndarray:
+        x, report = featurize(examples, self.source_features)
+        self.last_report = report
+        return x
+
+    def fit(self, train: Examples) -> StructuralPredictor:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        started = time.monotonic()
+        keep = train.labels >= 0
+        if not keep.any():
+            raise ModelError("structural: the training examples have no labels (empty split?)")
+        train = train.subset(np.flatnonzero(keep))
+        x = self.features(train)
+        if self.targets == "soft" and train.targets is not None:
+            target = np.asarray(train.targets, dtype=np.float64)
+            self.info.soft_examples = int(np.count_nonzero(target.max(axis=1) < 1.0))
+        else:
+            target = np.eye(N_KINDS)[train.labels]
+            self.info.soft_examples = 0
+        mass = target.sum(axis=0)
+        share = mass / mass.sum()
+        weight = np.where(share > 0, np.power(np.where(share > 0, share, 1.0), -self.rebalance), 0.0)
+        self.class_weight = weight / (weight * share).sum()
+        rows, kinds = np.nonzero(target > 0)
+        sample_weight = target[rows, kinds] * self.class_weight[kinds]
+        names = feature_names(self.source_features)
+        booster = HistGradientBoostingClassifier(
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            categorical_features=categorical_features(names),
+            early_stopping=False,
+            random_state=self.seed,
+        )
+        with _one_thread():
+            booster.fit(x[rows], kinds, sample_weight=sample_weight)
+        self.booster = booster
+        self.classes = np.asarray(booster.classes_, dtype=np.int64)
+        self.temperature = 1.0
+        self.info.train_examples = len(train)
+        self.info.train_rows = int(rows.size)
+        self.info.without_facts = self.last_report.without_facts
+        self.info.programs_without_facts = dict(self.last_report.programs_without_facts)
+        self.info.fit_seconds = time.monotonic() - started
+        return self
+
+    def calibrate(self, validation: Examples) -> StructuralPredictor:
+        """Fit the temperature on validation examples (never the test split)."""
+        check_fitted(self, self.booster is not None)
+        keep = validation.labels >= 0
+        if not keep.any():
+            return self
+        validation = validation.subset(np.flatnonzero(keep))
+        p = self.predict_proba(validation, calibrated=False)
+        labels = validation.labels
+        self.temperature = fit_temperature(p, labels)
+        q = self.predict_proba(validation)
+        self.info.validation_examples = len(validation)
+        idx = np.arange(labels.size)
+        self.info.validation_nll_before = float(-np.mean(np.log(np.clip(p[idx, labels], 1e-12, None))))
+        self.info.validation_nll_after = float(-np.mean(np.log(np.clip(q[idx, labels], 1e-12, None))))
+        return self
+
+    # -- prediction -----------------------------------------------------------------
+    def raw_proba(self, examples: Examples, x: np.ndarray | None = None) -> np.ndarray:
+        """The booster's distribution, before the FSM mask and the temperature."""
+        check_fitted(self, self.booster is not None)
+        assert self.classes is not None
+        if len(examples) == 0:
+            return np.zeros((0, N_KINDS))
+        if x is None:
+            x = self.features(examples)
+        p = np.zeros((len(examples), N_KINDS))
+        with _one_thread():
+            p[:, self.classes] = self.booster.predict_proba(x)
+        # A kind never seen in training still gets a little mass (never a hard zero).
+        p = np.clip(p, 1e-6, None)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict_proba(
+        self, examples: Examples, *, calibrated: bool = True, mask: bool | None = None, x: np.ndarray | None = None
+    ) -> np.ndarray:
+        p = self.raw_proba(examples, x)
+        if calibrated:
+            p = scale_temperature(p, self.temperature)
+        if self.mask if mask is None else mask:
+            p = apply_mask(p, examples.allowed)
+        return p
+
+    def predict_moves(self, examples: Examples) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per example: (moves (m, 2) of (goroutine, kind), probabilities (m,)), over the
+        moves the FSM allows; the probabilities of a kind's moves sum to predict_proba's.
+        Goroutine 0 stands for one the prefix has not shown (e.g. a kind the FSM allows
+        while the replayed snapshot has no goroutine that can make it)."""
+        from schedcast.dataset.access import GOROUTINE_STATUS
+
+        s = examples.structure
+        if s is None:
+            raise ModelError("structural: predict_moves needs examples with structure (DatasetView.model_examples)")
+        q = self.predict_proba(examples)
+        by_status = {name: i for i, name in enumerate(GOROUTINE_STATUS)}
+        # Who can make each kind: GoBlock, GoCreate, GoEnd, GoSched, GoStart, GoUnblock.
+        needs = ("running", None, "running", "running", "runnable", "blocked")
+        out = []
+        for i in range(len(examples)):
+            snap = s.snapshot(i)
+            status = np.array([by_status[st.status] for st in snap], dtype=np.int64)
+            ids = np.array([st.g for st in snap], dtype=np.int64)
+            moves: list[tuple[int, int]] = []
+            probs: list[float] = []
+            for kind in range(N_KINDS):
+                if q[i, kind] <= 0:
+                    continue
+                if needs[kind] is None:
+                    who = np.array([(ids.max() if ids.size else 0) + 1])
+                else:
+                    who = ids[status == by_status[needs[kind]]]
+                    if who.size == 0:
+                        who = np.array([UNKNOWN_GOROUTINE])
+                for g in who.tolist():
+                    moves.append((int(g), kind))
+                    probs.append(float(q[i, kind]) / who.size)
+            out.append((np.array(moves, dtype=np.int64).reshape(-1, 2), np.array(probs)))
+        return out
+
+    def feature_importances(self, examples: Examples, repeats: int = 3, top: int = 20) -> list[tuple[str, float]]:
+        """Permutation importance on these (validation) examples: the mean drop in
+        log-likelihood (nats per example) when one feature's column is shuffled."""
+        check_fitted(self, self.booster is not None)
+        keep = np.flatnonzero(examples.labels >= 0)
+        examples = examples.subset(keep)
+        if len(examples) == 0:
+            return []
+        x = self.features(examples)
+        labels = examples.labels
+        idx = np.arange(labels.size)
+
+        def loglik(xx: np.ndarray) -> float:
+            p = self.predict_proba(examples, x=xx)
+            return float(np.mean(np.log(np.clip(p[idx, labels], 1e-12, None))))
+
+        base = loglik(x)
+        rng = np.random.default_rng(self.seed)
+        names = feature_names(self.source_features)
+        scores = []
+        for j, name in enumerate(names):
+            col = x[:, j].copy()
+            if np.all(col == col[0]) or np.all(np.isnan(col)):
+                scores.append((name, 0.0))
+                continue
+            drops = []
+            for _ in range(repeats):
+                x[:, j] = rng.permutation(col)
+                drops.append(base - loglik(x))
+            x[:, j] = col
+            scores.append((name, float(np.mean(drops))))
+        scores.sort(key=lambda t: -t[1])
+        return scores[:top]
+
+    # -- persistence --------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        return {
+            "targets": self.targets,
+            "source_features": self.source_features,
+            "mask": self.mask,
+            "rebalance": self.rebalance,
+            "max_iter": self.max_iter,
+            "learning_rate": self.learning_rate,
+            "max_leaf_nodes": self.max_leaf_nodes,
+            "min_samples_leaf": self.min_samples_leaf,
+            "l2_regularization": self.l2_regularization,
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+    def state(self) -> dict[str, Any]:
+        if self.booster is None:
+            return {"fitted": False}
+        buf = io.BytesIO()
+        pickle.dump(self.booster, buf, protocol=5)
+        blob = buf.getvalue()
+        return {
+            "fitted": True,
+            "features": feature_names(self.source_features),
+            "sklearn": _sklearn_version(),
+            "booster_sha256": hashlib.sha256(blob).hexdigest(),
+            "booster": base64.b64encode(blob).decode(),
+            "classes": self.classes.tolist() if self.classes is not None else [],
+            "temperature": self.temperature,
+            "class_weight": self.class_weight.tolist(),
+            "info": self.info.__dict__,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if not state.get("fitted"):
+            return
+        expected = feature_names(self.source_features)
+        if state.get("features") != expected:
+            got = state.get("features") or []
+            missing = [f for f in expected if f not in got]
+            raise ModelError(
+                f"structural model computed other features ({len(got)} saved, {len(expected)} now; "
+                f"missing e.g. {missing[:3]}): retrain it with `schedcast train structural`"
+            )
+        if state.get("sklearn") != _sklearn_version():
+            raise ModelError(
+                f"structural model saved with scikit-learn {state.get('sklearn')}, this install has {_sklearn_version()}: "
+                "retrain it with `schedcast train structural`"
+            )
+        blob = base64.b64decode(state["booster"])
+        if hashlib.sha256(blob).hexdigest() != state.get("booster_sha256"):
+            raise ModelError("structural model file is damaged (booster checksum mismatch): retrain it")
+        self.booster = pickle.loads(blob)  # noqa: S301 - a model file this user trained (checksummed)
+        self.classes = np.asarray(state["classes"], dtype=np.int64)
+        self.temperature = float(state["temperature"])
+        self.class_weight = np.asarray(state["class_weight"], dtype=np.float64)
+        self.info = FitInfo(**state.get("info", {}))

@@ -1,0 +1,166 @@
+"""The structural predictor: soft targets, calibration, the FSM mask, moves, persistence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from schedcast.cli import app
+from schedcast.corpus.facts import ProgramFacts
+from schedcast.dataset.access import DatasetView, ExampleStructure, RunPrefix
+from schedcast.models import Examples, ModelError, load_predictor
+from schedcast.models.features import feature_names, featurize
+from schedcast.models.structural import StructuralPredictor, apply_mask, scale_temperature
+
+runner = CliRunner()
+BLOCK, CREATE, END, SCHED, START, UNBLOCK = range(6)
+
+
+def _run(kinds: list[int], gs: list[int]) -> RunPrefix:
+    n = len(kinds)
+    return RunPrefix(
+        np.array(kinds, dtype=np.int8), np.array(gs, dtype=np.int32), np.zeros(n, dtype=np.int32),
+        np.full(n, -1, dtype=np.int32), np.full(n, -1, dtype=np.int32),
+    )
+
+
+def _examples(n_per: int, targets: np.ndarray | None, labels: np.ndarray) -> Examples:
+    """Two kinds of context: after "G1 created, G2 started" (run 0, k=2) and after
+    "G1 created, started, blocked" (run 1, k=3), n_per examples each."""
+    runs = {0: _run([CREATE, START, BLOCK], [2, 2, 2]), 1: _run([CREATE, START, BLOCK, UNBLOCK], [2, 2, 2, 2])}
+    keys = np.array([0] * n_per + [1] * n_per, dtype=np.int64)
+    ks = np.array([2] * n_per + [3] * n_per, dtype=np.int64)
+    structure = ExampleStructure(keys, ks, runs, {0: "p", 1: "p"}, {"p": {}}, (), ())
+    history = [runs[int(r)].kind[:k] for r, k in zip(keys, ks)]
+    return Examples(history, labels, np.array(["p"] * keys.size), np.ones((keys.size, 6), dtype=bool), structure, targets)
+
+
+KNOWN = np.array([[0.2, 0.5, 0.0, 0.3, 0.0, 0.0], [0.0, 0.0, 0.1, 0.0, 0.0, 0.9]])
+
+
+def _tiny_model(targets: str = "soft", n_per: int = 200) -> tuple[StructuralPredictor, Examples]:
+    rng = np.random.default_rng(0)
+    labels = np.concatenate([rng.choice(6, n_per, p=KNOWN[0]), rng.choice(6, n_per, p=KNOWN[1])])
+    soft = np.repeat(KNOWN, n_per, axis=0)
+    train = _examples(n_per, soft if targets == "soft" else None, labels)
+    model = StructuralPredictor(targets=targets, source_features=False, rebalance=0.0, max_iter=50, min_samples_leaf=5).fit(train)
+    return model, train
+
+
+def test_soft_targets_recover_a_known_distribution() -> None:
+    model, train = _tiny_model("soft")
+    q = model.predict_proba(train.subset(np.array([0, len(train) - 1])))
+    # The booster's cross-entropy against p is minimised by p itself.
+    assert np.abs(q - KNOWN).max() < 0.03, q.round(3)
+
+
+def test_calibration_never_changes_the_argmax_and_fits_on_validation() -> None:
+    model, train = _tiny_model("hard")
+    before = model.predict_proba(train, calibrated=False)
+    model.calibrate(train)
+    after = model.predict_proba(train)
+    assert model.temperature != 1.0
+    assert np.array_equal(before.argmax(axis=1), after.argmax(axis=1))
+    assert model.info.validation_nll_after <= model.info.validation_nll_before + 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=6, max_size=6).filter(lambda v: sum(v) > 1e-3),
+    st.floats(min_value=0.05, max_value=20.0),
+)
+def test_temperature_keeps_the_order(values: list[float], temperature: float) -> None:
+    p = np.array([values]) / sum(values)
+    q = scale_temperature(p, temperature)
+    assert q.sum() == pytest.approx(1.0)
+    assert int(q.argmax()) == int(p.argmax()) or p[0, q.argmax()] == p.max()
+    assert np.all(q[p == 0] == 0)  # zeros stay zeros
+
+
+def test_mask_zeroes_what_the_fsm_forbids() -> None:
+    p = np.full((2, 6), 1 / 6)
+    allowed = np.array([[1, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0]], dtype=bool)
+    q = apply_mask(p, allowed)
+    assert np.allclose(q[0], [0.5, 0, 0, 0, 0.5, 0]) and np.allclose(q[1], p[1])
+
+
+def test_save_load_round_trips_exactly(tmp_path: Path) -> None:
+    model, train = _tiny_model("soft")
+    model.calibrate(train)
+    path = tmp_path / "structural.json"
+    model.save(path)
+    loaded = load_predictor(path)
+    assert isinstance(loaded, StructuralPredictor) and loaded.temperature == model.temperature
+    assert np.array_equal(loaded.predict_proba(train), model.predict_proba(train))
+
+
+def test_a_model_file_with_other_features_fails_with_one_line(tmp_path: Path) -> None:
+    model, _ = _tiny_model("soft", n_per=30)
+    path = tmp_path / "structural.json"
+    model.save(path)
+    blob = json.loads(path.read_text())
+    blob["state"]["features"] = blob["state"]["features"][:-2]
+    path.write_text(json.dumps(blob))
+    with pytest.raises(ModelError, match="retrain it"):
+        load_predictor(path)
+    blob["state"]["features"] = feature_names(False)
+    blob["state"]["sklearn"] = "0.1"
+    path.write_text(json.dumps(blob))
+    with pytest.raises(ModelError, match="scikit-learn 0.1"):
+        load_predictor(path)
+
+
+def test_predict_moves_marginal_is_predict_proba() -> None:
+    model, train = _tiny_model("soft", n_per=40)
+    sub = train.subset(np.array([0, len(train) - 1]))
+    q = model.predict_proba(sub)
+    for i, (moves, probs) in enumerate(model.predict_moves(sub)):
+        assert probs.sum() == pytest.approx(1.0)
+        marginal = np.bincount(moves[:, 1], weights=probs, minlength=6)
+        assert np.allclose(marginal, q[i])
+    # Run 1 at k=3: goroutine 2 is blocked, so only it can be unblocked.
+    moves, probs = model.predict_moves(sub)[1]
+    assert {tuple(m) for m in moves[moves[:, 1] == UNBLOCK]} == {(2, UNBLOCK)}
+
+
+def test_unparsable_source_still_gets_predictions_and_is_counted() -> None:
+    model, train = _tiny_model("soft", n_per=20)
+    bad = ProgramFacts(sites=(), parse_errors=("main.go:1:1: expected 'package', found 'garbage'",), typed=False)
+    x, report = featurize(train, source=True, facts={"p": bad})
+    assert report.without_facts == len(train) and "p" in report.programs_without_facts
+    assert np.all(x[:, feature_names(True).index("src.has_facts")] == 0)
+
+
+def test_train_structural_then_evaluate_with_ablations(builtin_dataset: Path, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    assert runner.invoke(app, ["train", "baselines", str(builtin_dataset), "--out", str(models)]).exit_code == 0
+    result = runner.invoke(app, ["train", "structural", str(builtin_dataset), "--out", str(models), "--max-iter", "30"])
+    assert result.exit_code == 0, result.output
+    assert "temperature" in result.output and (models / "structural.json").is_file()
+    view = DatasetView(builtin_dataset)
+    model = load_predictor(models / "structural.json")
+    examples, _ = view.model_examples("train")
+    q = model.predict_proba(examples)
+    assert q.shape == (len(examples), 6) and np.allclose(q.sum(axis=1), 1)
+    # The FSM mask: no probability on a kind the scheduler does not allow.
+    assert np.all(q[~examples.allowed] == 0)
+    page = tmp_path / "results.md"
+    out = tmp_path / "results"
+    result = runner.invoke(
+        app, ["evaluate", str(builtin_dataset), str(models), "--split", "train", "--boot", "50", "--ablations", "--markdown", str(page), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = page.read_text()
+    assert "## The structural predictor: ablations" in text and "hard-label (CE) targets" in text
+    assert "without source features" in text and "without the FSM mask" in text and "before calibration" in text
+    ab = json.loads((out / "ablations.json").read_text())
+    assert len(ab["importances"]) <= 20 and ab["reliability_after"]
+    assert sum(b["n"] for b in ab["reliability_after"]) == ab["examples"]
+    bad = runner.invoke(app, ["train", "structural", str(builtin_dataset), "--targets", "fuzzy"])
+    assert bad.exit_code == 1 and "--targets must be soft or hard" in bad.output and "Traceback" not in bad.output
