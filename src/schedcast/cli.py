@@ -128,7 +128,7 @@ def _run_config(runs: int, gomaxprocs: int, timeout: float, race: bool, seed: in
     return RunConfig(runs=runs, gomaxprocs=gomaxprocs, race=race, seed=seed, limits=Limits(wall_seconds=timeout))
 
 
-GENERATED_DEFAULT = 40  # generated programs in the main job (train side); keeps it under 10 minutes on 2 cores
+GENERATED_DEFAULT = 20  # generated programs in the main job (train side), each also in test-kernel form
 
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="Collection directory (created if missing).")]
 RunsOption = Annotated[int, typer.Option("--runs", "-n", help="Runs per program.")]
@@ -268,12 +268,13 @@ def pipeline(
     gobench: Annotated[Optional[list[Path]], typer.Option(help="Folders written by `corpus import-gobench` (test side).")] = None,
     boot: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = 1000,
     markdown: Annotated[Optional[Path], typer.Option(help="Results page to write (default OUT/results/results.md).")] = None,
+    ablations: Annotated[bool, typer.Option("--ablations/--no-ablations", help="Also retrain the structural predictor's variants and add its ablations to the results (about two more fits).")] = False,
 ) -> None:
     """The main job: the default corpus (built-in and hand-crafted programs to train on,
     the toolchain's GoKer kernels held out) -> collect -> dataset -> fit baselines ->
     evaluate on the held-out real-world kernels."""
     try:
-        _pipeline(out, runs, gomaxprocs, timeout, race, seed, workers, generated, gobench or [], boot, markdown, test_forms)
+        _pipeline(out, runs, gomaxprocs, timeout, race, seed, workers, generated, gobench or [], boot, markdown, test_forms, ablations)
     except typer.Exit:
         raise
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001
@@ -283,6 +284,7 @@ def pipeline(
 def _pipeline(
     out: Path, runs: int, gomaxprocs: int, timeout: float, race: bool, seed: int, workers: int | None,
     generated: int, gobench: list[Path], boot: int, markdown: Path | None = None, test_forms: bool = True,
+    ablations: bool = False,
 ) -> None:
     import shlex
     import time
@@ -321,6 +323,8 @@ def _pipeline(
     made_by += [a for d in gobench for a in ("--gobench", str(d))]
     if markdown is not None:
         made_by += ["--markdown", str(markdown)]
+    if ablations:
+        made_by += ["--ablations"]
     how = {
         "main job": " ".join(shlex.quote(a) for a in made_by),
         "corpus": f"{len(programs)} programs ({', '.join(origins)}{'; train-side main programs also in test-kernel form' if test_forms else ''}); test = the real-world kernels",
@@ -330,7 +334,7 @@ def _pipeline(
     evaluate_cmd(
         out / "dataset", [out / "models"], split="test", protocol="paper", grouping="paper",
         out=out / "results", markdown=markdown or out / "results" / "results.md", boot=boot, seed=0, origin=None,
-        context_extra=json.dumps(how), ablations=True,
+        context_extra=json.dumps(how), ablations=ablations,
     )
     from schedcast.report import ReportError, build_report
 
