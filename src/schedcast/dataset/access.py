@@ -58,7 +58,12 @@ class DatasetView:
         bits = self._allowed[starts + ks] if run_keys.size else np.zeros(0, dtype=np.uint8)
         allowed = ((bits[:, None] >> np.arange(6)) & 1).astype(bool) if run_keys.size else np.zeros((0, 6), dtype=bool)
         programs = np.array([self._program_of_run[int(r)] for r in run_keys], dtype=object)
-        return Examples(history, rows["label"].to_numpy().astype(np.int64), programs, allowed), rows
+        labels, label_gs = rows["label"].to_list(), rows["label_g"].to_list()
+
+        def prompt(i: int) -> PromptExample:
+            return self.prompt_example(int(run_keys[i]), int(ks[i]), labels[i], label_gs[i])
+
+        return Examples(history, rows["label"].to_numpy().astype(np.int64), programs, allowed, prompt), rows
 
     def events_of_runs(self, run_keys: list[int]) -> pl.DataFrame:
         """run_key, seq, kind and state_group of every event of these runs."""

@@ -9,7 +9,7 @@ its prior for it, never zeros.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,12 +30,15 @@ class Examples:
     """What a baseline sees of each example: the kinds of the prefix's events (oldest
     first, as indices into KIND_NAMES), the label (the next event's kind in the same
     run; -1 when unknown), the program it came from and, when known, which kinds the
-    scheduler FSM allows next (boolean (n, 6))."""
+    scheduler FSM allows next (boolean (n, 6)). Language models also read
+    `prompt(i)`: example i as a `schedcast.dataset.prompts.PromptExample` (source,
+    prefix events with reasons and sites, goroutine states), made on demand."""
 
     history: Sequence[Sequence[int]]
     labels: np.ndarray
     programs: np.ndarray
     allowed: np.ndarray | None = None
+    prompt: Callable[[int], Any] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.history)
@@ -54,7 +57,13 @@ class Examples:
             self.labels[index],
             self.programs[index],
             None if self.allowed is None else self.allowed[index],
+            None if self.prompt is None else _reindexed(self.prompt, index),
         )
+
+
+def _reindexed(prompt: Callable[[int], Any], index: np.ndarray) -> Callable[[int], Any]:
+    positions = index.tolist()
+    return lambda i: prompt(positions[i])
 
 
 class Predictor:
@@ -76,6 +85,10 @@ class Predictor:
     def set_state(self, state: dict[str, Any]) -> None:
         pass
 
+    def loaded_from(self, path: Path) -> None:
+        """Called by load_predictor with the file the model was read from (a model whose
+        weights lie beside its file finds them from there)."""
+
     def save(self, path: Path) -> None:
         blob = {
             "schedcast_model": self.name,
@@ -89,8 +102,10 @@ class Predictor:
 
 def _registry() -> dict[str, type[Predictor]]:
     from schedcast.models.baselines import BASELINES
+    from schedcast.models.lm.predictor import LMPredictor
+    from schedcast.models.zeroshot import ZeroShotPredictor
 
-    return {cls.name: cls for cls in BASELINES}
+    return {cls.name: cls for cls in (*BASELINES, LMPredictor, ZeroShotPredictor)}
 
 
 def load_predictor(path: Path) -> Predictor:
@@ -110,6 +125,7 @@ def load_predictor(path: Path) -> Predictor:
     if cls is None:
         raise ModelError(f"{path}: unknown model {name!r}")
     model = cls(**blob["config"])
+    model.loaded_from(path)
     model.set_state(blob["state"])
     return model
 
