@@ -158,6 +158,8 @@ def train_lm_cmd(
     from schedcast.dataset.access import DatasetView
     from schedcast.dataset.schema import SchemaError
     from schedcast.models.base import ModelError
+    from rich.markup import escape
+
     from schedcast.models.lm import PRESETS, TrainOptions, save_base_model, train_lm
 
     options = TrainOptions(
@@ -180,7 +182,7 @@ def train_lm_cmd(
         view = DatasetView(dataset)
         predictor, report = train_lm(view, out, options, protocol=protocol, console=err)
     except (SchemaError, ModelError, OSError) as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
     except KeyboardInterrupt:
         fail(f"interrupted; the last checkpoint is in {out / (options.name + '.checkpoint')}: rerun the same command to resume", code=130)
     resumed = f", resumed at step {report.resumed_from_step}" if report.resumed_from_step else ""

@@ -439,3 +439,43 @@ __all__ = [
     "Answer", "EndpointClient", "EndpointError", "EndpointOptions", "ResponseCache", "ZeroShotPredictor",
     "ZeroShotReport", "accuracy_counting_failures", "default_cache_path", "kind_distribution", "parse_answer", "render",
 ]
+
+
+def zero_shot_cmd(
+    dataset: Path,
+    base_url: str,
+    model: str,
+    out: Path,
+    split: str = "test",
+    protocol: str = "paper",
+    label: str = "",
+    prompt_format: str = "paper",
+    max_prompt_tokens: int = 4096,
+    concurrency: int = 4,
+    retries: int = 4,
+    timeout: float = 60.0,
+    max_tokens: int = 64,
+    logprobs: bool = True,
+    api_key_env: str = "OPENAI_API_KEY",
+    cache: Path | None = None,
+    limit: int | None = None,
+) -> tuple[ZeroShotPredictor, float, int]:
+    """Ask the endpoint about every example of the split; save the predictor file (its
+    answers stay in the cache, so `schedcast evaluate` and reruns send nothing).
+    Returns (predictor, accuracy counting malformed and failed as wrong, examples)."""
+    from schedcast.dataset.access import DatasetView
+
+    view = DatasetView(dataset)
+    examples, _ = view.model_examples(split, protocol)
+    if len(examples) == 0:
+        raise ModelError(f"split {split!r} has no {protocol} examples")
+    if limit is not None:
+        examples = examples.subset(np.arange(min(limit, len(examples))))
+    predictor = ZeroShotPredictor(
+        base_url, model, label, prompt_format, max_prompt_tokens, 0.01, api_key_env, concurrency, retries, timeout,
+        max_tokens, logprobs, str(cache) if cache else None,
+    )
+    predictor.show_progress = True
+    predictor.predict_proba(examples)
+    predictor.save(out)
+    return predictor, accuracy_counting_failures(predictor.answers, examples.labels), len(examples)

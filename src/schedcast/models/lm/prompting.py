@@ -19,7 +19,7 @@ boundary).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from schedcast.dataset.prompts import FORMATS, KIND_NAMES, Prompt, PromptExample, PromptTooLong, truncate
@@ -105,7 +105,7 @@ class PromptEncoder:
         position = self._check(seqs, prompt_ids)
         kind_ids = tuple(s[position + 1] for s in seqs)
         label = ex.target_kind if 0 <= ex.target_kind < len(KIND_NAMES) else 0
-        return Encoded(seqs[label], len(prompt_ids), position, kind_ids, p)
+        return Encoded(seqs[label], len(prompt_ids), position, kind_ids, replace(p, target=self.answer(ex, label)))
 
     def _check(self, seqs: Sequence[list[int]], prompt_ids: list[int]) -> int:
         n = len(prompt_ids)

@@ -315,12 +315,13 @@ def train_loop(
                 ce, kl = batch_losses(model, batch, pad)
                 loss = ce + lam * kl if lam > 0 else ce
             loss.backward()
+            ce, kl = ce.detach(), kl.detach()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             window.append(float(loss.detach()))
-            progress.update(task, advance=1, loss=f"loss {np.mean(window[-20:]):.3f} (ce {float(ce):.3f}, kl {float(kl):.3f})")
+            progress.update(task, advance=1, loss=f"loss {np.mean(window[-20:]):.3f} (ce {ce.item():.3f}, kl {kl.item():.3f})")
             done = step + 1
             if done % options.checkpoint_every == 0 or done == total:
                 report.losses.append(float(np.mean(window)))
