@@ -14,6 +14,7 @@ the folder `<file stem>.adapter` beside it.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -74,7 +75,7 @@ class LMPredictor(Predictor):
         self.quantize_4bit = quantize_4bit
         self.kind_ids = list(kind_ids) if kind_ids is not None else None
         self.train_info = train_info or {}
-        self.show_progress = False
+        self.show_progress = sys.stderr.isatty()
         self.report = ScoreReport()
         self._home: Path | None = None
         self._model: Any = None
@@ -169,6 +170,14 @@ class LMPredictor(Predictor):
         report.scored = len(seqs)
         report.seconds = time.monotonic() - started
         self.report = report
+        if len(prompts) >= 50:
+            from schedcast.terminal import err_console
+
+            err_console.print(
+                f"{self.name}: {report.scored} examples scored in {report.seconds:.0f} s ({report.per_second:.2f}/s), "
+                f"{report.too_long} too long for {self.max_length} tokens (prior), {report.truncated} truncated",
+                highlight=False, soft_wrap=True,
+            )
         return out / out.sum(axis=1, keepdims=True)
 
     def predict_moves(self, examples: Examples) -> list[tuple[np.ndarray, np.ndarray]]:
