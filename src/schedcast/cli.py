@@ -352,6 +352,7 @@ def _mount_stages() -> None:
     from schedcast.dataset.cli import app as dataset_app
     from schedcast.evaluate.cli import evaluate_cmd, train_app
     from schedcast.leaks.cli import leaks_cmd
+    from schedcast.models.zeroshot_cli import zero_shot_cmd
     from schedcast.report.cli import report_cmd
     from schedcast.trace.cli import app as trace_app
 
@@ -362,6 +363,7 @@ def _mount_stages() -> None:
     app.command("evaluate")(evaluate_cmd)
     app.command("leaks")(leaks_cmd)
     app.command("report")(report_cmd)
+    app.command("zero-shot")(zero_shot_cmd)
 
 
 _mount_stages()

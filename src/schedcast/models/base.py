@@ -9,7 +9,7 @@ its prior for it, never zeros.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -38,7 +38,11 @@ class Examples:
     predictor reads (prefix events with goroutines, reasons and sites, the goroutine
     snapshot, the program's source, k: schedcast.dataset.access.ExampleStructure), and
     training examples may carry `targets`, a (n, 6) distribution per example (soft
-    targets; None: the labels are the targets)."""
+    targets; None: the labels are the targets).
+
+    Language models also read `prompt(i)`: example i as a
+    `schedcast.dataset.prompts.PromptExample` (source, prefix events with reasons and
+    sites, goroutine states), made on demand."""
 
     history: Sequence[Sequence[int]]
     labels: np.ndarray
@@ -46,6 +50,7 @@ class Examples:
     allowed: np.ndarray | None = None
     structure: "ExampleStructure | None" = None
     targets: np.ndarray | None = None
+    prompt: Callable[[int], Any] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.history)
@@ -70,10 +75,16 @@ class Examples:
             None if self.allowed is None else self.allowed[index],
             None if self.structure is None else self.structure.subset(index),
             None if self.targets is None else self.targets[index],
+            None if self.prompt is None else _reindexed(self.prompt, index),
         )
 
     def with_targets(self, targets: np.ndarray | None) -> "Examples":
         return Examples(self.history, self.labels, self.programs, self.allowed, self.structure, targets)
+
+
+def _reindexed(prompt: Callable[[int], Any], index: np.ndarray) -> Callable[[int], Any]:
+    positions = index.tolist()
+    return lambda i: prompt(positions[i])
 
 
 class Predictor:
@@ -95,6 +106,10 @@ class Predictor:
     def set_state(self, state: dict[str, Any]) -> None:
         pass
 
+    def loaded_from(self, path: Path) -> None:
+        """Called by load_predictor with the file the model was read from (a model whose
+        weights lie beside its file finds them from there)."""
+
     def save(self, path: Path) -> None:
         blob = {
             "schedcast_model": type(self).name,  # the class; a variant's own name is in its config
@@ -108,9 +123,11 @@ class Predictor:
 
 def _registry() -> dict[str, type[Predictor]]:
     from schedcast.models.baselines import BASELINES
+    from schedcast.models.lm.predictor import LMPredictor
     from schedcast.models.structural import StructuralPredictor
+    from schedcast.models.zeroshot import ZeroShotPredictor
 
-    return {cls.name: cls for cls in (*BASELINES, StructuralPredictor)}
+    return {cls.name: cls for cls in (*BASELINES, StructuralPredictor, LMPredictor, ZeroShotPredictor)}
 
 
 def load_predictor(path: Path) -> Predictor:
@@ -131,6 +148,7 @@ def load_predictor(path: Path) -> Predictor:
         raise ModelError(f"{path}: unknown model {name!r}")
     try:
         model = cls(**blob["config"])
+        model.loaded_from(path)
         model.set_state(blob["state"])
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ModelError):
