@@ -178,8 +178,14 @@ class DatasetView:
         if labels is None:
             labels = self._kind[starts + ks].astype(np.int64) if run_keys.size else np.zeros(0, dtype=np.int64)
         programs = np.array([self._program_of_run[int(r)] for r in run_keys], dtype=object)
-<<<<<<< HEAD
-        return Examples(history, np.asarray(labels, dtype=np.int64), programs, allowed, structure=self._structure(run_keys, ks))
+        labels = np.asarray(labels, dtype=np.int64)
+        label_gs = self._g[starts + ks] if run_keys.size else np.zeros(0, dtype=np.int64)
+
+        def prompt(i: int) -> PromptExample:
+            # The language models' view of example i, made on demand.
+            return self.prompt_example(int(run_keys[i]), int(ks[i]), int(labels[i]), int(label_gs[i]))
+
+        return Examples(history, labels, programs, allowed, structure=self._structure(run_keys, ks), prompt=prompt)
 
     def _structure(self, run_keys: np.ndarray, ks: np.ndarray) -> ExampleStructure:
         if self._codes is None:
@@ -227,14 +233,6 @@ class DatasetView:
         if not keys:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return np.concatenate(keys), np.concatenate(ks)
-=======
-        labels, label_gs = rows["label"].to_list(), rows["label_g"].to_list()
-
-        def prompt(i: int) -> PromptExample:
-            return self.prompt_example(int(run_keys[i]), int(ks[i]), labels[i], label_gs[i])
-
-        return Examples(history, rows["label"].to_numpy().astype(np.int64), programs, allowed, prompt), rows
->>>>>>> lm
 
     def events_of_runs(self, run_keys: list[int]) -> pl.DataFrame:
         """run_key, seq, kind and state_group of every event of these runs."""

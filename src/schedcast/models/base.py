@@ -79,7 +79,7 @@ class Examples:
         )
 
     def with_targets(self, targets: np.ndarray | None) -> "Examples":
-        return Examples(self.history, self.labels, self.programs, self.allowed, self.structure, targets)
+        return Examples(self.history, self.labels, self.programs, self.allowed, self.structure, targets, self.prompt)
 
 
 def _reindexed(prompt: Callable[[int], Any], index: np.ndarray) -> Callable[[int], Any]:
