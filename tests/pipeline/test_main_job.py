@@ -26,7 +26,7 @@ def test_pipeline_runs_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(catalog, "programs_by_origin", small_corpus)
     out = tmp_path / "out"
     page = tmp_path / "results.md"
-    result = runner.invoke(app, ["pipeline", "--out", str(out), "--runs", "3", "--boot", "100", "--markdown", str(page), "--ablations"])
+    result = runner.invoke(app, ["pipeline", "--out", str(out), "--runs", "3", "--boot", "100", "--markdown", str(page), "--ablations", "--test-forms"])
     assert result.exit_code == 0, result.output
     assert "evaluate on the held-out real-world kernels" in result.output
     blob = json.loads((out / "results" / "metrics.json").read_text())
