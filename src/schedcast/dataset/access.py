@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from schedcast.dataset import schema
 from schedcast.dataset.prompts import PromptEvent, PromptExample, goroutine_states
@@ -17,6 +19,105 @@ def program_source(sources_json: str) -> str:
     """The program's files, each under a `// file: NAME` header, in name order."""
     files = json.loads(sources_json)
     return "\n".join(f"// file: {name}\n{text.rstrip()}" for name, text in sorted(files.items()))
+
+
+GOROUTINE_STATUS = ("runnable", "running", "blocked", "dead")
+# The status a goroutine is in after an event of each kind (GoBlock, GoCreate, GoEnd,
+# GoSched, GoStart, GoUnblock), as an index into GOROUTINE_STATUS.
+STATUS_AFTER = np.array([2, 0, 3, 0, 1, 0], dtype=np.int8)
+_CREATE, _UNBLOCK = 1, 5
+
+
+@dataclass(frozen=True)
+class RunPrefix:
+    """Events 0..m-1 of one run, m = the longest prefix any example of the set reads
+    (never the run's length: a model must not know where the run ends). Reasons and
+    sites are codes into the structure's `reasons` / `sites` vocabularies (-1: none)."""
+
+    kind: np.ndarray  # int8
+    g: np.ndarray  # int32, canonical goroutine
+    actor: np.ndarray  # int32, canonical acting goroutine, 0 = not the program's
+    reason: np.ndarray  # int32 codes
+    site: np.ndarray  # int32 codes: the transitioning goroutine's top user frame
+
+
+@dataclass(frozen=True)
+class GoroutineState:
+    g: int
+    status: str  # runnable | running | blocked | dead (replayed from the prefix's six kinds)
+    reason: str  # block reason when blocked, else ""
+    site: str  # where the goroutine last was: its own last site (GoBlock / GoSched / GoEnd), or the
+    #            site of a go statement or unblock it made; "" when the prefix never showed it at one
+
+
+@dataclass(frozen=True)
+class ExampleStructure:
+    """What a structural predictor reads of each example, beyond the prefix kinds:
+    the prefix events with kind, canonical goroutine, actor, block reason and user
+    site; the goroutine snapshot before the next event (`snapshot`); the FSM's allowed
+    kinds (`Examples.allowed`); the program's source files; and k. Prefix events are
+    views into per-run arrays shared by all examples of a run."""
+
+    run_keys: np.ndarray  # (n,) int64
+    ks: np.ndarray  # (n,) int64 prefix lengths
+    runs: Mapping[int, RunPrefix]
+    program_of_run: Mapping[int, str]
+    sources: Mapping[str, dict[str, str]]  # program -> {file name: Go source}
+    reasons: tuple[str, ...]
+    sites: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.ks.size)
+
+    def subset(self, index: np.ndarray) -> "ExampleStructure":
+        return ExampleStructure(
+            self.run_keys[index], self.ks[index], self.runs, self.program_of_run, self.sources, self.reasons, self.sites
+        )
+
+    def prefix(self, i: int) -> tuple[RunPrefix, int]:
+        """The run's events and the prefix length of example i (events 0..k-1 are its prefix)."""
+        return self.runs[int(self.run_keys[i])], int(self.ks[i])
+
+    def program(self, i: int) -> str:
+        return self.program_of_run[int(self.run_keys[i])]
+
+    def snapshot(self, i: int) -> list[GoroutineState]:
+        """Every goroutine the prefix has shown, with its status, block reason and
+        current site before the next event, by canonical id."""
+        run, k = self.prefix(i)
+        last, site_at = goroutine_table(run, k)
+        out = []
+        for g in np.flatnonzero(last >= 0).tolist():
+            e = int(last[g])
+            status = GOROUTINE_STATUS[int(STATUS_AFTER[run.kind[e]])]
+            reason = self.reasons[int(run.reason[e])] if status == "blocked" and run.reason[e] >= 0 else ""
+            s = int(site_at[g])
+            out.append(GoroutineState(g, status, reason, self.sites[s] if s >= 0 else ""))
+        return out
+
+
+def site_owner(run: RunPrefix, k: int) -> np.ndarray:
+    """Whose site each of the first k events names: the actor for GoCreate and
+    GoUnblock (the stack is the creator's / unblocker's), else the goroutine itself."""
+    kind, g, actor = run.kind[:k], run.g[:k], run.actor[:k]
+    by_actor = ((kind == _CREATE) | (kind == _UNBLOCK)) & (actor > 0)
+    return np.where(by_actor, actor, g)
+
+
+def goroutine_table(run: RunPrefix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per canonical goroutine id (index), before event k: the index of its last event
+    as the goroutine changing state (-1: not seen) and the site code where it last was
+    (-1: none). O(k), vectorised."""
+    size = int(max(run.g[:k].max(initial=0), run.actor[:k].max(initial=0))) + 1
+    last = np.full(size, -1, dtype=np.int64)
+    idx = np.arange(k, dtype=np.int64)
+    np.maximum.at(last, run.g[:k], idx)
+    owner = site_owner(run, k)
+    has_site = run.site[:k] >= 0
+    where = np.full(size, -1, dtype=np.int64)
+    np.maximum.at(where, owner[has_site], idx[has_site])
+    site_at = np.where(where >= 0, run.site[:k][np.maximum(where, 0)] if k else -1, -1)
+    return last, site_at
 
 
 class DatasetView:
@@ -40,6 +141,13 @@ class DatasetView:
         # Reasons and sites stay Arrow-backed: only prompts need them, a prefix at a time.
         self._reason = events["reason"].cast(pl.Utf8)
         self._site = events["site"].cast(pl.Utf8)
+        self._actor = events["actor"].to_numpy()
+        self._state_group = events["state_group"].to_numpy()
+        self._reason_arrow = events["reason"].to_arrow()
+        self._site_arrow = events["site"].to_arrow()
+        self._group_runs: dict[int, int] | None = None
+        self._codes: tuple[tuple[np.ndarray, tuple[str, ...]], tuple[np.ndarray, tuple[str, ...]]] | None = None
+        self._files = {pid: json.loads(src) for pid, src in zip(self.programs["program_id"].to_list(), self.programs["sources"].to_list())}
         self._program_of_run = dict(zip(self.runs["run_key"].to_list(), self.runs["program_id"].cast(pl.Utf8).to_list()))
         self._source = {
             pid: program_source(src) for pid, src in zip(self.programs["program_id"].to_list(), self.programs["sources"].to_list())
@@ -47,18 +155,77 @@ class DatasetView:
 
     def model_examples(self, split: str, protocol: str = "paper"):  # type: ignore[no-untyped-def]
         """The examples of a split with a next event, as the predictors' `Examples`
-        (prefix kinds are views into the events column: nothing is copied)."""
+        (prefix kinds are views into the events column: nothing is copied), with the
+        structural view attached."""
+        rows = self.examples.filter((pl.col("split") == split) & (pl.col("protocol") == protocol) & (pl.col("label") >= 0))
+        examples = self.examples_at(rows["run_key"].to_numpy(), rows["k"].to_numpy(), rows["label"].to_numpy().astype(np.int64))
+        return examples, rows
+
+    def examples_at(self, run_keys: np.ndarray, ks: np.ndarray, labels: np.ndarray | None = None):  # type: ignore[no-untyped-def]
+        """Predictor `Examples` at these (run, prefix length) positions, with the richer
+        structural view attached (`Examples.structure`). Labels default to event k's kind."""
         from schedcast.models.base import Examples
 
-        rows = self.examples.filter((pl.col("split") == split) & (pl.col("protocol") == protocol) & (pl.col("label") >= 0))
-        run_keys = rows["run_key"].to_numpy()
-        ks = rows["k"].to_numpy()
+        run_keys = np.asarray(run_keys, dtype=np.int64)
+        ks = np.asarray(ks, dtype=np.int64)
         starts = np.array([self._span[int(r)][0] for r in run_keys], dtype=np.int64)
         history = [self._kind[s : s + k] for s, k in zip(starts, ks)]
-        bits = self._allowed[starts + ks] if run_keys.size else np.zeros(0, dtype=np.uint8)
-        allowed = ((bits[:, None] >> np.arange(6)) & 1).astype(bool) if run_keys.size else np.zeros((0, 6), dtype=bool)
+        if run_keys.size:
+            bits = self._allowed[starts + ks]
+            allowed = ((bits[:, None] >> np.arange(6)) & 1).astype(bool)
+        else:
+            allowed = np.zeros((0, 6), dtype=bool)
+        if labels is None:
+            labels = self._kind[starts + ks].astype(np.int64) if run_keys.size else np.zeros(0, dtype=np.int64)
         programs = np.array([self._program_of_run[int(r)] for r in run_keys], dtype=object)
-        return Examples(history, rows["label"].to_numpy().astype(np.int64), programs, allowed), rows
+        return Examples(history, np.asarray(labels, dtype=np.int64), programs, allowed, structure=self._structure(run_keys, ks))
+
+    def _structure(self, run_keys: np.ndarray, ks: np.ndarray) -> ExampleStructure:
+        if self._codes is None:
+            self._codes = (_codes(self._reason_arrow), _codes(self._site_arrow))
+        (reason_codes, reasons), (site_codes, sites) = self._codes
+        longest: dict[int, int] = {}
+        for r, k in zip(run_keys.tolist(), ks.tolist()):
+            longest[r] = max(longest.get(r, 0), k)
+        runs = {}
+        for r, m in longest.items():
+            s = self._span[r][0]
+            runs[r] = RunPrefix(
+                self._kind[s : s + m], self._g[s : s + m], self._actor[s : s + m], reason_codes[s : s + m], site_codes[s : s + m]
+            )
+        program_of_run = {r: self._program_of_run[r] for r in longest}
+        return ExampleStructure(run_keys, ks, runs, program_of_run, self._files, reasons, sites)
+
+    def state_group_of(self, run_keys: np.ndarray, ks: np.ndarray) -> np.ndarray:
+        """The abstract-state group of the position before event k of each run."""
+        starts = np.array([self._span[int(r)][0] for r in run_keys], dtype=np.int64)
+        return self._state_group[starts + np.asarray(ks, dtype=np.int64)] if starts.size else np.zeros(0, dtype=np.int64)
+
+    def state_group_runs(self) -> dict[int, int]:
+        """In how many distinct runs each abstract-state group was seen."""
+        if self._group_runs is None:
+            counted = self._events.group_by("state_group").agg(pl.col("run_key").n_unique().alias("runs"))
+            self._group_runs = dict(zip(counted["state_group"].to_list(), counted["runs"].to_list()))
+        return self._group_runs
+
+    def sample_positions(self, split: str, per_run: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Up to `per_run` prefix lengths drawn uniformly (without replacement) from each
+        run of the split's programs, k in 0..n-1 (every position with a next event)."""
+        rng = np.random.default_rng(seed)
+        programs = set(self.programs.filter(pl.col("split") == split)["program_id"].to_list())
+        keys: list[np.ndarray] = []
+        ks: list[np.ndarray] = []
+        for r in sorted(self._span):
+            if self._program_of_run[r] not in programs:
+                continue
+            start, end = self._span[r]
+            n = end - start
+            chosen = np.sort(rng.choice(n, size=min(per_run, n), replace=False)) if per_run > 0 else np.zeros(0, dtype=np.int64)
+            keys.append(np.full(chosen.size, r, dtype=np.int64))
+            ks.append(chosen.astype(np.int64))
+        if not keys:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(keys), np.concatenate(ks)
 
     def events_of_runs(self, run_keys: list[int]) -> pl.DataFrame:
         """run_key, seq, kind and state_group of every event of these runs."""
@@ -97,3 +264,18 @@ class DatasetView:
     def iter_prompt_examples(self, examples: pl.DataFrame) -> Iterator[tuple[dict, PromptExample]]:
         for row in examples.filter(pl.col("label") >= 0).iter_rows(named=True):
             yield row, self.prompt_example(row["run_key"], row["k"], row["label"], row["label_g"])
+
+
+def _codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Integer codes (-1 for null or empty) and the vocabulary of a string column."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    vocab = tuple(str(v) if v is not None else "" for v in column.dictionary.to_pylist())
+    indices = column.indices.cast(pa.int64()).fill_null(-1)
+    codes = indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    empty = [i for i, v in enumerate(vocab) if v == ""]
+    if empty:
+        codes = np.where(np.isin(codes, empty), -1, codes)
+    return codes, vocab

@@ -12,9 +12,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from schedcast.dataset.access import ExampleStructure
 
 KIND_NAMES: tuple[str, ...] = ("GoBlock", "GoCreate", "GoEnd", "GoSched", "GoStart", "GoUnblock")
 N_KINDS = len(KIND_NAMES)
@@ -30,12 +33,20 @@ class Examples:
     """What a baseline sees of each example: the kinds of the prefix's events (oldest
     first, as indices into KIND_NAMES), the label (the next event's kind in the same
     run; -1 when unknown), the program it came from and, when known, which kinds the
-    scheduler FSM allows next (boolean (n, 6))."""
+    scheduler FSM allows next (boolean (n, 6)).
+
+    Examples read from a dataset also carry `structure`, the richer view a structural
+    predictor reads (prefix events with goroutines, reasons and sites, the goroutine
+    snapshot, the program's source, k: schedcast.dataset.access.ExampleStructure), and
+    training examples may carry `targets`, a (n, 6) distribution per example (soft
+    targets; None: the labels are the targets)."""
 
     history: Sequence[Sequence[int]]
     labels: np.ndarray
     programs: np.ndarray
     allowed: np.ndarray | None = None
+    structure: "ExampleStructure | None" = None
+    targets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.history)
@@ -43,6 +54,10 @@ class Examples:
             raise ModelError(f"examples: {n} histories, {self.labels.shape} labels, {self.programs.shape} programs")
         if self.allowed is not None and self.allowed.shape != (n, N_KINDS):
             raise ModelError(f"examples: allowed-kind mask of shape {self.allowed.shape}, expected ({n}, {N_KINDS})")
+        if self.structure is not None and len(self.structure) != n:
+            raise ModelError(f"examples: structure of {len(self.structure)} examples, expected {n}")
+        if self.targets is not None and self.targets.shape != (n, N_KINDS):
+            raise ModelError(f"examples: targets of shape {self.targets.shape}, expected ({n}, {N_KINDS})")
 
     def __len__(self) -> int:
         return len(self.history)
@@ -54,7 +69,12 @@ class Examples:
             self.labels[index],
             self.programs[index],
             None if self.allowed is None else self.allowed[index],
+            None if self.structure is None else self.structure.subset(index),
+            None if self.targets is None else self.targets[index],
         )
+
+    def with_targets(self, targets: np.ndarray | None) -> "Examples":
+        return Examples(self.history, self.labels, self.programs, self.allowed, self.structure, targets)
 
 
 class Predictor:
@@ -78,7 +98,7 @@ class Predictor:
 
     def save(self, path: Path) -> None:
         blob = {
-            "schedcast_model": self.name,
+            "schedcast_model": type(self).name,  # the class; a variant's own name is in its config
             "format_version": MODEL_FORMAT_VERSION,
             "kinds": list(KIND_NAMES),
             "config": self.config(),
@@ -89,8 +109,9 @@ class Predictor:
 
 def _registry() -> dict[str, type[Predictor]]:
     from schedcast.models.baselines import BASELINES
+    from schedcast.models.trajectory import TrajectoryPredictor
 
-    return {cls.name: cls for cls in BASELINES}
+    return {cls.name: cls for cls in (*BASELINES, TrajectoryPredictor)}
 
 
 def load_predictor(path: Path) -> Predictor:
@@ -109,8 +130,13 @@ def load_predictor(path: Path) -> Predictor:
     cls = _registry().get(name)
     if cls is None:
         raise ModelError(f"{path}: unknown model {name!r}")
-    model = cls(**blob["config"])
-    model.set_state(blob["state"])
+    try:
+        model = cls(**blob["config"])
+        model.set_state(blob["state"])
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ModelError):
+            raise ModelError(f"{path}: {exc}") from exc
+        raise ModelError(f"{path}: model {name!r} file is incomplete or from another schedcast ({type(exc).__name__}: {exc})") from exc
     return model
 
 
