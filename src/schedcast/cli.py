@@ -337,6 +337,9 @@ def _mount_stages() -> None:
     app.add_typer(dataset_app, name="dataset", help="Next-event examples, distribution groups, splits.")
     app.add_typer(train_app, name="train", help="Fit predictors on a dataset's train split.")
     app.command("evaluate")(evaluate_cmd)
+    from schedcast.probe.cli import probe_cmd
+
+    app.command("probe")(probe_cmd)
 
 
 _mount_stages()

@@ -124,3 +124,12 @@ def dataset_context(view) -> dict[str, object]:  # type: ignore[no-untyped-def]
         "run seeds": "per run, derived from (base seed, program source hash, run index); recorded in the collection's runs.parquet",
         "examples with a next event (all protocols and splits)": view.examples.filter(pl.col("label") >= 0).height,
     }
+
+
+def _mount_trajectory() -> None:
+    from schedcast.models.trajectory_cli import train_trajectory_cmd
+
+    train_app.command("trajectory")(train_trajectory_cmd)
+
+
+_mount_trajectory()
