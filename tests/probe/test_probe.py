@@ -196,7 +196,7 @@ def test_probe_cli_tables_and_bad_input(builtin_dataset: Path, tmp_path: Path) -
     models = tmp_path / "models"
     assert runner.invoke(app, ["train", "baselines", str(builtin_dataset), "--out", str(models)]).exit_code == 0
     out = tmp_path / "probe"
-    result = runner.invoke(app, ["probe", str(builtin_dataset), str(models / "ngram.json"), str(models / "prior.json"), "--split", "train", "-H", "6", "--out", str(out)])
+    result = runner.invoke(app, ["probe", str(builtin_dataset), str(models / "ngram.json"), str(models / "prior.json"), "--split", "train", "-H", "6", "--out", str(out), "--markdown", str(tmp_path / "probe.md")])
     assert result.exit_code == 0, result.output
     assert "goroutine uniform among those the FSM allows" in result.output  # the documented fallback is named
     summary = list(csv.DictReader(open(out / "summary.csv")))
@@ -205,6 +205,8 @@ def test_probe_cli_tables_and_bad_input(builtin_dataset: Path, tmp_path: Path) -
     assert {int(r["k"]) for r in curves} == set(range(1, 7))
     assert all(int(r["real_continuations"]) >= int(r["tv_prefixes"]) for r in curves if r["mode"] != "reference")
     assert (out / "survival.csv").is_file() and (out / "entropy_by_class.csv").is_file() and (out / "probe.json").is_file()
+    page = (tmp_path / "probe.md").read_text()
+    assert "## Multi-step coherence probe" in page and "schedcast probe" in page and "| 6 |" in page
 
     def one_line(args: list[str], text: str) -> None:
         res = runner.invoke(app, ["probe", *args])

@@ -13,7 +13,8 @@ Input (what the model reads before event k; never the run's length):
   goroutines (0, 1, 2+) and the prefix length (log2 buckets up to 32+). Both are
   capped where the training programs stop (a handful of goroutines, tens of events):
   a held-out kernel with thousands of goroutines must not meet embeddings that were
-  never trained.
+  never trained. For the same reason roles and site roles beyond the sixth share one
+  embedding (the pointer below still tells every role of the window apart).
 
 Output: logits over moves laid out as [GoCreate] + for each of GoBlock, GoEnd,
 GoSched, GoStart, GoUnblock: one slot per role of the window and one "other" slot (a
@@ -65,6 +66,7 @@ OTHER_GOROUTINE = 0  # predict_moves: a goroutine the prefix has not shown
 COUNT_CAP = 2  # counts read 0, 1, 2+: training programs have a handful of goroutines, kernels thousands
 LENGTH_CAP = 6  # prefix length read as log2 buckets up to 32+ events
 OTHER_CAP = 1  # goroutines outside the window, as the "other" slot's feature: whether there is one
+ROLE_CAP = 6  # role and site embeddings: the 6th and later share one ("many"); the pointer still tells them apart
 
 
 def count_bucket(n: int) -> int:
@@ -248,9 +250,9 @@ def _net(config: TrajectoryConfig, n_reasons: int):  # type: ignore[no-untyped-d
         def __init__(self) -> None:
             super().__init__()
             self.kind = nn.Embedding(N_KINDS + 2, d)  # 6 = padding, 7 = query token
-            self.role = nn.Embedding(W + 1, d)
+            self.role = nn.Embedding(ROLE_CAP + 1, d)
             self.reason = nn.Embedding(n_reasons + 2, d)
-            self.site = nn.Embedding(W + 1, d)
+            self.site = nn.Embedding(ROLE_CAP + 1, d)
             self.now = nn.Embedding(len(STATUS_NAMES), d)
             self.pos = nn.Embedding(W + 1, d)
             self.counts = nn.ModuleList([nn.Embedding(COUNT_CAP + 1, d) for _ in range(3)])
@@ -267,7 +269,8 @@ def _net(config: TrajectoryConfig, n_reasons: int):  # type: ignore[no-untyped-d
 
         def forward(self, f: dict[str, Any]):  # type: ignore[no-untyped-def]
             n = f["kind"].shape[0]
-            x = self.kind(f["kind"]) + self.role(f["role"]) + self.reason(f["reason"]) + self.site(f["site"]) + self.now(f["now"])
+            role, site = f["role"].clamp(max=ROLE_CAP), f["site"].clamp(max=ROLE_CAP)
+            x = self.kind(f["kind"]) + self.role(role) + self.reason(f["reason"]) + self.site(site) + self.now(f["now"])
             q = self.kind(torch.full((n, 1), N_KINDS + 1, dtype=torch.long))
             q = q + sum(emb(f["query"][:, i : i + 1]) for i, emb in enumerate(self.counts)) + self.length(f["query"][:, 3:4])
             x = torch.cat([x, q], dim=1) + self.pos.weight[None]

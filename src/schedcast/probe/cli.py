@@ -53,6 +53,7 @@ def probe_cmd(
     runs_per_program: Annotated[int, typer.Option(help="Prefixes from the first N runs of each program (0 = every run).")] = 3,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write summary.csv, curves.csv, survival.csv, entropy_by_class.csv, probe.json here.")] = None,
+    markdown: Annotated[Optional[Path], typer.Option(help="Also write the results page's probe section (Markdown) here.")] = None,
 ) -> None:
     """Roll every model forward from real prefixes of held-out runs (the paper
     protocol's 25/50/75 % positions), feeding its own moves back: survival, per-step
@@ -60,7 +61,7 @@ def probe_cmd(
     from schedcast.dataset.access import DatasetView
     from schedcast.dataset.schema import SchemaError
     from schedcast.models.base import ModelError, load_predictor
-    from schedcast.probe.probe import ProbeError, class_rows, curve_rows, probe, summary_rows, survival_rows
+    from schedcast.probe.probe import ProbeError, class_rows, curve_rows, probe, results_markdown, summary_rows, survival_rows
 
     files = model_files(models)
     try:
@@ -107,6 +108,14 @@ def probe_cmd(
         "state (system calls and left-out runtime events are not in the sequence); their rollouts start from the replayed state",
         highlight=False, soft_wrap=True,
     )
+    if markdown is not None:
+        import shlex
+
+        args = ["schedcast", "probe", str(dataset), *map(str, models), "--split", split, "--horizon", str(horizon), "--samples", str(samples)]
+        args += [a for m in mode or [] for a in ("--mode", m)] + ["--runs-per-program", str(runs_per_program), "--seed", str(seed)]
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(results_markdown(result, " ".join(shlex.quote(a) for a in args)))
+        err.print(f"results section -> {markdown}")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         _write_csv(out / "summary.csv", summary)

@@ -470,3 +470,38 @@ def class_rows(result: ProbeResult) -> list[dict[str, Any]]:
         for r in result.results
         for cls, (ent, n) in r.entropy_by_class.items()
     ]
+
+
+def results_markdown(result: ProbeResult, command: str) -> str:
+    """The results page's probe section: summary, k-step TV and survival per model."""
+    rows = summary_rows(result)
+    lines = [
+        "## Multi-step coherence probe",
+        "",
+        f"`{command}`: {result.prefixes} prefixes (paper-protocol 25/50/75 % positions of {result.runs} {result.split} runs, "
+        f"{result.programs} programs) x {result.samples} samples x {result.horizon} steps. Goroutine choice: "
+        + "; ".join(sorted({f"{r['model']}: {r['goroutine_rule']}" for r in rows if r['mode'] == rows[0]['mode']})) + ".",
+        f"{result.inconsistent_prefixes} prefixes replay with an event the rules refuse from the six-kind state (docs/probe.md).",
+        "",
+        "| model | mode | survival mean | median | full horizon | mean TV k=1..H | TV k=1 | entropy (bits) | steps/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['mode']} | {r['survival_mean']:.2f} | {r['survival_median']:.0f} | {100 * r['full_horizon_share']:.1f} % "
+            f"| {r['mean_tv']:.3f} | {r['tv_step1']:.3f} | {r['mean_step_entropy_bits']:.3f} | {r['steps_per_second']:,.0f} |"
+        )
+    floor = result.real_tv
+    lines += ["", f"Sampling-noise floor (real continuations, {result.samples} samples, against their group): mean TV {np.nanmean(floor):.3f}, k=1 {floor[0]:.3f}.", ""]
+    header = "| k | " + " | ".join(f"{r.model} ({r.mode})" for r in result.results) + " | real continuations |"
+    lines += ["### k-step TV (real continuations behind each point)", "", header, "|---:|" + "---:|" * (len(result.results) + 1)]
+    for k in range(result.horizon):
+        cells = [f"{r.tv[k]:.3f}" for r in result.results]
+        lines.append(f"| {k + 1} | " + " | ".join(cells) + f" | {int(max(r.real_continuations[k] for r in result.results)):,} |")
+    lines += ["", "### Entropy per program class (bits, mean over rollout steps)", "", "| model | mode | class | entropy | steps |", "|---|---|---|---:|---:|"]
+    for row in class_rows(result):
+        lines.append(f"| {row['model']} | {row['mode']} | {row['class']} | {row['mean_entropy_bits']:.3f} | {row['steps']:,} |")
+    violations = [f"- {r['model']}: {r['violations']}" for r in rows if r["violations"]]
+    if violations:
+        lines += ["", "First violations in free mode:", "", *violations]
+    return "\n".join(lines) + "\n"
