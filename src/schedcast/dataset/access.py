@@ -116,7 +116,7 @@ def goroutine_table(run: RunPrefix, k: int) -> tuple[np.ndarray, np.ndarray]:
     has_site = run.site[:k] >= 0
     where = np.full(size, -1, dtype=np.int64)
     np.maximum.at(where, owner[has_site], idx[has_site])
-    site_at = np.where(where >= 0, run.site[:k][np.maximum(where, 0)] if k else -1, -1)
+    site_at = np.where(where >= 0, run.site[:k][np.maximum(where, 0)], -1) if k else np.full(size, -1, dtype=np.int64)
     return last, site_at
 
 
