@@ -99,12 +99,12 @@ def goroutine_status(kind: np.ndarray, g: np.ndarray, actor: np.ndarray, k: int)
 @dataclass
 class TrajectoryConfig:
     window: int = 24
-    d_model: int = 48
+    d_model: int = 32
     n_heads: int = 4
     n_layers: int = 2
-    dropout: float = 0.1
+    dropout: float = 0.2
     kl_weight: float = 1.0  # lambda; 0 = plain cross-entropy
-    epochs: int = 6
+    epochs: int = 5
     batch_size: int = 256
     lr: float = 3e-3
     weight_decay: float = 0.01

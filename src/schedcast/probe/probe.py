@@ -95,6 +95,7 @@ class ModelResult:
     real_continuations: np.ndarray  # (H,) real continuations behind each TV point
     entropy_by_class: dict[str, tuple[float, int]]  # class -> (mean step entropy bits, steps)
     steps_per_second: float
+    tv_by_prefix: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))  # (prefixes, H), NaN: no point
     moves: list[list[tuple[int, int]]] = field(repr=False, default_factory=list)  # per rollout
 
 
@@ -321,6 +322,7 @@ def roll_out(
     tv_n = np.zeros(horizon, dtype=np.int64)
     real_n = np.zeros(horizon, dtype=np.int64)
     by_class: dict[str, list[float]] = {}
+    tv_by_prefix = np.full((len(prefixes), horizon), np.nan)
     for pi, p in enumerate(prefixes):
         block = dists[pi * samples : (pi + 1) * samples]  # (S, H, 6)
         real, count = continuations.distribution(p.state_group)
@@ -333,7 +335,8 @@ def roll_out(
             if count[k] == 0 or not live_k.any():
                 continue
             q_k = block[live_k, k].mean(axis=0)
-            tv[k] += 0.5 * np.abs(q_k - real[k]).sum()
+            tv_by_prefix[pi, k] = 0.5 * np.abs(q_k - real[k]).sum()
+            tv[k] += tv_by_prefix[pi, k]
             tv_n[k] += 1
             real_n[k] += int(count[k])
     tv = np.where(tv_n > 0, tv / np.maximum(tv_n, 1), np.nan)
@@ -343,7 +346,7 @@ def roll_out(
         step_kind_counts=step_counts, step_entropy=step_entropy, step_alive=step_alive,
         tv=tv, tv_prefixes=tv_n, real_continuations=real_n,
         entropy_by_class={c: (float(np.mean(v)) if v else float("nan"), len(v)) for c, v in sorted(by_class.items())},
-        steps_per_second=steps / seconds if seconds > 0 else float("nan"), moves=moves_taken,
+        steps_per_second=steps / seconds if seconds > 0 else float("nan"), tv_by_prefix=tv_by_prefix, moves=moves_taken,
     )
 
 
