@@ -83,7 +83,7 @@ def probe_cmd(
         table.add_row(
             r["model"], r["mode"], f"{r['survival_mean']:.2f}", f"{r['survival_median']:.0f}", f"{100 * r['full_horizon_share']:.1f} %",
             f"{r['mean_tv']:.3f}", f"{r['tv_step1']:.3f}", f"{r['mean_step_entropy_bits']:.3f}", f"{r['steps_per_second']:.0f}",
-            r["goroutine_rule"],
+            "predict_moves" if r["goroutine_rule"] == "predict_moves" else "kind-only rule (below)",
         )
     table.add_section()
     table.add_row("real continuations", f"{samples} samples", "", "", "", f"{np.nanmean(result.real_tv):.3f}", f"{result.real_tv[0]:.3f}", "", "", "sampling-noise floor")
