@@ -353,6 +353,7 @@ def _mount_stages() -> None:
     from schedcast.evaluate.cli import evaluate_cmd, train_app
     from schedcast.leaks.cli import leaks_cmd
     from schedcast.models.zeroshot_cli import zero_shot_cmd
+    from schedcast.probe.cli import probe_cmd
     from schedcast.report.cli import report_cmd
     from schedcast.trace.cli import app as trace_app
 
@@ -364,6 +365,7 @@ def _mount_stages() -> None:
     app.command("leaks")(leaks_cmd)
     app.command("report")(report_cmd)
     app.command("zero-shot")(zero_shot_cmd)
+    app.command("probe")(probe_cmd)
 
 
 _mount_stages()

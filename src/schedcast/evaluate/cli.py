@@ -268,3 +268,12 @@ def train_lm_cmd(
         f"loss {report.losses[0]:.3f} -> {report.losses[-1]:.3f} -> {out / (options.name + '.json')}",
         highlight=False, soft_wrap=True,
     )
+
+
+def _mount_trajectory() -> None:
+    from schedcast.models.trajectory_cli import train_trajectory_cmd
+
+    train_app.command("trajectory")(train_trajectory_cmd)
+
+
+_mount_trajectory()

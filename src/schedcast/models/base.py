@@ -125,9 +125,10 @@ def _registry() -> dict[str, type[Predictor]]:
     from schedcast.models.baselines import BASELINES
     from schedcast.models.lm.predictor import LMPredictor
     from schedcast.models.structural import StructuralPredictor
+    from schedcast.models.trajectory import TrajectoryPredictor
     from schedcast.models.zeroshot import ZeroShotPredictor
 
-    return {cls.name: cls for cls in (*BASELINES, StructuralPredictor, LMPredictor, ZeroShotPredictor)}
+    return {cls.name: cls for cls in (*BASELINES, StructuralPredictor, TrajectoryPredictor, LMPredictor, ZeroShotPredictor)}
 
 
 def load_predictor(path: Path) -> Predictor:

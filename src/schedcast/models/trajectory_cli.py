@@ -1,0 +1,57 @@
+"""`schedcast train trajectory`: mounted on the train app (schedcast.evaluate.cli)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from schedcast.terminal import err_console as err
+from schedcast.terminal import fail
+
+
+def train_trajectory_cmd(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the model file (NAME.json).")] = Path("schedcast-models"),
+    kl_weight: Annotated[float, typer.Option("--kl-weight", help="lambda of CE + lambda * KL(state-group p̂ || q); 0 = cross-entropy only.")] = 1.0,
+    epochs: Annotated[int, typer.Option(help="Passes over every position of every train run.")] = 5,
+    window: Annotated[int, typer.Option(help="Events of context the model reads.")] = 24,
+    d_model: Annotated[int, typer.Option("--d-model", help="Width of the transformer.")] = 32,
+    layers: Annotated[int, typer.Option(help="Transformer blocks.")] = 2,
+    threads: Annotated[int, typer.Option(help="torch threads.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed (initialisation, shuffling, reason dropout).")] = 0,
+    name: Annotated[str, typer.Option(help="Model name (file OUT/NAME.json); the default says the objective.")] = "",
+) -> None:
+    """Fit the trajectory model (a small causal transformer over event tokens, output over
+    the (goroutine, kind) moves the scheduler allows) on every position of every train run."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        fail("the trajectory model needs torch: pip install 'schedcast[ml]' (torch==2.13.0, CPU)")
+    from schedcast.dataset.access import DatasetView
+    from schedcast.dataset.schema import SchemaError
+    from schedcast.models.base import ModelError
+    from schedcast.models.trajectory import TrajectoryConfig, fit_trajectory
+
+    if epochs < 1 or window < 1 or d_model < 8 or layers < 1 or threads < 1 or kl_weight < 0:
+        fail("--epochs, --window, --layers, --threads must be >= 1, --d-model >= 8, --kl-weight >= 0")
+    if d_model % 4:
+        fail(f"--d-model must be a multiple of 4 (the attention heads), got {d_model}")
+    name = name or ("trajectory_kl" if kl_weight > 0 else "trajectory_ce")
+    config = TrajectoryConfig(window=window, d_model=d_model, n_layers=layers, kl_weight=kl_weight, epochs=epochs, threads=threads, seed=seed)
+    try:
+        model = fit_trajectory(DatasetView(dataset), config, label=name)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{name}.json"
+        model.save(path)
+    except (SchemaError, ModelError, OSError) as exc:
+        fail(str(exc))
+    info = model.info
+    last = info.epochs[-1] if info.epochs else {}
+    val = f"; validation NLL {last['validation_nll']:.3f}" if "validation_nll" in last else "; no validation positions"
+    err.print(
+        f"{name}: {info.parameters:,} parameters fit on {info.train_positions:,} positions ({info.soft_targets:,} with a soft target) "
+        f"in {info.fit_seconds:.1f} s{val} -> {path}",
+        highlight=False, soft_wrap=True,
+    )

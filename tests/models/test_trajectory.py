@@ -1,0 +1,112 @@
+"""The trajectory model: replayed goroutine statuses, moves whose marginal is
+predict_proba, FSM masks, save/load, and the train / evaluate commands, on real runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from schedcast.cli import app
+from schedcast.dataset.access import DatasetView
+from schedcast.models import ModelError, load_predictor
+from schedcast.models.trajectory import (
+    BLOCKED,
+    DEAD,
+    RUNNABLE,
+    RUNNING,
+    UNSEEN,
+    TrajectoryConfig,
+    TrajectoryPredictor,
+    fit_trajectory,
+    goroutine_status,
+    training_positions,
+)
+
+runner = CliRunner()
+TINY = TrajectoryConfig(window=8, d_model=16, n_heads=2, n_layers=1, epochs=2, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(builtin_dataset: Path) -> TrajectoryPredictor:
+    return fit_trajectory(DatasetView(builtin_dataset), TINY, label="trajectory_tiny")
+
+
+def test_goroutine_status_by_hand() -> None:
+    # G1 creates G2 (G1 seen only as the actor), G2 starts, G1 blocks, G2 unblocks G1, G2 ends.
+    kind = np.array([1, 4, 0, 5, 2], dtype=np.int8)
+    g = np.array([2, 2, 1, 1, 2], dtype=np.int32)
+    actor = np.array([1, 2, 1, 2, 2], dtype=np.int32)
+    assert set(goroutine_status(kind, g, actor, 0).tolist()) == {UNSEEN}
+    assert goroutine_status(kind, g, actor, 1)[1:3].tolist() == [RUNNING, RUNNABLE]
+    assert goroutine_status(kind, g, actor, 3)[1:3].tolist() == [BLOCKED, RUNNING]
+    assert goroutine_status(kind, g, actor, 5)[1:3].tolist() == [RUNNABLE, DEAD]
+
+
+def test_moves_marginal_mask_and_round_trip(tiny_model: TrajectoryPredictor, builtin_dataset: Path, tmp_path: Path) -> None:
+    view = DatasetView(builtin_dataset)
+    info = tiny_model.info
+    keys, _ = training_positions(view, "train")
+    assert info.train_positions == keys.size > 0 and len(info.epochs) == 2 and info.fit_seconds > 0
+    assert info.soft_targets > 0  # state groups with more than one next kind give soft targets
+    examples, _ = view.model_examples("train")
+    q = tiny_model.predict_proba(examples)
+    assert q.shape == (len(examples), 6)
+    np.testing.assert_allclose(q.sum(axis=1), 1.0)
+    assert np.all(q[~examples.allowed] == 0)  # nothing outside the kinds the FSM allows
+    moves = tiny_model.predict_moves(examples)
+    for i, (mv, p) in enumerate(moves):
+        assert mv.shape == (p.size, 2) and np.all(p > 0)
+        np.testing.assert_allclose(np.bincount(mv[:, 1], weights=p, minlength=6), q[i], atol=1e-9)
+        run, k = examples.structure.prefix(i)
+        status = goroutine_status(run.kind, run.g, run.actor, k)
+        for g, kind in mv.tolist():
+            if kind == 1:
+                assert g == status.size - 1  # a new goroutine: one more than the largest id
+            elif g != 0:
+                need = {0: RUNNING, 2: RUNNING, 3: RUNNING, 4: RUNNABLE, 5: BLOCKED}[kind]
+                assert status[g] == need
+    path = tmp_path / "trajectory_tiny.json"
+    tiny_model.save(path)
+    blob = json.loads(path.read_text())
+    assert blob["schedcast_model"] == "trajectory" and blob["config"]["label"] == "trajectory_tiny"
+    loaded = load_predictor(path)
+    assert loaded.name == "trajectory_tiny"
+    np.testing.assert_array_equal(loaded.predict_proba(examples), q)
+    # A file whose weights were cut off fails with one clear line.
+    blob["state"]["weights"] = blob["state"]["weights"][:100]
+    path.write_text(json.dumps(blob))
+    with pytest.raises(ModelError, match="trajectory"):
+        load_predictor(path)
+
+
+def test_cross_entropy_only_and_examples_without_events(builtin_dataset: Path) -> None:
+    view = DatasetView(builtin_dataset)
+    ce = fit_trajectory(view, TrajectoryConfig(**{**asdict(TINY), "kl_weight": 0.0, "epochs": 1}), label="ce")
+    examples, _ = view.model_examples("train")
+    assert len(examples) and ce.predict_proba(examples).shape == (len(examples), 6)
+    bare = type(examples)(examples.history, examples.labels, examples.programs, examples.allowed)
+    with pytest.raises(ModelError, match="prefix events"):
+        ce.predict_proba(bare)
+    with pytest.raises(ModelError, match="call fit"):
+        TrajectoryPredictor().predict_proba(examples)
+
+
+def test_train_and_evaluate_commands(builtin_dataset: Path, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    result = runner.invoke(
+        app, ["train", "trajectory", str(builtin_dataset), "--out", str(models), "--epochs", "1", "--window", "8", "--d-model", "16", "--layers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "parameters fit on" in result.output and (models / "trajectory_kl.json").is_file()
+    out = tmp_path / "results"
+    result = runner.invoke(app, ["evaluate", str(builtin_dataset), str(models), "--split", "train", "--boot", "20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = (out / "metrics.csv").read_text()
+    assert "trajectory_kl" in metrics
+    bad = runner.invoke(app, ["train", "trajectory", str(builtin_dataset), "--d-model", "18"])
+    assert bad.exit_code == 1 and "multiple of 4" in bad.output and "Traceback" not in bad.output
