@@ -113,22 +113,12 @@ def evaluate_cmd(
     from schedcast.evaluate.evaluation import EvaluationError, evaluate
     from schedcast.evaluate.metrics import MetricInputError
     from schedcast.evaluate.output import print_evaluation, results_markdown, write_evaluation
-    from schedcast.models.base import ModelError, load_predictor
+    from schedcast.models.base import ModelError, load_predictor, model_files
 
     if boot < 1:
         fail(f"--boot must be at least 1 (got {boot})")
-    files: list[Path] = []
-    for path in models:
-        if path.is_dir():
-            found = sorted(path.glob("*.json"))
-            if not found:
-                fail(f"{path}: no model files (*.json) in this directory")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            fail(f"{path}: no such model file or directory")
     try:
+        files = model_files(models)
         predictors = [load_predictor(f) for f in files]
         view = DatasetView(dataset)
         ev = evaluate(predictors, view, split, protocol, grouping, n_boot=boot, seed=seed, origins=origin)

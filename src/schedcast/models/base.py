@@ -131,6 +131,23 @@ def _registry() -> dict[str, type[Predictor]]:
     return {cls.name: cls for cls in (*BASELINES, StructuralPredictor, TrajectoryPredictor, LMPredictor, ZeroShotPredictor)}
 
 
+def model_files(paths: Sequence[Path]) -> list[Path]:
+    """Model files named directly or found (*.json) in the directories given;
+    ModelError names a path that holds none."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(path.glob("*.json"))
+            if not found:
+                raise ModelError(f"{path}: no model files (*.json) in this directory")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ModelError(f"{path}: no such model file or directory")
+    return files
+
+
 def load_predictor(path: Path) -> Predictor:
     path = Path(path)
     try:

@@ -29,18 +29,13 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def model_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(path.glob("*.json"))
-            if not found:
-                fail(f"{path}: no model files (*.json) in this directory")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            fail(f"{path}: no such model file or directory")
-    return files
+    from schedcast.models.base import ModelError
+    from schedcast.models.base import model_files as find
+
+    try:
+        return find(paths)
+    except ModelError as exc:
+        fail(str(exc))
 
 
 def probe_cmd(
