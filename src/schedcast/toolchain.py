@@ -109,3 +109,48 @@ def run_go(args: list[str], cwd: Path | None = None, timeout: float = 600) -> su
         text=True,
         timeout=timeout,
     )
+
+
+def go_tool(name: str, source: bytes, timeout: float = 600) -> Path:
+    """One of schedcast's own small Go programs (standard library only, one
+    main.go), built once with the pinned toolchain and cached under
+    ``<cache>/tools/<name>-<hash of source and toolchain version>``. Concurrent
+    builds of the same tool are safe: the first finished one wins. Raises
+    ToolchainError when it does not build."""
+    import hashlib
+    import shutil
+    import tempfile
+
+    tc = find_toolchain()
+    key = hashlib.sha256(source + b"\0" + tc.version.encode()).hexdigest()[:24]
+    root = cache_dir() / "tools"
+    final = root / f"{name}-{key}"
+    binary = final / name
+    if binary.is_file():
+        return binary
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{name}-{key}.", dir=root))
+    try:
+        src = work / "src"
+        src.mkdir()
+        (src / "main.go").write_bytes(source)
+        (src / "go.mod").write_text(f"module schedcast{name}\n\ngo {tc.language_version}\n")
+        env = {**go_env(tc), "CGO_ENABLED": "0"}
+        try:
+            proc = subprocess.run(
+                [str(tc.go), "build", "-trimpath", "-o", str(work / name), "."],
+                cwd=src, env=env, capture_output=True, text=True, timeout=timeout,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raise ToolchainError(f"building schedcast's {name} tool took longer than {timeout:.0f} s") from exc
+        if proc.returncode != 0:
+            raise ToolchainError(f"building schedcast's {name} tool failed: {(proc.stderr or proc.stdout).strip()}")
+        shutil.rmtree(src)
+        try:
+            work.rename(final)
+        except OSError:
+            if not binary.is_file():  # another process built the same tool first: fine
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return binary

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from schedcast.collect.sandbox import BuildLimits, run_build_sandboxed
 from schedcast.corpus.program import Program, ProgramKind
-from schedcast.toolchain import Toolchain, cache_dir, find_toolchain, go_env
+from schedcast.toolchain import ToolchainError, cache_dir, find_toolchain, go_env, go_tool
 
 BUILD_TIMEOUT_S = 600
 MAX_SOURCE_BYTES = 4 << 20  # all of a program's files together
@@ -86,34 +86,19 @@ def rename_main(text: str, offsets: list[int]) -> str:
     return data.decode()
 
 
-def _srcinfo_tool(tc: Toolchain) -> Path:
+def _srcinfo_tool() -> Path:
     """The source checker, built once per toolchain and cached."""
-    source = _harness_file("srcinfo.go.tmpl")
-    key = hashlib.sha256(f"{tc.version}\0{source}".encode()).hexdigest()[:16]
-    tool = cache_dir() / "tools" / f"srcinfo-{key}"
-    if tool.is_file():
-        return tool
-    tool.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".srcinfo.", dir=tool.parent))
     try:
-        (work / "main.go").write_text(source)
-        (work / "go.mod").write_text(f"module srcinfo\n\ngo {tc.language_version}\n")
-        env = {**go_env(tc), "CGO_ENABLED": "0"}
-        proc = subprocess.run([str(tc.go), "build", "-o", str(work / "srcinfo"), "."], cwd=work, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-        if proc.returncode != 0:
-            raise RuntimeError(f"cannot build schedcast's source checker: {proc.stderr.strip()}")
-        os.replace(work / "srcinfo", tool)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return tool
+        return go_tool("srcinfo", _harness_file("srcinfo.go.tmpl").encode())
+    except ToolchainError as exc:
+        raise RuntimeError(f"cannot build schedcast's source checker: {exc}") from exc
 
 
 def check_sources(program: Program, src: Path, user_files: list[str], harness: list[str]) -> dict[str, list[int]]:
     """Run the source checker on the files written in `src`: the offsets of
     `func main` per file, or BuildError naming the first refusal."""
-    tc = find_toolchain()
     proc = subprocess.run(
-        [str(_srcinfo_tool(tc)), "-harness", ",".join(harness), *user_files],
+        [str(_srcinfo_tool()), "-harness", ",".join(harness), *user_files],
         cwd=src, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     if proc.returncode != 0:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from collections import Counter
@@ -29,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
-from schedcast.toolchain import ToolchainError, cache_dir, find_toolchain, go_env
+from schedcast.toolchain import ToolchainError, cache_dir, find_toolchain, go_env, go_tool
 
 if TYPE_CHECKING:
     from schedcast.corpus.program import Program
@@ -159,39 +158,10 @@ def analyzer_key() -> str:
 
 def analyzer_binary() -> Path:
     """The built analyzer, compiled with the pinned toolchain on first use."""
-    tc = find_toolchain()
-    key = analyzer_key()
-    root = cache_dir() / "facts-analyzer"
-    final = root / key
-    binary = final / "facts"
-    if binary.is_file():
-        return binary
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
     try:
-        src = work / "src"
-        src.mkdir()
-        (src / "main.go").write_bytes(_analyzer_text())
-        (src / "go.mod").write_text(f"module schedcastfacts\n\ngo {tc.language_version}\n")
-        env = go_env(tc)
-        env["CGO_ENABLED"] = "0"
-        try:
-            proc = subprocess.run(
-                [str(tc.go), "build", "-trimpath", "-o", str(work / "facts"), "."],
-                cwd=src, env=env, capture_output=True, text=True, timeout=600,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise FactsError("building the source-facts analyzer took longer than 600 s") from exc
-        if proc.returncode != 0:
-            raise FactsError(f"building the source-facts analyzer failed: {(proc.stderr or proc.stdout).strip()}")
-        try:
-            work.rename(final)
-        except OSError:
-            if not binary.is_file():  # another process built the same analyzer first: fine
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return binary
+        return go_tool("facts", _analyzer_text())
+    except ToolchainError as exc:
+        raise FactsError(str(exc)) from exc
 
 
 def _run_analyzer(requests: list[dict[str, object]]) -> list[dict[str, object]]:

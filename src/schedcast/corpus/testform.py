@@ -16,9 +16,7 @@ both forms always fall on the same side of every split.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import subprocess
 import tempfile
 from dataclasses import replace
@@ -26,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from schedcast.corpus.program import Program, ProgramError, ProgramKind, make_program
-from schedcast.toolchain import cache_dir, find_toolchain, go_env
+from schedcast.toolchain import ToolchainError, go_env, go_tool
 
 SUFFIX = ".test"
 _SOURCE = "main.go"
@@ -40,37 +38,10 @@ def _tool_text() -> bytes:
 def tool_binary() -> Path:
     """The converter, compiled with the pinned toolchain on first use (cached by its
     source hash and the toolchain version)."""
-    tc = find_toolchain()
-    h = hashlib.sha256(_tool_text())
-    h.update(b"\0" + tc.version.encode())
-    key = h.hexdigest()[:24]
-    root = cache_dir() / "testform-tool"
-    binary = root / key / "testform"
-    if binary.is_file():
-        return binary
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
     try:
-        src = work / "src"
-        src.mkdir()
-        (src / "main.go").write_bytes(_tool_text())
-        (src / "go.mod").write_text(f"module schedcasttestform\n\ngo {tc.language_version}\n")
-        env = go_env(tc)
-        env["CGO_ENABLED"] = "0"
-        proc = subprocess.run(
-            [str(tc.go), "build", "-trimpath", "-o", str(work / "testform"), "."],
-            cwd=src, env=env, capture_output=True, text=True, timeout=600,
-        )
-        if proc.returncode != 0:
-            raise ProgramError(f"building the test-form converter failed: {(proc.stderr or proc.stdout).strip()}")
-        try:
-            work.rename(root / key)
-        except OSError:
-            if not binary.is_file():
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return binary
+        return go_tool("testform", _tool_text())
+    except ToolchainError as exc:
+        raise ProgramError(str(exc)) from exc
 
 
 def convert_sources(items: list[tuple[str, dict[str, str]]]) -> list[dict[str, str] | str]:

@@ -91,6 +91,7 @@ def on_behalf_reason(stack: Stack) -> str | None:
     return None
 
 
+@functools.cache  # interned stacks repeat: one scan per distinct stack
 def _in_leak_profile(stack: Stack) -> bool:
     return any(frame.func == LEAK_PROFILE_FRAME for frame in stack)
 
