@@ -150,10 +150,12 @@ def collect_cmd(
     seed: SeedOption = 0,
     workers: WorkersOption = None,
     origin: Annotated[Optional[list[str]], typer.Option(help="Add the corpus programs of this origin (repeatable): builtin, handcrafted, generated, goker.")] = None,
+    executor: Annotated[str, typer.Option(help="Where runs happen: local (threads here) or dask (a dask.distributed cluster; docs/collect.md).")] = "local",
+    scheduler: Annotated[Optional[str], typer.Option(help="The dask scheduler, tcp://HOST:PORT (default with --executor dask: a local cluster of --workers processes).")] = None,
 ) -> None:
     """Build each program with the tracing harness and run it N times; store runs and traces."""
     try:
-        _collect(paths or [], out, runs, gomaxprocs, timeout, race, seed, workers, origin or [])
+        _collect(paths or [], out, runs, gomaxprocs, timeout, race, seed, workers, origin or [], executor, scheduler)
     except typer.Exit:
         raise
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every failure gets one clear message
@@ -162,17 +164,22 @@ def collect_cmd(
 
 def _collect(
     paths: list[Path], out: Path, runs: int, gomaxprocs: int, timeout: float, race: bool, seed: int,
-    workers: int | None, origins: list[str] | None = None,
+    workers: int | None, origins: list[str] | None = None, executor: str = "local", scheduler: str | None = None,
 ) -> None:
     config = _run_config(runs, gomaxprocs, timeout, race, seed)
-    _collect_programs(_load_programs(paths, origins), out, config, workers)
+    _collect_programs(_load_programs(paths, origins), out, config, workers, executor, scheduler)
 
 
-def _collect_programs(programs: list, out: Path, config, workers: int | None) -> None:  # type: ignore[type-arg,no-untyped-def]
+def _collect_programs(programs: list, out: Path, config, workers: int | None, kind: str = "local", scheduler: str | None = None) -> None:  # type: ignore[type-arg,no-untyped-def]
     from schedcast.collect.collector import collect
-    from schedcast.collect.executor import LocalExecutor
+    from schedcast.collect.executor import ExecutorError, make_executor
 
-    summary = collect(programs, out, config, executor=LocalExecutor(workers), console=err_console)
+    try:
+        pool = make_executor(kind, scheduler, workers)
+    except ExecutorError as exc:
+        fail(str(exc))
+    with pool:
+        summary = collect(programs, out, config, executor=pool, console=err_console)
     for program_id, message in sorted(summary.build_errors.items()):
         first = message.splitlines()[-1] if message else ""
         err_console.print(f"[yellow]build error[/] {program_id}: {first}", highlight=False, soft_wrap=True)

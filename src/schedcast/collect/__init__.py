@@ -2,7 +2,7 @@
 
 from schedcast.collect.build import Build, BuildError, build
 from schedcast.collect.collector import CollectSummary, collect
-from schedcast.collect.executor import Executor, LocalExecutor
+from schedcast.collect.executor import DaskExecutor, Executor, ExecutorError, LocalExecutor, make_executor
 from schedcast.collect.outcome import OUTCOMES, Classification, classify
 from schedcast.collect.runner import RunConfig
 from schedcast.collect.sandbox import Isolation, Limits, probe_isolation
@@ -14,7 +14,9 @@ __all__ = [
     "BuildError",
     "Classification",
     "CollectSummary",
+    "DaskExecutor",
     "Executor",
+    "ExecutorError",
     "Isolation",
     "Limits",
     "LocalExecutor",
@@ -24,5 +26,6 @@ __all__ = [
     "build",
     "classify",
     "collect",
+    "make_executor",
     "probe_isolation",
 ]

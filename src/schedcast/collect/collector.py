@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from schedcast.collect.build import Build, BuildError, build
 from schedcast.collect.executor import Executor, LocalExecutor
-from schedcast.collect.runner import RunConfig, RunTask, execute_run, run_id
+from schedcast.collect.runner import RunConfig, RunTask, execute_run, execute_run_remote, run_id, store_result
 from schedcast.collect.sandbox import probe_isolation, reap_stale, unstage_all
 from schedcast.collect.store import RunStore
 from schedcast.corpus.program import Program
@@ -131,13 +131,20 @@ def _run_all(
             progress.advance(t_build)
 
         tasks = [
-            RunTask(p, builds[p.source_hash][0], builds[p.source_hash][1], config, i, store.root)
+            RunTask(p, builds[p.source_hash][0], builds[p.source_hash][1], config, i, store.root, cache_root)
             for p in todo
             for i in range(config.runs)
             if run_id(p, config, i) not in done
         ]
         t_run = progress.add_task(f"runs ({len(todo)} programs)", total=len(tasks), outcomes="")
-        for record in executor.imap_unordered(execute_run, tasks):
+        if getattr(executor, "remote", False):
+            # Runs elsewhere come back as record + trace bytes; this process stays the
+            # store's only writer. A run whose worker died is run again by the
+            # scheduler and arrives once.
+            records = (store_result(store, r) for r in executor.imap_unordered(execute_run_remote, tasks))
+        else:
+            records = executor.imap_unordered(execute_run, tasks)
+        for record in records:
             summary.executed += 1
             summary.outcomes.update(record["outcomes"])
             progress.update(

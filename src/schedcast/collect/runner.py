@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from schedcast.collect.build import Build
+from schedcast.collect.build import Build, BuildError, build
 from schedcast.collect.outcome import classify
 from schedcast.collect.sandbox import (
     Limits,
@@ -21,7 +22,7 @@ from schedcast.collect.sandbox import (
     run_sandboxed,
     stage_binary,
 )
-from schedcast.collect.store import RunStore
+from schedcast.collect.store import RunStore, StoredTrace
 from schedcast.corpus.program import Program, ProgramKind
 
 STDERR_PARSE_BYTES = 4 << 20  # race reports and panics are read from this much stderr (head + tail)
@@ -74,6 +75,16 @@ class RunTask:
     config: RunConfig
     run_index: int
     store_root: Path
+    cache_root: Path | None = None  # build cache (runs on another machine rebuild into it; None: that machine's default)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A run done on another machine: its record and its trace's bytes, for the
+    client (the only writer of the store) to store."""
+
+    record: dict[str, Any]
+    trace: bytes
 
 
 def _base_record(task: RunTask) -> dict[str, Any]:
@@ -110,14 +121,62 @@ def _base_record(task: RunTask) -> dict[str, Any]:
     }
 
 
+TraceSink = Callable[[Path, int], "StoredTrace | None"]
+
+
 def execute_run(task: RunTask) -> dict[str, Any]:
-    """Run once, store the trace and the record; returns the record."""
+    """Run once in this process, store the trace and the record; returns the record."""
     store = RunStore(task.store_root)
+    record = perform_run(task, lambda path, cap: store.store_trace(path, max_bytes=cap))
+    store.add_run(record)
+    return record
+
+
+def execute_run_remote(task: RunTask) -> RunResult:
+    """Run once on whatever machine this is called (a dask worker): build the program
+    from the sources the task carries (cached on this machine), run it, and return
+    the record with the trace's bytes. Writes nothing to the store."""
+    if task.build is not None:
+        try:
+            task = replace(task, build=build(task.program, race=task.config.race, cache_root=task.cache_root))
+        except BuildError as exc:  # built on the client's side but not here (another toolchain?)
+            task = replace(task, build=None, build_error=exc.compiler_output)
+    held: list[bytes] = []
+
+    def keep(path: Path, cap: int) -> StoredTrace | None:
+        got = read_run_file(path, cap)
+        if got is None:
+            return None
+        if got.size >= cap:
+            return StoredTrace("", "", got.size, True)
+        held.append(got.data)
+        digest = hashlib.sha256(got.data).hexdigest()
+        rel = f"traces/{digest[:2]}/{digest}.trace" if got.data else ""
+        return StoredTrace(digest if got.data else "", rel, got.size, False)
+
+    record = perform_run(task, keep)
+    return RunResult(record, held[0] if held else b"")
+
+
+def store_result(store: RunStore, result: RunResult) -> dict[str, Any]:
+    """Store a remote run on the client: the trace first, then the record (atomic
+    writes both), so a record never names a missing trace."""
+    record = dict(result.record)
+    if record.get("trace_path"):
+        stored = store.put_trace_bytes(result.trace)
+        if stored.sha256 != record["trace_sha256"]:
+            raise ValueError(f"run {record['run_id']}: the trace's bytes do not match its digest")
+        record["trace_path"] = stored.rel
+    store.add_run(record)
+    return record
+
+
+def perform_run(task: RunTask, store_trace: TraceSink) -> dict[str, Any]:
+    """Run once; `store_trace(path, cap)` keeps the trace. Returns the record."""
     record = _base_record(task)
     if task.build is None:
         record.update(outcomes=["build_error"], build_error=task.build_error, duration_s=0.0)
         record["finished_at"] = datetime.now(timezone.utc).isoformat()
-        store.add_run(record)
         return record
 
     cfg = task.config
@@ -156,7 +215,7 @@ def execute_run(task: RunTask) -> dict[str, Any]:
         record.update(trace_sha256=None, trace_path=None, trace_bytes=0)
         trace_complete = c.trace_complete
         try:
-            stored = store.store_trace(result.trace_path, max_bytes=limits.file_bytes)
+            stored = store_trace(result.trace_path, limits.file_bytes)
         except UnsafeFile as exc:
             notes.append(f"trace refused: {exc}")
             stored = None
@@ -195,7 +254,6 @@ def execute_run(task: RunTask) -> dict[str, Any]:
     finally:
         cleanup(result)
     record["finished_at"] = datetime.now(timezone.utc).isoformat()
-    store.add_run(record)
     return record
 
 

@@ -270,6 +270,19 @@ class RunStore:
         finally:
             os.close(src)
 
+    def put_trace_bytes(self, data: bytes) -> StoredTrace:
+        """Store a trace that arrived as bytes (a run on another machine), by content,
+        with one atomic write; an empty trace is not stored."""
+        if not data:
+            return StoredTrace("", "", 0, False)
+        digest = hashlib.sha256(data).hexdigest()
+        rel = Path("traces") / digest[:2] / f"{digest}.trace"
+        dest = self.root / rel
+        if not dest.is_file():
+            dest.parent.mkdir(exist_ok=True)
+            _atomic_write_bytes(dest, data)
+        return StoredTrace(digest, str(rel), len(data), False)
+
     # -- runs ---------------------------------------------------------------
     def add_run(self, record: dict[str, Any]) -> None:
         """Durably record one finished run (atomic; consolidated later)."""
