@@ -1,3 +1,3 @@
-from schedcast.cli import app
+from schedcast.cli import main
 
-app()
+main()

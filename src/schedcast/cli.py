@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from schedcast import __version__
-from schedcast.terminal import console, err_console, fail
+from schedcast.terminal import console, err_console, fail, run_app, set_debug
 
 app = typer.Typer(
     name="schedcast",
@@ -31,7 +31,7 @@ _state = {"debug": False}
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
 ) -> None:
-    _state["debug"] = debug
+    _state["debug"] = debug; set_debug(debug)  # fmt: skip
 
 
 def _handle(exc: BaseException) -> None:
@@ -379,7 +379,7 @@ _mount_stages()
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    app()
+    run_app(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ from schedcast.collect.runner import RunConfig, RunTask, execute_run, execute_ru
 from schedcast.collect.sandbox import probe_isolation, reap_stale, unstage_all
 from schedcast.collect.store import RunStore
 from schedcast.corpus.program import Program
+from schedcast.terminal import Steps
 
 
 @dataclass
@@ -95,11 +96,12 @@ def _collect_locked(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
-        disable=not show_progress,
+        disable=not show_progress or not console.is_terminal,  # piped: plain `progress` lines instead
         transient=False,
     )
+    piped = show_progress and not console.is_terminal
     try:
-        _run_all(programs, todo, done, config, store, executor, progress, summary, cache_root)
+        _run_all(programs, todo, done, config, store, executor, progress, summary, cache_root, piped)
     finally:
         # Also on Ctrl-C or an error: what finished is in runs.parquet.
         store.consolidate()
@@ -118,11 +120,14 @@ def _run_all(
     progress: Progress,
     summary: CollectSummary,
     cache_root: Path | None,
+    piped: bool = False,
 ) -> None:
     with progress:
         builds: dict[str, tuple[Build | None, str]] = {}
         t_build = progress.add_task("build", total=len(todo), outcomes="")
+        lines = Steps("collect-build", len(todo), "programs", show=piped).__enter__()
         for program, b, err in executor.imap_unordered(_build_one, [(p, config.race, cache_root) for p in todo]):
+            lines.advance()
             builds[program.source_hash] = (b, err)
             if b is not None and b.cached:
                 summary.builds_cached += 1
@@ -136,7 +141,9 @@ def _run_all(
             for i in range(config.runs)
             if run_id(p, config, i) not in done
         ]
+        lines.__exit__(None, None, None)
         t_run = progress.add_task(f"runs ({len(todo)} programs)", total=len(tasks), outcomes="")
+        lines = Steps("collect", len(tasks), "runs", show=piped).__enter__()
         if getattr(executor, "remote", False):
             # Runs elsewhere come back as record + trace bytes; this process stays the
             # store's only writer. A run whose worker died is run again by the
@@ -145,6 +152,7 @@ def _run_all(
         else:
             records = executor.imap_unordered(execute_run, tasks)
         for record in records:
+            lines.advance()
             summary.executed += 1
             summary.outcomes.update(record["outcomes"])
             progress.update(
@@ -152,3 +160,4 @@ def _run_all(
                 advance=1,
                 outcomes=" ".join(f"{k}={v}" for k, v in sorted(summary.outcomes.items())),
             )
+        lines.__exit__(None, None, None)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from schedcast.corpus.program import Program, ProgramError, make_program, write_program
+from schedcast.terminal import track
 
 CATEGORIES = ("blocking", "nonblocking")
 GOBENCH_LANGUAGE_VERSION = "1.21"
@@ -151,7 +152,7 @@ def _check_builds(programs: list[Program], workers: int | None) -> tuple[list[Pr
             return "does not compile under this toolchain: " + " | ".join(lines[:3])
 
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        errors = list(pool.map(one, programs))
+        errors = list(track(pool.map(one, programs), "import-gobench", len(programs), "builds"))
     kept = [p for p, e in zip(programs, errors) if not e]
     skipped = [Skipped(p.extra["source"], e) for p, e in zip(programs, errors) if e]
     return kept, skipped

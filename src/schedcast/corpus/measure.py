@@ -29,6 +29,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from schedcast.corpus.program import Program
+from schedcast.terminal import track
 
 END = "<end>"
 
@@ -126,7 +127,7 @@ def measure_collection(
     for r in runs:
         by_program[str(r["program_id"])].append(r)
     result: dict[str, Measured] = {}
-    for pid in sorted(by_program):
+    for pid in track(sorted(by_program), "corpus-table", len(by_program), "programs"):
         rows = sorted(by_program[pid], key=lambda r: (str(r["source_hash"]), int(r["run_index"])))  # type: ignore[call-overload]
         meta = declared.get(pid, {})
         expected = tuple(meta.get("expected") or ())  # type: ignore[arg-type]

@@ -35,11 +35,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from schedcast.collect.executor import Executor, imap_ordered
 from schedcast.corpus.catalog import kernel_bug_key
 from schedcast.dataset import schema
 from schedcast.dataset.extract import EventRules, RunEvents, extract_run
 from schedcast.dataset.groups import group_distribution
 from schedcast.dataset.splits import ProgramSplitInfo, assign_splits, duplicate_kernels, program_families
+from schedcast.terminal import track
 
 PAPER_DEPTHS = (25, 50, 75)
 
@@ -114,10 +116,18 @@ def _read_collection(collection: Path) -> tuple[pa.Table, pa.Table]:
     return runs, programs
 
 
-def _extract_all(jobs: list[tuple[str, EventRules]], workers: int | None) -> Iterator[RunEvents]:
-    """Read the traces in worker processes; results stream back in order, so only a
-    few runs are held in memory at once."""
+def _extract_job(job: tuple[str, EventRules]) -> RunEvents:
+    return extract_run(*job)
+
+
+def _extract_all(jobs: list[tuple[str, EventRules]], workers: int | None, executor: Executor | None = None) -> Iterator[RunEvents]:
+    """Read the traces in worker processes (or on `executor`'s workers, which read
+    the traces by path); results stream back in order, so only a few runs are held
+    in memory at once."""
     if not jobs:
+        return
+    if executor is not None:
+        yield from imap_ordered(executor, _extract_job, jobs)
         return
     n = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     if n == 1:
@@ -191,7 +201,7 @@ def _concat(parts: dict[str, list[Any]], table_schema: pa.Schema) -> dict[str, A
     return out
 
 
-def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOptions()) -> BuildReport:
+def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOptions(), executor: Executor | None = None) -> BuildReport:
     started = time.monotonic()
     collection, out = Path(collection), Path(out)
     if options.stride < 1:
@@ -248,7 +258,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         else:
             todo.append(r)
     extracted = _extract_all(
-        [(str(collection / r["trace_path"]), rules_of[(r["program_id"], r["source_hash"])]) for r in todo], options.workers
+        [(str(collection / r["trace_path"]), rules_of[(r["program_id"], r["source_hash"])]) for r in todo], options.workers, executor
     )
 
     run_table: dict[str, list[Any]] = defaultdict(list)
@@ -262,7 +272,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
     state_codes: list[np.ndarray] = []  # group_id * 6 + kind of every position with a next event
     per_program: dict[str, dict[str, Any]] = defaultdict(lambda: {"runs": 0, "used": 0, "max_live": 0, "sequences": set()})
 
-    for run_key, (r, ev) in enumerate(zip(todo, extracted)):
+    for run_key, (r, ev) in enumerate(track(zip(todo, extracted), "dataset", len(todo), "runs")):
         pkey = program_key(r["program_id"], r["source_hash"])
         split = splits[pkey]
         per_program[pkey]["runs"] += 1

@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from schedcast.collect.executor import Executor, LocalExecutor, imap_ordered
 from schedcast.dataset.access import DatasetView
 from schedcast.dataset.stats import split_composition
 from schedcast.evaluate import metrics as m
 from schedcast.evaluate.references import Reference, reference_rows
 from schedcast.models.base import KIND_NAMES, Predictor
+from schedcast.terminal import track
 
 GROUP_COLUMN = {"paper": "paper_group", "state": "state_group"}
 PREDICTIONS_KEPT_UP_TO = 1_000_000  # examples: above this, predictions.parquet is not written (24 MB per model)
@@ -111,6 +113,12 @@ def _example_groups(view: DatasetView, grouping: str, rows: pl.DataFrame) -> tup
     return p_hat, groups["entropy_bits"].to_numpy().astype(np.float64)[at]
 
 
+def _bootstrap_mean(job: tuple[np.ndarray, np.ndarray, int, int]) -> m.Interval:
+    """The program-bootstrap interval of a per-example value's mean (a task any executor runs)."""
+    values, programs, n_boot, seed = job
+    return m.bootstrap_by_program(lambda idx: float(values[idx].mean()), programs, n_boot, seed)
+
+
 def evaluate(
     models: Sequence[Predictor],
     view: DatasetView,
@@ -120,7 +128,9 @@ def evaluate(
     n_boot: int = 1000,
     seed: int = 0,
     origins: Sequence[str] | None = None,
+    executor: Executor | None = None,
 ) -> Evaluation:
+    """`executor` runs the bootstraps (default: threads here; a DaskExecutor spreads them)."""
     if n_boot < 1:
         raise EvaluationError(f"the bootstrap needs at least 1 replicate (got {n_boot})")
     if grouping not in GROUP_COLUMN:
@@ -155,15 +165,15 @@ def evaluate(
     nondeterminism = np.bincount(prog_index, weights=group_entropy) / np.bincount(prog_index)
 
     scores: list[ModelScores] = []
-    for model in models:
+    for model in track(models, "evaluate", len(models), "models"):
         q = m.check_probs(model.predict_proba(examples), model.name)
         if q.shape[0] != len(examples):
             raise m.MetricInputError(f"{model.name}: {q.shape[0]} predictions for {len(examples)} examples")
         pred = m.predicted_kind(q)
         correct = (pred == y).astype(np.float64)
         nll_each = -np.log(np.maximum(q[np.arange(y.size), y], m.PROB_FLOOR))
-        acc_ci = m.bootstrap_by_program(lambda idx: float(correct[idx].mean()), programs, n_boot, seed)
-        nll_ci = m.bootstrap_by_program(lambda idx: float(nll_each[idx].mean()), programs, n_boot, seed)
+        jobs = [(values, programs, n_boot, seed) for values in (correct, nll_each)]
+        acc_ci, nll_ci = imap_ordered(executor or LocalExecutor(2), _bootstrap_mean, jobs)
         per_program = np.bincount(prog_index, weights=correct) / np.bincount(prog_index)
         confusion = np.zeros((6, 6), dtype=np.int64)
         np.add.at(confusion, (y, pred), 1)

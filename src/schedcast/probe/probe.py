@@ -37,6 +37,7 @@ import polars as pl
 
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, Predictor
 from schedcast.probe.rollout import CREATE, SchedState
+from schedcast.terminal import track
 
 MAX_HORIZON = 50
 MODES = ("free", "constrained")
@@ -238,7 +239,7 @@ def roll_out(
     moves_taken: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     started = time.monotonic()
     steps = 0
-    for step in range(horizon):
+    for step in track(range(horizon), "probe", horizon, "steps"):
         live = np.flatnonzero(alive)
         # A state with no allowed move (every goroutine ended or blocked and no P free to create): the rollout ends.
         no_move = [i for i in live.tolist() if not states[i].allowed_kinds().any()]

@@ -15,6 +15,7 @@ from schedcast import __version__
 from schedcast.report import figures as F
 from schedcast.report import paper, results, stages, timeline
 from schedcast.report.page import ReportError, Section, missing
+from schedcast.terminal import Steps, progress
 
 INDEX = "index.html"
 GENERATOR = '<meta name="generator" content="schedcast report">'
@@ -55,6 +56,11 @@ def _guard(section_id: str, title: str, strict: bool, build: Callable[[], Sectio
         return missing(section_id, title, f"cannot be built from these files ({type(exc).__name__}: {exc})")
     finally:
         timings[section_id] = time.monotonic() - started
+        for steps in _progress[-1:]:
+            steps.advance()
+
+
+_progress: list[Steps] = []  # the report being built's progress (sections done)
 
 
 def build_report(
@@ -81,6 +87,7 @@ def build_report(
         raise ReportError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc
 
     loaded = results.load_results(out)
+    _progress.append(progress("report", None, "sections").__enter__())
 
     def from_results(section_id: str, title: str, make: Callable[[results.Results], Section]) -> Section:
         if isinstance(loaded, str):
@@ -111,6 +118,7 @@ def build_report(
                lambda: paper.calibration_section(out, loaded, writer, reliability[0].figures[0] if reliability else None), timings),
     ]
 
+    _progress.pop().__exit__(None, None, None)
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("schedcast.report", "templates"),
         autoescape=True,
