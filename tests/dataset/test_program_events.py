@@ -22,7 +22,14 @@ from schedcast.corpus.goker import toolchain_goker_programs
 from schedcast.corpus.program import builtin_programs, load_program
 from schedcast.dataset import BuildOptions, DatasetError, build_dataset
 from schedcast.dataset.build import paper_positions
-from schedcast.dataset.extract import KIND_INDEX, LEAK_PROFILE_FRAME
+from schedcast.dataset.extract import (
+    KIND_INDEX,
+    LEAK_PROFILE_FRAME,
+    NOT_READ_AFTER_LEAK_PROFILE,
+    EventRules,
+    StopAtLeakProfile,
+    extract_run,
+)
 from schedcast.trace import read_trace
 from schedcast.trace.snapshot import is_user_frame, user_site
 
@@ -107,10 +114,10 @@ def _done_by_gc_or_profiler(stack) -> bool:  # type: ignore[no-untyped-def]
 def test_goker_sequence_holds_no_leak_profile_work(collection: Path, dataset: Path, kernel: str) -> None:
     """The kept sequence is exactly the kernel's own transitions up to its leak-profile
     call: no event at the `WriteTo` line, none with runtime.GC or runtime/pprof frames
-    between it and the user frame; the left-out events are counted."""
+    between it and the user frame; the left-out events are counted, and the trace
+    after the call is not read (said per run, not counted)."""
     ds_runs = pl.read_parquet(dataset / "runs.parquet").with_columns(pl.col("program_id").cast(pl.Utf8))
     events = pl.read_parquet(dataset / "events.parquet").with_columns(pl.col("site").cast(pl.Utf8))
-    left_out_seen = 0
     for run in _runs(collection, kernel):
         trace = read_trace(collection / run["trace_path"])
         lo, hi = trace.window()
@@ -125,10 +132,24 @@ def test_goker_sequence_holds_no_leak_profile_work(collection: Path, dataset: Pa
         assert got == expected
         assert write_to_site and write_to_site not in set(mine["site"].to_list())
         left_out = json.loads(row["left_out"])
-        assert left_out["after_leak_profile"] >= 1  # the GC loop of the profile call was there
-        assert sum(left_out.values()) == len(program) - len(got)
-        left_out_seen += left_out["after_leak_profile"]
-    assert left_out_seen > 0
+        assert "after_leak_profile" not in left_out
+        assert sum(left_out.values()) == cut - len(got)  # the runtime's work before the call
+        assert row["not_read"] == NOT_READ_AFTER_LEAK_PROFILE
+        assert len(program) - cut > 1  # the GC loop of the profile call was there, unread
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_goker_read_stops_at_the_window_end_and_changes_nothing(collection: Path, kernel: str) -> None:
+    """Reading a kernel's trace only up to its leak-profile call gives exactly what
+    reading it whole gives, and decodes fewer events."""
+    rules = EventRules.for_program("main", "goker")
+    for run in _runs(collection, kernel):
+        path = str(collection / run["trace_path"])
+        rule = StopAtLeakProfile()
+        part = read_trace(path, stop=rule)
+        assert rule.stopped and len(part.events) < len(read_trace(path).events)
+        assert extract_run(path, rules) == extract_run(path, rules, stop_early=False)
+        assert extract_run(path, rules).not_read == NOT_READ_AFTER_LEAK_PROFILE
 
 
 def test_test_kernel_keeps_the_leak_after_the_test_returned(collection: Path, dataset: Path) -> None:

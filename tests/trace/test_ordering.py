@@ -87,3 +87,59 @@ def test_fast_path_agrees_on_cut_and_damaged_traces() -> None:
         outcomes.add("error" if fast[0] == "error" else "read")
     assert outcomes == {"error", "read"}
 
+
+
+class _StopAt:
+    """A stop rule that ends the read once event `at` is ordered; it records what it saw."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+        self.starts: list[int] = []
+        self.seen = 0
+
+    def __call__(self, events: list, start: int) -> bool:  # type: ignore[type-arg]
+        assert start == self.seen  # every event is shown once, in order
+        self.starts.append(start)
+        self.seen = len(events)
+        return len(events) > self.at
+
+
+def test_stop_reads_a_prefix_and_no_further(collected_traces: list[CollectedTrace]) -> None:
+    # A stop rule ends the read early on both paths: the events are the full read's
+    # first ones, up to at least the event it stopped at, and fewer than all; a rule
+    # that never fires changes nothing.
+    corpus = {name: data for name, data in _corpus(collected_traces).items() if _outcome(data, True)[0] != "error"}
+    stopped = 0
+    for name, data in corpus.items():
+        full = read_trace(data)
+        n = len(full.events)
+        never = _StopAt(n + 1)
+        assert read_trace(data, stop=never).events == full.events, name
+        assert never.seen == n
+        if n < 3 * 4096:
+            continue
+        for fast in (True, False):
+            rule = _StopAt(n // 3)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                part = read_trace(data, fast=fast, stop=rule)
+            assert n // 3 < len(part.events) < n, (name, fast)
+            assert part.events == full.events[: len(part.events)], (name, fast)
+            stopped += 1
+    assert stopped >= 4
+
+
+def test_stop_before_a_cut_reads_without_a_warning() -> None:
+    # A trace cut short in its last generation: a read that stops before the cut
+    # never reaches it, so it has nothing to warn about.
+    data = fixture_bytes("multigen")
+    full = read_trace(data)
+    cut = data[: len(data) - 50]
+    with pytest.warns(Warning):
+        read_trace(cut)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        part = read_trace(cut, stop=_StopAt(0))
+    assert part.truncated_at is None and not part.warnings
+    assert 0 < len(part.events) < len(full.events)
+    assert part.events == full.events[: len(part.events)]

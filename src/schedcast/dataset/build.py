@@ -71,6 +71,7 @@ class BuildReport:
     events: int = 0
     examples: Counter[str] = field(default_factory=Counter)  # "protocol/split" -> count
     left_out: dict[str, Counter[str]] = field(default_factory=dict)  # split -> reason -> program events left out
+    not_read: dict[str, Counter[str]] = field(default_factory=dict)  # split -> reason -> runs not read past the window's end
     duplicates: dict[str, str] = field(default_factory=dict)  # excluded GoKer kernel -> the GoBench kernel tested instead
     groups: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -81,6 +82,7 @@ class BuildReport:
         d["examples"] = dict(self.examples)
         d["groups"] = dict(self.groups)
         d["left_out"] = {k: dict(v) for k, v in self.left_out.items()}
+        d["not_read"] = {k: dict(v) for k, v in self.not_read.items()}
         return d
 
 
@@ -287,6 +289,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         run_table["n_events"].append(len(ev.kinds))
         run_table["max_live_goroutines"].append(ev.max_live)
         run_table["left_out"].append(json.dumps(dict(sorted(ev.left_out.items()))))
+        run_table["not_read"].append(ev.not_read)
         if ev.status in ("unreadable", "no_events"):
             report.skipped[ev.status] += 1
             report.skipped_runs.append((r["run_id"], ev.status, ev.detail))
@@ -298,6 +301,8 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
             continue
         report.runs_used += 1
         report.left_out.setdefault(split, Counter()).update(ev.left_out)
+        if ev.not_read:
+            report.not_read.setdefault(split, Counter())[ev.not_read] += 1
         stats = per_program[pkey]
         stats["used"] += 1
         stats["max_live"] = max(stats["max_live"], ev.max_live)

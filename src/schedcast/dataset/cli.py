@@ -51,6 +51,9 @@ def build_cmd(
         if reasons:
             what = ", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items()))
             err.print(f"left out of {split}: {what} program events (docs/dataset.md)", highlight=False, soft_wrap=True)
+    for split, reasons in sorted(report.not_read.items()):
+        what = ", ".join(f"{k} in {v:,} runs" for k, v in sorted(reasons.items()))
+        err.print(f"not read in {split}: {what} (the trace's rest, not decoded; docs/dataset.md)", highlight=False, soft_wrap=True)
     for goker, gobench in sorted(report.duplicates.items()):
         err.print(f"excluded {goker}: the same bug as {gobench}, which is tested instead", highlight=False, soft_wrap=True)
 
@@ -95,8 +98,8 @@ def stats_cmd(
     console.print(f)
     c = Table(title="what each split is made of (paper protocol)")
     c.add_column("split")
-    for col in ("programs", "runs", "examples", "events/run median", "events/run max", "largest program share", "left out (program events)"):
-        c.add_column(col, justify="right" if col != "left out (program events)" else "left")
+    for col in ("programs", "runs", "examples", "events/run median", "events/run max", "largest program share", "left out (program events)", "not read (runs)"):
+        c.add_column(col, justify="left" if col.startswith(("left out", "not read")) else "right")
     for split, comp in s["composition"].items():
         top = comp["program_share"][0] if comp["program_share"] else None
         c.add_row(
@@ -104,6 +107,7 @@ def stats_cmd(
             f"{comp['events_per_run_median']:.0f}", str(comp["events_per_run_max"]),
             f"{top['program']} {100 * top['share']:.1f} % of examples, {100 * top['event_share']:.1f} % of events" if top else "-",
             ", ".join(f"{k} {v:,}" for k, v in comp["left_out"].items()) or "none",
+            ", ".join(f"{k} {v:,}" for k, v in comp.get("not_read", {}).items()) or "none",
         )
     console.print(c)
     for split, comp in s["composition"].items():

@@ -23,7 +23,10 @@ The program's events only (docs/dataset.md, "What counts as the program's events
   are the bug and stay in; goroutine 1 (``testing.(*M).Run``, waiting for the test) is
   the testing framework's and is left out, the test function's goroutine
   (``testing.tRunner``) is the program's. A GoKer kernel's window ends at its first
-  transition inside its goroutine-leak profile call (``pprof.(*Profile).WriteTo``).
+  transition inside its goroutine-leak profile call (``pprof.(*Profile).WriteTo``),
+  and its trace is read only that far: nothing after that point is used, so it is
+  not decoded (``RunEvents.not_read``; half of a kernel's events are the profile's
+  collector loop).
 
 Goroutine ids are canonicalised per run by first appearance (1, 2, ...), as the
 goroutine that changed state or as the acting goroutine: the same program gets
@@ -38,8 +41,8 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
-from schedcast.trace import KINDS, GoState, TraceError, TruncatedTraceWarning, read_trace
-from schedcast.trace.model import HARNESS_MARK, Stack
+from schedcast.trace import KINDS, GoState, Trace, TraceError, TruncatedTraceWarning, read_trace
+from schedcast.trace.model import HARNESS_MARK, MAIN_GOROUTINE, Event, Stack, is_system_entry
 from schedcast.trace.snapshot import is_user_frame, user_site
 
 KIND_INDEX = {kind: i for i, kind in enumerate(KINDS)}
@@ -47,7 +50,9 @@ STATE_HISTORY = 3  # kinds of the last events in the abstract state
 
 
 # Why an event of a program goroutine is not a position of the sequence.
-LEFT_OUT_REASONS = ("gc", "profiler", "tracer", "harness", "after_leak_profile", "test_framework")
+LEFT_OUT_REASONS = ("gc", "profiler", "tracer", "harness", "test_framework")
+# Why the rest of a run's trace was not read (RunEvents.not_read): nothing after it is used.
+NOT_READ_AFTER_LEAK_PROFILE = "after_leak_profile"
 LEAK_PROFILE_FRAME = "runtime/pprof.(*Profile).WriteTo"
 TEST_FRAMEWORK_GOROUTINE = 1  # in a test binary goroutine 1 runs testing.(*M).Run
 
@@ -111,6 +116,7 @@ class RunEvents:
     allowed: list[int] = field(default_factory=list)  # before event k: bit i set = the FSM allows KINDS[i]
     max_live: int = 0  # most program goroutines alive at once
     left_out: Counter[str] = field(default_factory=Counter)  # program events left out, per reason (LEFT_OUT_REASONS)
+    not_read: str = ""  # why the trace was not read to its end ("" = read whole; NOT_READ_AFTER_LEAK_PROFILE)
 
 
 _BLOCK, _CREATE, _END, _SCHED, _START, _UNBLOCK = (1 << i for i in range(6))
@@ -190,15 +196,67 @@ def _add_state_text(out: RunEvents, key: str) -> int:
     return digest
 
 
-def extract_run(trace_path: str, rules: EventRules = EventRules()) -> RunEvents:
-    """Read one trace; never raises for a bad trace (the status says what happened)."""
+class StopAtLeakProfile:
+    """A stop rule for the trace reader (``read_trace(stop=...)``): reading ends at
+    the first transition of a kind, inside the goroutine-leak profile call, of a
+    goroutine that is the program's as far as the trace has shown it. It may stop a
+    little early (the window's own rules are checked by ``extract_run``, which reads
+    the whole trace again when the stop point is not the window's end)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, str] = {}  # goroutine -> root function of its first stack
+        # The reader interns stacks, and the events it keeps hold them: a stack's
+        # id identifies it for the whole read (hashing a stack tuple costs its depth).
+        self.in_profile: dict[int, bool] = {}
+        self.stopped = False
+
+    def __call__(self, events: list[Event], start: int) -> bool:
+        entries, in_profile = self.entries, self.in_profile
+        for i in range(start, len(events)):
+            ev = events[i]
+            stack = ev.stack
+            if not stack:
+                continue
+            g = ev.g
+            if g not in entries:
+                entries[g] = stack[-1].func
+            hit = in_profile.get(id(stack))
+            if hit is None:
+                hit = in_profile[id(stack)] = _in_leak_profile(stack)
+            if hit and ev.kind is not None and (g == MAIN_GOROUTINE or not is_system_entry(entries[g])):
+                self.stopped = True
+                return True
+        return False
+
+
+def extract_run(trace_path: str, rules: EventRules = EventRules(), *, stop_early: bool = True) -> RunEvents:
+    """Read one trace; never raises for a bad trace (the status says what happened).
+    A GoKer kernel's trace is read only up to its window's end (see the module
+    docstring); ``stop_early=False`` reads it whole, with the same result."""
+    stop = StopAtLeakProfile() if rules.end_at_leak_profile and stop_early else None
+    out = _read_run(trace_path, stop)
+    if isinstance(out, RunEvents):
+        return out
+    result = _extract(out, rules)
+    if stop is not None and stop.stopped and not result.not_read:
+        # Stopped where the window does not end after all: read it whole.
+        full = _read_run(trace_path, None)
+        return full if isinstance(full, RunEvents) else _extract(full, rules)
+    return result
+
+
+def _read_run(trace_path: str, stop: StopAtLeakProfile | None) -> RunEvents | tuple[Trace, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncatedTraceWarning)
         try:
-            trace = read_trace(trace_path)
+            trace = read_trace(trace_path, stop=stop)
         except TraceError as exc:
             return RunEvents(status="unreadable", detail=str(exc))
-    truncated = [str(w.message) for w in caught if issubclass(w.category, TruncatedTraceWarning)]
+    return trace, [str(w.message) for w in caught if issubclass(w.category, TruncatedTraceWarning)]
+
+
+def _extract(read: tuple[Trace, list[str]], rules: EventRules) -> RunEvents:
+    trace, truncated = read
     out = RunEvents(status="truncated" if truncated else "ok", detail="; ".join(truncated))
     system = set(trace.system_goroutines())
     lo, hi = trace.window()
@@ -221,7 +279,6 @@ def extract_run(trace_path: str, rules: EventRules = EventRules()) -> RunEvents:
     digests: dict[tuple[object, str], int] = {}  # the same state recurs: hash its text once
     t0: int | None = None
     waiting, not_exist, undetermined = GoState.WAITING, GoState.NOT_EXIST, GoState.UNDETERMINED
-    after_profile = False
     for i, ev in enumerate(trace.events):
         if i >= hi:
             break  # after program-end: the harness's settling, not part of any prefix
@@ -234,10 +291,9 @@ def extract_run(trace_path: str, rules: EventRules = EventRules()) -> RunEvents:
         # Events before the program-start marker (e.g. the per-generation status
         # events) still tell where each goroutine stands.
         in_window = kind is not None and i >= lo
-        if in_window and rules.end_at_leak_profile and (after_profile or _in_leak_profile(ev.stack)):
-            after_profile = True
-            out.left_out["after_leak_profile"] += 1
-            continue
+        if in_window and rules.end_at_leak_profile and _in_leak_profile(ev.stack):
+            out.not_read = NOT_READ_AFTER_LEAK_PROFILE  # the window ends here, and nothing after it is used
+            break
         if in_window and not rules.keep_runtime:
             why = on_behalf_reason(ev.stack) if ev.stack else None
             if why is not None:

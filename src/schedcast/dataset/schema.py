@@ -58,6 +58,7 @@ RUNS = pa.schema(
         ("n_events", pa.int32()),
         ("max_live_goroutines", pa.int32()),
         ("left_out", pa.string()),  # JSON {reason: program events left out} (docs/dataset.md)
+        ("not_read", pa.string()),  # why the trace was not read past the window's end ("" = read whole)
     ],
     metadata=_META,
 )

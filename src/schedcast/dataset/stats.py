@@ -21,8 +21,9 @@ def split_composition(
     programs: pl.DataFrame, runs: pl.DataFrame, examples: pl.DataFrame, split: str, protocol: str = "paper"
 ) -> dict[str, Any]:
     """What a split is made of: programs, runs, events per run, label shares, the
-    share of the split's examples each program contributes (largest first), and the
-    program events left out per reason (docs/dataset.md)."""
+    share of the split's examples each program contributes (largest first), the
+    program events left out per reason, and the runs whose trace was not read past
+    the window's end, per reason (docs/dataset.md)."""
     ex = examples.filter((pl.col("split") == split) & (pl.col("protocol") == protocol) & (pl.col("label") >= 0))
     used = runs.filter(pl.col("run_key").is_in(ex["run_key"].unique().implode()))
     prog_of = runs.select("run_key", pl.col("program_id").cast(pl.Utf8))
@@ -39,6 +40,7 @@ def split_composition(
     left_out: Counter[str] = Counter()
     for text in used["left_out"].to_list():
         left_out.update(json.loads(text or "{}"))
+    not_read = Counter(r for r in used["not_read"].to_list() if r) if "not_read" in used.columns else Counter()
     events = used["n_events"]
     return {
         "split": split,
@@ -56,6 +58,7 @@ def split_composition(
         ],
         "dominant_programs": [pid for pid, _, sh in shares if sh > DOMINANCE_WARNING],
         "left_out": dict(sorted(left_out.items())),
+        "not_read": dict(sorted(not_read.items())),  # reason -> runs
         "origins": {
             o: int(c)
             for o, c in programs.filter(pl.col("program_id").is_in(per_program["program_id"].implode()))

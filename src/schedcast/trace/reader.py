@@ -30,6 +30,11 @@ from .errors import TraceError, TraceWarning, TruncatedTraceWarning
 from .model import Event, Frame, GoState, Stack, Trace, UserLog
 
 NO = -1
+
+# A stop rule (read_trace's ``stop``): called with the events ordered so far and the
+# index of the first one it has not seen yet; True ends reading there.
+StopRule = Callable[[list[Event], int], bool]
+STOP_CHECK_EVERY = 4096  # events ordered between two calls of a stop rule
 NO_TASK = (1 << 64) - 1
 _U64 = 1 << 64
 _I64 = 1 << 63
@@ -167,6 +172,18 @@ class _Reader:
         self.start_stack: dict[int, Stack] = {}
         self._frames: dict[tuple, Frame] = {}
         self._stacks: dict[tuple, Stack] = {}
+        # Early stop (read_trace's ``stop``): asked every STOP_CHECK_EVERY events.
+        self.stop: StopRule | None = None
+        self.stop_checked = 0  # events the stop rule has seen
+        self.stopped = False
+
+    def check_stop(self) -> bool:
+        """Show the stop rule the events it has not seen; True (and ``stopped``) when
+        it says reading can end here."""
+        if self.stop is not None and self.stop(self.events, self.stop_checked):
+            self.stopped = True
+        self.stop_checked = len(self.events)
+        return self.stopped
 
     # ------------------------------------------------------------------ header
     def read_header(self) -> None:
@@ -630,8 +647,15 @@ class _Reader:
         )
         last_ts = self.last_ts
         total = self.total
+        events = self.events
+        next_check = self.stop_checked + STOP_CHECK_EVERY if self.stop is not None else -1
 
         while frontier or si < nsamples:
+            if next_check >= 0 and len(events) >= next_check:
+                self.last_ts, self.total = last_ts, total
+                if self.check_stop():
+                    return
+                next_check = len(events) + STOP_CHECK_EVERY
             if si < nsamples and (not frontier or samples[si] < frontier[0][0]):
                 t = samples[si]
                 si += 1
@@ -852,6 +876,8 @@ class _Reader:
                 )
             last_ts, total = self.last_ts, self.total
         self.last_ts, self.total = last_ts, total
+        if self.stop is not None:
+            self.check_stop()
 
     def order_generation_faithful(self, g: _Generation) -> None:
         """Merge the Ms of one generation exactly as Go's ``Reader.ReadEvent`` does,
@@ -868,7 +894,12 @@ class _Reader:
             self.initial_gen = gen
         samples = sorted(int(g.freq * t) for t in g.cpu_times)
         si = 0
+        next_check = self.stop_checked + STOP_CHECK_EVERY if self.stop is not None else -1
         while frontier or si < len(samples):
+            if next_check >= 0 and len(self.events) >= next_check:
+                if self.check_stop():
+                    return
+                next_check = len(self.events) + STOP_CHECK_EVERY
             if si < len(samples) and (not frontier or samples[si] < frontier[0][0]):
                 self._emit_sync(samples[si])  # a CPU sample: a time fix-up and a count
                 si += 1
@@ -890,6 +921,8 @@ class _Reader:
                     f"(thread {c[1]} is at {W.EVENT_NAMES.get(c[2][c[3]][1], '?')})",
                     c[2][c[3]][6],
                 )
+        if self.stop is not None:
+            self.check_stop()
 
     def _slow(self, ev: tuple, m: int, gen: int, g: _Generation) -> bool:
         """Advance one event through the faithful handlers and emit what it queued."""
@@ -1655,6 +1688,7 @@ def read_trace(
     *,
     strict: bool = False,
     fast: bool = True,
+    stop: StopRule | None = None,
 ) -> Trace:
     """Read a Go execution trace from a path or from bytes.
 
@@ -1666,6 +1700,14 @@ def read_trace(
     ``fast=False`` orders every event through the faithful port of Go's handlers
     instead of the inlined fast path: same result, about twice as slow; it exists
     to check the fast path.
+
+    ``stop`` reads only as far as a caller needs: it is called as events are
+    ordered (every ``STOP_CHECK_EVERY`` events and at the end of each generation)
+    with the events so far and the index of the first one it has not seen; when it
+    returns True, reading ends there. The trace then holds the events ordered so
+    far, at least up to the one that made it stop (how many more depends on where
+    the check fell), and nothing after is decoded: no warning about a truncated
+    generation it did not reach. The rule itself knows it stopped the read.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         buf, path = bytes(source), None
@@ -1681,7 +1723,7 @@ def read_trace(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read(buf, path, strict, fast)
+        return _read(buf, path, strict, fast, stop)
     except TraceError as exc:
         raise exc.with_path(path) from None
     finally:
@@ -1689,8 +1731,9 @@ def read_trace(
             gc.enable()
 
 
-def _read(buf: bytes, path: str | None, strict: bool, fast: bool = True) -> Trace:
+def _read(buf: bytes, path: str | None, strict: bool, fast: bool = True, stop: StopRule | None = None) -> Trace:
     r = _Reader(buf, path)
+    r.stop = stop
     order = r.order_generation if fast else r.order_generation_faithful
     r.read_header()
     pos = W.HEADER_LEN
@@ -1711,6 +1754,8 @@ def _read(buf: bytes, path: str | None, strict: bool, fast: bool = True) -> Trac
                 break
             order(g)
             generations += 1
+            if r.stopped:
+                break
     elif r.at_header(pos):
         r.appended_at = pos
     elif pos < len(buf):
@@ -1726,8 +1771,9 @@ def _read(buf: bytes, path: str | None, strict: bool, fast: bool = True) -> Trac
             if isinstance(spill_err, _Truncated) and spill_err.gen == g.gen + 1:
                 order(g)  # complete; the next generation is the cut one
                 generations += 1
-                truncated_at = spill_err.offset
-                kept_partial = None
+                if not r.stopped:  # a stopped read never reached the cut
+                    truncated_at = spill_err.offset
+                    kept_partial = None
                 break
             if isinstance(spill_err, _Truncated):
                 # No end marker before Go 1.26: Go orders the generation cut short as
@@ -1742,9 +1788,13 @@ def _read(buf: bytes, path: str | None, strict: bool, fast: bool = True) -> Trac
                 except TraceError:
                     del r.events[saved[0] :], r.logs[saved[1] :]
                     r.total, r.last_ts = saved[2], saved[3]
+                if r.stopped:  # stopped before the cut: nothing read was cut short
+                    truncated_at = None
                 break
             order(g)
             generations += 1
+            if r.stopped:
+                break
             if spill_err is not None:
                 raise spill_err
             if spill is None:
