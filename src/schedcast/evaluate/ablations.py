@@ -76,7 +76,7 @@ def structural_ablations(
         if other.name == model.name:
             continue
         other_hit = (other.predict_proba(examples).argmax(axis=1) == labels).astype(np.float64)
-        diff = m.bootstrap_by_program(lambda idx: float(hit[idx].mean() - other_hit[idx].mean()), examples.programs, n_boot, seed)
+        diff = m.paired_difference(hit, other_hit, examples.programs, n_boot, seed)
         versus.append({"other": other.name, "difference": diff.estimate, "low": diff.low, "high": diff.high})
     val, _ = view.model_examples("val", "paper")
     importances = model.feature_importances(val) if len(val) else []
