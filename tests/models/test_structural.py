@@ -208,3 +208,22 @@ def test_train_structural_then_evaluate_with_ablations(builtin_dataset: Path, tm
     assert sum(b["n"] for b in ab["reliability_after"]) == ab["examples"]
     bad = runner.invoke(app, ["train", "structural", str(builtin_dataset), "--targets", "fuzzy"])
     assert bad.exit_code == 1 and "--targets must be soft or hard" in bad.output and "Traceback" not in bad.output
+
+
+def test_vectorised_features_equal_the_per_example_replay(builtin_dataset: Path) -> None:
+    from tests.models.featurize_reference import featurize_reference
+
+    view = DatasetView(builtin_dataset)
+    for split in ("train", "val", "test"):
+        examples, _ = view.model_examples(split)
+        if len(examples) == 0:
+            continue
+        keys, ks = view.sample_positions(split, 25, seed=2)  # many positions per run, k = 0 included
+        extra = view.examples_at(np.concatenate([keys, keys[:3]]), np.concatenate([ks, np.zeros(3, dtype=np.int64)]))
+        for ex in (examples, extra):
+            for source in (True, False):
+                got, report = featurize(ex, source)
+                want, want_report = featurize_reference(ex, source)
+                assert got.shape == want.shape
+                assert np.array_equal(got, want), np.argwhere(got != want)[:5]
+                assert report.without_facts == want_report.without_facts
