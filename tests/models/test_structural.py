@@ -205,6 +205,10 @@ def test_train_structural_then_evaluate_with_ablations(builtin_dataset: Path, tm
     assert "without source features" in text and "without the FSM mask" in text and "before calibration" in text
     ab = json.loads((out / "ablations.json").read_text())
     assert len(ab["importances"]) <= 20 and ab["reliability_after"]
+    assert set(ab["soft_vs_hard"]) == {"soft", "hard"} and "Soft vs hard targets: accuracy" in text
+    variants = {r["variant"]: r for r in ab["variants"]}
+    assert ab["soft_vs_hard"]["hard"]["accuracy"] == variants["hard-label (CE) targets"]["accuracy"]
+    assert ab["soft_vs_hard"]["soft"]["ece_before_calibration"] == variants["before calibration (T = 1)"]["ece"]
     assert sum(b["n"] for b in ab["reliability_after"]) == ab["examples"]
     bad = runner.invoke(app, ["train", "structural", str(builtin_dataset), "--targets", "fuzzy"])
     assert bad.exit_code == 1 and "--targets must be soft or hard" in bad.output and "Traceback" not in bad.output

@@ -22,6 +22,8 @@ from schedcast.models.base import KIND_NAMES, Predictor
 from schedcast.models.fitting import StructuralOptions, fit_structural, structural_training_examples
 from schedcast.models.structural import StructuralPredictor
 
+TARGET_LABEL = {"hard": "hard-label (CE) targets", "soft": "soft (state-group p̂) targets"}
+
 
 def _scores(q: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     return {
@@ -61,15 +63,19 @@ def structural_ablations(
     raw = model.predict_proba(examples, calibrated=False)
     rows.append({"variant": f"{model.name} (as saved: {model.targets} targets, source, FSM mask, calibrated)", **_scores(q, labels)})
     rows.append({"variant": "before calibration (T = 1)", **_scores(raw, labels)})
+    by_targets = {model.targets: (rows[0], rows[1])}
     rows.append({"variant": "without the FSM mask", **_scores(model.predict_proba(examples, mask=False), labels)})
+    other_targets = "hard" if model.targets == "soft" else "soft"
     variants = {
-        "hard-label (CE) targets": replace(options, targets="hard" if model.targets == "soft" else "soft", name="ablation"),
+        TARGET_LABEL[other_targets]: replace(options, targets=other_targets, name="ablation"),
         "without source features": replace(options, source_features=False, name="ablation"),
     }
     for label, opts in variants.items():
         variant = fit_structural(view, opts, train=train if opts.targets == "soft" else train.with_targets(None))
         rows.append({"variant": label, **_scores(variant.predict_proba(examples), labels)})
         rows.append({"variant": f"{label}, before calibration", **_scores(variant.predict_proba(examples, calibrated=False), labels)})
+        if opts.targets != model.targets:
+            by_targets[opts.targets] = (rows[-2], rows[-1])
     versus = []
     hit = (q.argmax(axis=1) == labels).astype(np.float64)
     for other in others:
@@ -87,6 +93,10 @@ def structural_ablations(
         "info": model.info.__dict__,
         "label_share": [float(x) for x in np.bincount(labels, minlength=len(KIND_NAMES)) / max(labels.size, 1)],
         "variants": rows,
+        "soft_vs_hard": {
+            t: {"accuracy": after["accuracy"], "nll": after["nll"], "ece_before_calibration": before["ece"], "nll_before_calibration": before["nll"]}
+            for t, (after, before) in by_targets.items()
+        },
         "versus": versus,
         "reliability_after": reliability(q, labels),
         "reliability_before": reliability(raw, labels),
@@ -112,6 +122,19 @@ def ablations_markdown(ab: dict[str, Any]) -> str:
     for r in ab["variants"]:
         recall = " / ".join(f"{100 * x:.0f}" for x in r["recall"])
         lines.append(f"| {r['variant']} | {100 * r['accuracy']:.1f} | {r['nll']:.3f} | {r['ece']:.3f} | {recall} |")
+    sh = ab.get("soft_vs_hard", {})
+    if "soft" in sh and "hard" in sh:
+        soft, hard = sh["soft"], sh["hard"]
+        as_accurate = soft["accuracy"] >= hard["accuracy"]
+        better_calibrated = soft["ece_before_calibration"] < hard["ece_before_calibration"]
+        lines += [
+            "",
+            f"Soft vs hard targets: accuracy {100 * soft['accuracy']:.1f} % vs {100 * hard['accuracy']:.1f} %; before temperature "
+            f"scaling ECE {soft['ece_before_calibration']:.3f} vs {hard['ece_before_calibration']:.3f} and NLL "
+            f"{soft['nll_before_calibration']:.3f} vs {hard['nll_before_calibration']:.3f}. Soft targets are "
+            + ("" if as_accurate else "**not** ") + "at least as accurate and "
+            + ("" if better_calibrated else "**not** ") + "better calibrated before temperature scaling here.",
+        ]
     lines += ["", "Share of each kind in the labels (%): " + ", ".join(f"{k} {100 * s:.1f}" for k, s in zip(KIND_NAMES, ab["label_share"])), ""]
     if ab["versus"]:
         lines += [f"Accuracy difference, structural minus each model, paired program bootstrap ({ab['n_boot']} replicates), points [95 % CI]:", ""]

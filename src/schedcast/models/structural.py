@@ -9,8 +9,8 @@ kinds the scheduler FSM allows, temperature-scaled on validation.
   given to the booster as one row per kind with p_k > 0, weighted p_k: the weighted
   log-loss is then exactly the cross-entropy against p. `targets="hard"` trains on
   the observed label only (the ablation).
-- Rebalancing: each kind's rows are weighted (share of the kind in the training
-  targets) ** -rebalance, normalised to mean 1 (0 = off).
+- Rebalancing: each kind's rows are weighted (share of the kind in the booster's
+  training targets) ** -rebalance, normalised to mean 1 (0 = off).
 - FSM mask: probabilities of kinds the FSM does not allow are set to 0 and the rest
   renormalised (rows with nothing allowed keep the booster's distribution).
 - Cross-fitting: the training programs are split by family into `folds` groups
@@ -209,10 +209,7 @@ class StructuralPredictor(Predictor):
         else:
             target = np.eye(N_KINDS)[train.labels]
             self.info.soft_examples = 0
-        mass = target.sum(axis=0)
-        share = mass / mass.sum()
-        weight = np.where(share > 0, np.power(np.where(share > 0, share, 1.0), -self.rebalance), 0.0)
-        self.class_weight = weight / (weight * share).sum()
+        self.class_weight = class_weights(target, self.rebalance)
         fold = fold_of_groups(groups, self.folds, self.seed)
         n_folds = int(fold.max()) + 1
         self.boosters, self.classes = [], []
@@ -222,9 +219,10 @@ class StructuralPredictor(Predictor):
             fitted_on = fold != f if n_folds > 1 else np.ones(len(train), dtype=bool)
             rows, kinds = np.nonzero(target * fitted_on[:, None] > 0)
             rows_total += int(rows.size)
+            weight = class_weights(target[fitted_on], self.rebalance)  # from this booster's own targets
             booster = self._booster()
             with _one_thread():
-                booster.fit(x[rows], kinds, sample_weight=target[rows, kinds] * self.class_weight[kinds])
+                booster.fit(x[rows], kinds, sample_weight=target[rows, kinds] * weight[kinds])
             self.boosters.append(booster)
             self.classes.append(np.asarray(booster.classes_, dtype=np.int64))
             if n_folds > 1:
@@ -430,6 +428,15 @@ class StructuralPredictor(Predictor):
         self.temperature = float(state["temperature"])
         self.class_weight = np.asarray(state["class_weight"], dtype=np.float64)
         self.info = FitInfo(**state.get("info", {}))
+
+
+def class_weights(target: np.ndarray, rebalance: float) -> np.ndarray:
+    """Per kind: (its share of the target mass) ** -rebalance, normalised so the mean
+    weight of the mass is 1; kinds without mass get 0."""
+    mass = target.sum(axis=0)
+    share = mass / mass.sum()
+    weight = np.where(share > 0, np.power(np.where(share > 0, share, 1.0), -rebalance), 0.0)
+    return weight / (weight * share).sum()
 
 
 def fold_of_groups(groups: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
