@@ -63,7 +63,7 @@ def structural_ablations(
     raw = model.predict_proba(examples, calibrated=False)
     rows.append({"variant": f"{model.name} (as saved: {model.targets} targets, source, FSM mask, calibrated)", **_scores(q, labels)})
     rows.append({"variant": "before calibration (T = 1)", **_scores(raw, labels)})
-    by_targets = {model.targets: (rows[0], rows[1])}
+    by_targets = {model.targets: (rows[0], rows[1], model.info)}
     rows.append({"variant": "without the FSM mask", **_scores(model.predict_proba(examples, mask=False), labels)})
     other_targets = "hard" if model.targets == "soft" else "soft"
     variants = {
@@ -75,7 +75,7 @@ def structural_ablations(
         rows.append({"variant": label, **_scores(variant.predict_proba(examples), labels)})
         rows.append({"variant": f"{label}, before calibration", **_scores(variant.predict_proba(examples, calibrated=False), labels)})
         if opts.targets != model.targets:
-            by_targets[opts.targets] = (rows[-2], rows[-1])
+            by_targets[opts.targets] = (rows[-2], rows[-1], variant.info)
     versus = []
     hit = (q.argmax(axis=1) == labels).astype(np.float64)
     for other in others:
@@ -94,8 +94,11 @@ def structural_ablations(
         "label_share": [float(x) for x in np.bincount(labels, minlength=len(KIND_NAMES)) / max(labels.size, 1)],
         "variants": rows,
         "soft_vs_hard": {
-            t: {"accuracy": after["accuracy"], "nll": after["nll"], "ece_before_calibration": before["ece"], "nll_before_calibration": before["nll"]}
-            for t, (after, before) in by_targets.items()
+            t: {
+                "accuracy": after["accuracy"], "nll": after["nll"], "ece_before_calibration": before["ece"], "nll_before_calibration": before["nll"],
+                "out_of_fold_accuracy": info.out_of_fold_accuracy, "out_of_fold_nll": info.out_of_fold_nll,
+            }
+            for t, (after, before, info) in by_targets.items()
         },
         "versus": versus,
         "reliability_after": reliability(q, labels),
@@ -106,14 +109,14 @@ def structural_ablations(
 
 
 def ablations_markdown(ab: dict[str, Any]) -> str:
-    kinds = " | ".join(KIND_NAMES)
+    kinds = " / ".join(KIND_NAMES)
     lines = [
         "## The structural predictor: ablations",
         "",
         f"{ab['examples']} {ab['split']} examples (paper protocol). Each variant differs from the saved model in one choice "
-        "and is trained on the same examples; temperatures are fitted on validation only. "
+        "and is trained on the same examples; temperatures are fitted on out-of-fold training predictions and validation, never on these examples. "
         f"Saved model: temperature {ab['temperature']:.3f}, {ab['info'].get('train_examples')} training examples "
-        f"({ab['info'].get('soft_examples')} with a soft target), fit in {ab['info'].get('fit_seconds', 0):.1f} s, "
+        f"({ab['info'].get('soft_examples')} with a soft target), {ab['info'].get('folds', 1)} fold boosters, fit in {ab['info'].get('fit_seconds', 0):.1f} s, "
         f"{len(ab['info'].get('programs_without_facts') or {})} training programs without source facts.",
         "",
         f"| variant | accuracy % | NLL | ECE (15 bins) | recall % {kinds} |",
@@ -133,7 +136,13 @@ def ablations_markdown(ab: dict[str, Any]) -> str:
             f"scaling ECE {soft['ece_before_calibration']:.3f} vs {hard['ece_before_calibration']:.3f} and NLL "
             f"{soft['nll_before_calibration']:.3f} vs {hard['nll_before_calibration']:.3f}. Soft targets are "
             + ("" if as_accurate else "**not** ") + "at least as accurate and "
-            + ("" if better_calibrated else "**not** ") + "better calibrated before temperature scaling here.",
+            + ("" if better_calibrated else "**not** ") + "better calibrated before temperature scaling here."
+            + (
+                f" On the training families each fold booster did not see (out of fold, T = 1): accuracy {100 * soft['out_of_fold_accuracy']:.1f} % vs "
+                f"{100 * hard['out_of_fold_accuracy']:.1f} %, NLL {soft['out_of_fold_nll']:.3f} vs {hard['out_of_fold_nll']:.3f}."
+                if soft["out_of_fold_accuracy"] == soft["out_of_fold_accuracy"] and hard["out_of_fold_accuracy"] == hard["out_of_fold_accuracy"]
+                else ""
+            ),
         ]
     lines += ["", "Share of each kind in the labels (%): " + ", ".join(f"{k} {100 * s:.1f}" for k, s in zip(KIND_NAMES, ab["label_share"])), ""]
     if ab["versus"]:

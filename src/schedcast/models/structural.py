@@ -111,10 +111,13 @@ class FitInfo:
     validation_examples: int = 0
     calibration_examples: int = 0  # out-of-fold training examples + validation examples the temperature saw
     folds: int = 1
+    out_of_fold_accuracy: float = float("nan")  # of the fold boosters on the families they did not see (masked, T = 1)
+    out_of_fold_nll: float = float("nan")
     temperature: float = 1.0
     validation_nll_before: float = float("nan")
     validation_nll_after: float = float("nan")
     fit_seconds: float = 0.0
+    fit_cpu_seconds: float = 0.0  # this process's CPU time (on a shared machine the wall clock also counts waiting)
     without_facts: int = 0
     programs_without_facts: dict[str, str] | None = None
 
@@ -195,7 +198,7 @@ class StructuralPredictor(Predictor):
         """Fit on `train`; `groups` (one label per example, e.g. the program's family)
         decides the cross-fitting folds: a group is never split between folds. Without
         groups, the programs are the groups."""
-        started = time.monotonic()
+        started, started_cpu = time.monotonic(), time.process_time()
         keep = train.labels >= 0
         if not keep.any():
             raise ModelError("structural: the training examples have no labels (empty split?)")
@@ -228,7 +231,13 @@ class StructuralPredictor(Predictor):
             if n_folds > 1:
                 held = np.flatnonzero(~fitted_on)
                 out_of_fold[held] = self._booster_proba(f, x[held])
-        self._out_of_fold = (apply_mask(out_of_fold, train.allowed), train.labels.copy()) if n_folds > 1 else None
+        self._out_of_fold = None
+        if n_folds > 1:
+            held_out = apply_mask(out_of_fold, train.allowed)
+            self._out_of_fold = (held_out, train.labels.copy())
+            truth = held_out[np.arange(len(train)), train.labels]
+            self.info.out_of_fold_accuracy = float(np.mean(held_out.argmax(axis=1) == train.labels))
+            self.info.out_of_fold_nll = float(-np.mean(np.log(np.clip(truth, 1e-12, None))))
         self.temperature = 1.0
         self.info.folds = n_folds
         self.info.train_examples = len(train)
@@ -236,6 +245,7 @@ class StructuralPredictor(Predictor):
         self.info.without_facts = self.last_report.without_facts
         self.info.programs_without_facts = dict(self.last_report.programs_without_facts)
         self.info.fit_seconds = time.monotonic() - started
+        self.info.fit_cpu_seconds = time.process_time() - started_cpu
         return self
 
     def calibrate(self, validation: Examples) -> StructuralPredictor:
