@@ -56,12 +56,22 @@ def _sklearn_version() -> str:
     return str(sklearn.__version__)
 
 
+_THREADPOOLS: Any = None
+
+
 def _one_thread():  # type: ignore[no-untyped-def]
     """The booster runs on one OpenMP thread: on a busy 2-core machine, OpenMP's
-    spinning threads made fitting 10-20x slower than one thread."""
-    from threadpoolctl import threadpool_limits
+    spinning threads made fitting 10-20x slower than one thread. The thread-pool
+    controller is made once (after scikit-learn is loaded): making one scans every
+    loaded library, which cost tens of milliseconds per prediction call."""
+    global _THREADPOOLS
+    from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=1, user_api="openmp")
+    if _THREADPOOLS is None:
+        import sklearn.ensemble  # noqa: F401 - loads the OpenMP runtime the controller must see
+
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1, user_api="openmp")
 
 
 def apply_mask(p: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
@@ -290,7 +300,8 @@ class StructuralPredictor(Predictor):
             return np.zeros((0, N_KINDS))
         if x is None:
             x = self.features(examples)
-        return np.mean([self._booster_proba(i, x) for i in range(len(self.boosters))], axis=0)
+        with _one_thread():
+            return np.mean([self._booster_proba(i, x) for i in range(len(self.boosters))], axis=0)
 
     def predict_proba(
         self, examples: Examples, *, calibrated: bool = True, mask: bool | None = None, x: np.ndarray | None = None
