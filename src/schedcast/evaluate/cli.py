@@ -86,7 +86,7 @@ def train_structural_cmd(
         f"in {info.fit_seconds:.1f} s ({info.fit_cpu_seconds:.1f} s CPU; {info.folds} fold boosters, out of fold: accuracy "
         f"{100 * info.out_of_fold_accuracy:.1f} %, NLL {info.out_of_fold_nll:.3f}); temperature {model.temperature:.3f} on {info.calibration_examples} "
         f"out-of-fold training + validation examples "
-        f"(NLL {info.validation_nll_before:.3f} -> {info.validation_nll_after:.3f}); "
+        f"(validation NLL {info.validation_nll_before:.3f} -> {info.validation_nll_after:.3f}); "
         f"{len(unparsed)} programs without source facts ({info.without_facts} examples) -> {path}",
         highlight=False, soft_wrap=True,
     )
