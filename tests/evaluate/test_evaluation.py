@@ -53,6 +53,13 @@ def test_train_then_evaluate_writes_every_table(builtin_dataset: Path, tmp_path:
     assert "schedcast evaluate" in text and "GOMAXPROCS" in text and "in-sample oracle, paper groups" in text
     assert "leave-one-run-out oracle, state groups" in text and "(200 replicates)" in text
     assert "## What the train set is" in text and "### Accuracy per program (%)" in text
+    # Every model's accuracy difference to the n-gram, paired program bootstrap, on the page.
+    diffs = {d["model"]: d for d in blob["differences"]}
+    assert set(diffs) == {"fsm_prior", "majority", "prior", "uniform"} and all(d["reference"] == "ngram" for d in diffs.values())
+    for name, d in diffs.items():
+        assert d["difference"] == pytest.approx(by_name[name]["accuracy"]["estimate"] - by_name["ngram"]["accuracy"]["estimate"])
+        assert d["low"] <= d["difference"] <= d["high"]
+    assert "### Accuracy difference to ngram" in text and "| majority | " in text.split("### Accuracy difference to ngram")[1]
     per_program = list(csv.DictReader(open(out / "per_program.csv")))
     assert {r["program"] for r in per_program} == set(blob["composition"]["program_share"][i]["program"] for i in range(len(per_program)))
     assert sum(int(r["examples"]) for r in per_program) == blob["n_examples"]

@@ -131,6 +131,23 @@ def test_bootstrap_resamples_whole_programs() -> None:
     assert interval.high - interval.low == 1.0
 
 
+def test_paired_difference_is_paired() -> None:
+    # Model A is right exactly where B is, plus 5 more examples of program "a": the
+    # difference is the same in every replicate that draws "a" the same number of times,
+    # and never negative; unpaired intervals would overlap heavily.
+    programs = np.array(["a"] * 20 + ["b"] * 20 + ["c"] * 20)
+    rng = np.random.default_rng(0)
+    b = rng.random(60) < 0.5
+    a = b.copy()
+    a[np.flatnonzero(~b[:20])[:5]] = True
+    d = m.paired_difference(a, b, programs, n_boot=500, seed=3)
+    assert d.estimate == pytest.approx(5 / 60)
+    assert d.low >= 0.0 and d.high <= 5 / 20 and d.n_boot == 500
+    assert m.paired_difference(a, a, programs, n_boot=50).high == 0.0
+    with pytest.raises(m.MetricInputError, match="paired difference"):
+        m.paired_difference(a, b[:10], programs)
+
+
 def test_oracle_accuracy() -> None:
     groups = np.array([[0.5, 0.5, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0]])
     assert m.oracle_accuracy(groups, np.array([0, 0, 1])) == pytest.approx(2 / 3)

@@ -16,7 +16,7 @@ from schedcast.corpus.facts import ProgramFacts
 from schedcast.dataset.access import DatasetView, ExampleStructure, RunPrefix
 from schedcast.models import Examples, ModelError, load_predictor
 from schedcast.models.features import feature_names, featurize
-from schedcast.models.structural import StructuralPredictor, apply_mask, scale_temperature
+from schedcast.models.structural import StructuralPredictor, apply_mask, fold_of_groups, scale_temperature
 
 runner = CliRunner()
 BLOCK, CREATE, END, SCHED, START, UNBLOCK = range(6)
@@ -116,6 +116,50 @@ def test_a_model_file_with_other_features_fails_with_one_line(tmp_path: Path) ->
         load_predictor(path)
 
 
+def _grouped_model(folds: int) -> tuple[StructuralPredictor, Examples, np.ndarray]:
+    """The tiny examples, hard labels, spread over 6 families."""
+    rng = np.random.default_rng(1)
+    n_per = 120
+    labels = np.concatenate([rng.choice(6, n_per, p=KNOWN[0]), rng.choice(6, n_per, p=KNOWN[1])])
+    train = _examples(n_per, None, labels)
+    groups = np.array([f"family{i % 6}" for i in range(len(train))])
+    model = StructuralPredictor(targets="hard", source_features=False, rebalance=0.0, max_iter=30, min_samples_leaf=5, folds=folds)
+    return model.fit(train, groups=groups), train, groups
+
+
+def test_folds_never_split_a_group() -> None:
+    groups = np.array([f"g{i % 7}" for i in range(50)] + ["lonely"])
+    fold = fold_of_groups(groups, 3, seed=4)
+    assert set(fold.tolist()) == {0, 1, 2}
+    for g in set(groups.tolist()):
+        assert len(set(fold[groups == g].tolist())) == 1
+    assert np.all(fold_of_groups(np.array(["one"] * 5), 3) == 0)  # one group: no cross-fitting
+
+
+def test_cross_fitting_calibrates_on_out_of_fold_predictions(tmp_path: Path) -> None:
+    model, train, _ = _grouped_model(folds=3)
+    assert len(model.boosters) == 3 and model.info.folds == 3
+    before = model.predict_proba(train, calibrated=False)
+    empty = train.subset(np.zeros(0, dtype=np.int64))
+    model.calibrate(empty)  # no validation: the out-of-fold predictions alone
+    assert model.info.calibration_examples == len(train) and model.temperature != 1.0
+    after = model.predict_proba(train)
+    assert np.array_equal(before.argmax(axis=1), after.argmax(axis=1))
+    # The model predicts the mean of its fold boosters.
+    x = model.features(train)
+    mean = np.mean([model._booster_proba(i, x) for i in range(3)], axis=0)
+    assert np.allclose(model.predict_proba(train, calibrated=False, mask=False), mean)
+    path = tmp_path / "structural.json"
+    model.save(path)
+    loaded = load_predictor(path)
+    assert np.array_equal(loaded.predict_proba(train), after)
+    blob = json.loads(path.read_text())
+    del blob["state"]["boosters"]
+    path.write_text(json.dumps(blob))
+    with pytest.raises(ModelError, match="older schedcast"):
+        load_predictor(path)
+
+
 def test_predict_moves_marginal_is_predict_proba() -> None:
     model, train = _tiny_model("soft", n_per=40)
     sub = train.subset(np.array([0, len(train) - 1]))
@@ -161,6 +205,29 @@ def test_train_structural_then_evaluate_with_ablations(builtin_dataset: Path, tm
     assert "without source features" in text and "without the FSM mask" in text and "before calibration" in text
     ab = json.loads((out / "ablations.json").read_text())
     assert len(ab["importances"]) <= 20 and ab["reliability_after"]
+    assert set(ab["soft_vs_hard"]) == {"soft", "hard"} and "Soft vs hard targets: accuracy" in text
+    variants = {r["variant"]: r for r in ab["variants"]}
+    assert ab["soft_vs_hard"]["hard"]["accuracy"] == variants["hard-label (CE) targets"]["accuracy"]
+    assert ab["soft_vs_hard"]["soft"]["ece_before_calibration"] == variants["before calibration (T = 1)"]["ece"]
     assert sum(b["n"] for b in ab["reliability_after"]) == ab["examples"]
     bad = runner.invoke(app, ["train", "structural", str(builtin_dataset), "--targets", "fuzzy"])
     assert bad.exit_code == 1 and "--targets must be soft or hard" in bad.output and "Traceback" not in bad.output
+
+
+def test_vectorised_features_equal_the_per_example_replay(builtin_dataset: Path) -> None:
+    from tests.models.featurize_reference import featurize_reference
+
+    view = DatasetView(builtin_dataset)
+    for split in ("train", "val", "test"):
+        examples, _ = view.model_examples(split)
+        if len(examples) == 0:
+            continue
+        keys, ks = view.sample_positions(split, 25, seed=2)  # many positions per run, k = 0 included
+        extra = view.examples_at(np.concatenate([keys, keys[:3]]), np.concatenate([ks, np.zeros(3, dtype=np.int64)]))
+        for ex in (examples, extra):
+            for source in (True, False):
+                got, report = featurize(ex, source)
+                want, want_report = featurize_reference(ex, source)
+                assert got.shape == want.shape
+                assert np.array_equal(got, want), np.argwhere(got != want)[:5]
+                assert report.without_facts == want_report.without_facts

@@ -22,6 +22,8 @@ from schedcast.models.base import KIND_NAMES, Predictor
 from schedcast.models.fitting import StructuralOptions, fit_structural, structural_training_examples
 from schedcast.models.structural import StructuralPredictor
 
+TARGET_LABEL = {"hard": "hard-label (CE) targets", "soft": "soft (state-group p̂) targets"}
+
 
 def _scores(q: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     return {
@@ -53,7 +55,7 @@ def structural_ablations(
     labels = examples.labels
     options = StructuralOptions(
         targets=model.targets, source_features=model.source_features, mask=model.mask, rebalance=model.rebalance,
-        max_iter=model.max_iter, seed=model.seed, name=model.name,
+        max_iter=model.max_iter, folds=model.folds, seed=model.seed, name=model.name,
     )
     train = structural_training_examples(view, replace(options, targets="soft"))
     rows: list[dict[str, Any]] = []
@@ -61,22 +63,26 @@ def structural_ablations(
     raw = model.predict_proba(examples, calibrated=False)
     rows.append({"variant": f"{model.name} (as saved: {model.targets} targets, source, FSM mask, calibrated)", **_scores(q, labels)})
     rows.append({"variant": "before calibration (T = 1)", **_scores(raw, labels)})
+    by_targets = {model.targets: (rows[0], rows[1], model.info)}
     rows.append({"variant": "without the FSM mask", **_scores(model.predict_proba(examples, mask=False), labels)})
+    other_targets = "hard" if model.targets == "soft" else "soft"
     variants = {
-        "hard-label (CE) targets": replace(options, targets="hard" if model.targets == "soft" else "soft", name="ablation"),
+        TARGET_LABEL[other_targets]: replace(options, targets=other_targets, name="ablation"),
         "without source features": replace(options, source_features=False, name="ablation"),
     }
     for label, opts in variants.items():
         variant = fit_structural(view, opts, train=train if opts.targets == "soft" else train.with_targets(None))
         rows.append({"variant": label, **_scores(variant.predict_proba(examples), labels)})
         rows.append({"variant": f"{label}, before calibration", **_scores(variant.predict_proba(examples, calibrated=False), labels)})
+        if opts.targets != model.targets:
+            by_targets[opts.targets] = (rows[-2], rows[-1], variant.info)
     versus = []
     hit = (q.argmax(axis=1) == labels).astype(np.float64)
     for other in others:
         if other.name == model.name:
             continue
         other_hit = (other.predict_proba(examples).argmax(axis=1) == labels).astype(np.float64)
-        diff = m.bootstrap_by_program(lambda idx: float(hit[idx].mean() - other_hit[idx].mean()), examples.programs, n_boot, seed)
+        diff = m.paired_difference(hit, other_hit, examples.programs, n_boot, seed)
         versus.append({"other": other.name, "difference": diff.estimate, "low": diff.low, "high": diff.high})
     val, _ = view.model_examples("val", "paper")
     importances = model.feature_importances(val) if len(val) else []
@@ -87,6 +93,13 @@ def structural_ablations(
         "info": model.info.__dict__,
         "label_share": [float(x) for x in np.bincount(labels, minlength=len(KIND_NAMES)) / max(labels.size, 1)],
         "variants": rows,
+        "soft_vs_hard": {
+            t: {
+                "accuracy": after["accuracy"], "nll": after["nll"], "ece_before_calibration": before["ece"], "nll_before_calibration": before["nll"],
+                "out_of_fold_accuracy": info.out_of_fold_accuracy, "out_of_fold_nll": info.out_of_fold_nll,
+            }
+            for t, (after, before, info) in by_targets.items()
+        },
         "versus": versus,
         "reliability_after": reliability(q, labels),
         "reliability_before": reliability(raw, labels),
@@ -96,14 +109,14 @@ def structural_ablations(
 
 
 def ablations_markdown(ab: dict[str, Any]) -> str:
-    kinds = " | ".join(KIND_NAMES)
+    kinds = " / ".join(KIND_NAMES)
     lines = [
         "## The structural predictor: ablations",
         "",
         f"{ab['examples']} {ab['split']} examples (paper protocol). Each variant differs from the saved model in one choice "
-        "and is trained on the same examples; temperatures are fitted on validation only. "
+        "and is trained on the same examples; temperatures are fitted on out-of-fold training predictions and validation, never on these examples. "
         f"Saved model: temperature {ab['temperature']:.3f}, {ab['info'].get('train_examples')} training examples "
-        f"({ab['info'].get('soft_examples')} with a soft target), fit in {ab['info'].get('fit_seconds', 0):.1f} s, "
+        f"({ab['info'].get('soft_examples')} with a soft target), {ab['info'].get('folds', 1)} fold boosters, fit in {ab['info'].get('fit_seconds', 0):.1f} s, "
         f"{len(ab['info'].get('programs_without_facts') or {})} training programs without source facts.",
         "",
         f"| variant | accuracy % | NLL | ECE (15 bins) | recall % {kinds} |",
@@ -112,6 +125,25 @@ def ablations_markdown(ab: dict[str, Any]) -> str:
     for r in ab["variants"]:
         recall = " / ".join(f"{100 * x:.0f}" for x in r["recall"])
         lines.append(f"| {r['variant']} | {100 * r['accuracy']:.1f} | {r['nll']:.3f} | {r['ece']:.3f} | {recall} |")
+    sh = ab.get("soft_vs_hard", {})
+    if "soft" in sh and "hard" in sh:
+        soft, hard = sh["soft"], sh["hard"]
+        as_accurate = soft["accuracy"] >= hard["accuracy"]
+        better_calibrated = soft["ece_before_calibration"] < hard["ece_before_calibration"]
+        lines += [
+            "",
+            f"Soft vs hard targets: accuracy {100 * soft['accuracy']:.1f} % vs {100 * hard['accuracy']:.1f} %; before temperature "
+            f"scaling ECE {soft['ece_before_calibration']:.3f} vs {hard['ece_before_calibration']:.3f} and NLL "
+            f"{soft['nll_before_calibration']:.3f} vs {hard['nll_before_calibration']:.3f}. Soft targets are "
+            + ("" if as_accurate else "**not** ") + "at least as accurate and "
+            + ("" if better_calibrated else "**not** ") + "better calibrated before temperature scaling here."
+            + (
+                f" On the training families each fold booster did not see (out of fold, T = 1): accuracy {100 * soft['out_of_fold_accuracy']:.1f} % vs "
+                f"{100 * hard['out_of_fold_accuracy']:.1f} %, NLL {soft['out_of_fold_nll']:.3f} vs {hard['out_of_fold_nll']:.3f}."
+                if soft["out_of_fold_accuracy"] == soft["out_of_fold_accuracy"] and hard["out_of_fold_accuracy"] == hard["out_of_fold_accuracy"]
+                else ""
+            ),
+        ]
     lines += ["", "Share of each kind in the labels (%): " + ", ".join(f"{k} {100 * s:.1f}" for k, s in zip(KIND_NAMES, ab["label_share"])), ""]
     if ab["versus"]:
         lines += [f"Accuracy difference, structural minus each model, paired program bootstrap ({ab['n_boot']} replicates), points [95 % CI]:", ""]

@@ -48,11 +48,12 @@ def train_structural_cmd(
     targets: Annotated[str, typer.Option(help="soft: each example's state-group distribution p̂ (back-off: its label); hard: the label only.")] = "soft",
     source: Annotated[bool, typer.Option("--source/--no-source", help="Use static facts of the program's source.")] = True,
     mask: Annotated[bool, typer.Option("--mask/--no-mask", help="Mask probabilities to the kinds the scheduler FSM allows.")] = True,
-    calibrate: Annotated[bool, typer.Option("--calibrate/--no-calibrate", help="Fit a temperature on the validation split.")] = True,
+    calibrate: Annotated[bool, typer.Option("--calibrate/--no-calibrate", help="Fit a temperature on the out-of-fold training predictions and the validation split.")] = True,
     rebalance: Annotated[float, typer.Option(help="Weight each kind by (its training share) ** -REBALANCE (0: off).")] = 0.5,
     positions: Annotated[int, typer.Option(help="Extra training positions drawn from each train run, besides the paper's three.")] = 10,
     min_group_runs: Annotated[int, typer.Option(help="Soft targets from state groups seen in at least this many runs.")] = 3,
-    max_iter: Annotated[int, typer.Option(help="Boosting iterations.")] = 60,
+    max_iter: Annotated[int, typer.Option(help="Boosting iterations per fold booster.")] = 20,
+    folds: Annotated[int, typer.Option(help="Cross-fitting folds by program family (1: one booster, temperature on validation only).")] = 3,
     seed: Annotated[int, typer.Option(help="Seed (position sampling, booster).")] = 0,
     name: Annotated[str, typer.Option(help="Model name (file OUT/NAME.json).")] = "structural",
 ) -> None:
@@ -65,11 +66,11 @@ def train_structural_cmd(
 
     if targets not in ("soft", "hard"):
         fail(f"--targets must be soft or hard (got {targets!r})")
-    if positions < 0 or min_group_runs < 1 or max_iter < 1 or rebalance < 0:
-        fail("--positions must be >= 0, --min-group-runs and --max-iter >= 1, --rebalance >= 0")
+    if positions < 0 or min_group_runs < 1 or max_iter < 1 or folds < 1 or rebalance < 0:
+        fail("--positions must be >= 0, --min-group-runs, --max-iter and --folds >= 1, --rebalance >= 0")
     options = StructuralOptions(
         targets=targets, source_features=source, mask=mask, rebalance=rebalance, positions_per_run=positions,
-        min_group_runs=min_group_runs, max_iter=max_iter, calibrate=calibrate, seed=seed, name=name,
+        min_group_runs=min_group_runs, max_iter=max_iter, folds=folds, calibrate=calibrate, seed=seed, name=name,
     )
     try:
         model = fit_structural(DatasetView(dataset), options)
@@ -82,8 +83,10 @@ def train_structural_cmd(
     unparsed = info.programs_without_facts or {}
     err.print(
         f"{name}: fit on {info.train_examples} examples ({info.soft_examples} with a soft target, {info.train_rows} booster rows) "
-        f"in {info.fit_seconds:.1f} s; temperature {model.temperature:.3f} on {info.validation_examples} validation examples "
-        f"(NLL {info.validation_nll_before:.3f} -> {info.validation_nll_after:.3f}); "
+        f"in {info.fit_seconds:.1f} s ({info.fit_cpu_seconds:.1f} s CPU; {info.folds} fold boosters, out of fold: accuracy "
+        f"{100 * info.out_of_fold_accuracy:.1f} %, NLL {info.out_of_fold_nll:.3f}); temperature {model.temperature:.3f} on {info.calibration_examples} "
+        f"out-of-fold training + validation examples "
+        f"(validation NLL {info.validation_nll_before:.3f} -> {info.validation_nll_after:.3f}); "
         f"{len(unparsed)} programs without source facts ({info.without_facts} examples) -> {path}",
         highlight=False, soft_wrap=True,
     )

@@ -19,6 +19,7 @@ from schedcast.models.base import KIND_NAMES, Predictor
 from schedcast.terminal import track
 
 GROUP_COLUMN = {"paper": "paper_group", "state": "state_group"}
+DIFFERENCE_REFERENCE = "ngram"  # accuracy differences are reported against this model (the strongest baseline)
 PREDICTIONS_KEPT_UP_TO = 1_000_000  # examples: above this, predictions.parquet is not written (24 MB per model)
 
 
@@ -63,6 +64,9 @@ class Evaluation:
     test_frequency: list[float]
     models: list[ModelScores]
     mcnemar: dict[str, dict[str, Any]]
+    # Per model other than DIFFERENCE_REFERENCE: its accuracy minus the reference's, with a
+    # paired program-bootstrap 95 % interval (empty when the reference was not evaluated).
+    differences: list[dict[str, Any]]
     n_boot: int
     origins: list[str]  # the origins evaluated (all of the split's unless --origin chose)
     per_origin: list[dict[str, Any]]  # per origin: examples, programs, majority and each model's accuracy
@@ -209,6 +213,13 @@ def evaluate(
         t = m.mcnemar(a.correct, b.correct)
         pairs[f"{a.name} vs {b.name}"] = {"only_a_right": t.only_a_right, "only_b_right": t.only_b_right, "p_value": t.p_value}
 
+    differences = []
+    reference = next((s for s in scores if s.name == DIFFERENCE_REFERENCE), None)
+    for s in scores:
+        if reference is not None and s is not reference:
+            d = m.paired_difference(s.correct, reference.correct, programs, n_boot, seed)
+            differences.append({"model": s.name, "reference": reference.name, "difference": d.estimate, "low": d.low, "high": d.high})
+
     train_freq = m.kind_frequencies(train.labels)
     majority = int(np.argmax(train_freq))
     majority_correct = (y == majority).astype(np.float64)
@@ -257,6 +268,7 @@ def evaluate(
         test_frequency=m.kind_frequencies(y).tolist(),
         models=scores,
         mcnemar=pairs,
+        differences=differences,
         n_boot=n_boot,
         origins=present,
         per_origin=per_origin,

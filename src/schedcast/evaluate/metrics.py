@@ -241,6 +241,25 @@ def bootstrap_by_program(
     return Interval(float(estimate), float(low), float(high), n_boot)
 
 
+def paired_difference(
+    correct_a: np.ndarray,
+    correct_b: np.ndarray,
+    programs: Sequence[str] | np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval:
+    """Accuracy of A minus accuracy of B on the same examples, with a paired program
+    bootstrap: each replicate resamples programs once and scores both models on the
+    same draw, so the interval accounts for the two being correlated."""
+    a = np.asarray(correct_a, dtype=np.float64)
+    b = np.asarray(correct_b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size != np.asarray(programs).size:
+        raise MetricInputError("paired difference: two 1-d correctness arrays over the same examples (and their programs) are needed")
+    diff = a - b
+    return bootstrap_by_program(lambda idx: float(diff[idx].mean()), programs, n_boot, seed, level)
+
+
 @dataclass(frozen=True)
 class McNemar:
     only_a_right: int

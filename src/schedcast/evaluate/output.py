@@ -93,6 +93,12 @@ def print_evaluation(ev: Evaluation, console: Console) -> None:
         for row in ev.per_origin:
             o.add_row(row["origin"], str(row["examples"]), str(row["programs"]), *(_pct(row[n]) for n in names))
         console.print(o)
+    for d in ev.differences:
+        console.print(
+            f"accuracy {d['model']} − {d['reference']}: {100 * d['difference']:+.1f} points "
+            f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] (paired program bootstrap, 95 %)",
+            highlight=False,
+        )
     console.print("* MAD: mean absolute difference between q and p̂, what the research prototype called ECE.", highlight=False)
     k = Table(title="accuracy per true kind (%)")
     k.add_column("model")
@@ -248,6 +254,19 @@ def results_markdown(ev: Evaluation, context: dict[str, Any]) -> str:
     lines.append(f"| {ev.split} frequency | " + " | ".join(_pct(x) for x in ev.test_frequency) + " |")
     for s in ev.models:
         lines.append(f"| {s.name} | " + " | ".join(_pct(x) for x in s.per_kind_accuracy) + " |")
+    if ev.differences:
+        lines += [
+            "",
+            f"### Accuracy difference to {ev.differences[0]['reference']}",
+            "",
+            f"Each model's accuracy minus {ev.differences[0]['reference']}'s on the same examples, in points; 95 % interval "
+            f"from a paired program bootstrap ({ev.n_boot} replicates: each replicate resamples programs once and scores both models on it).",
+            "",
+            "| model | difference [95 % CI] |",
+            "|---|---|",
+        ]
+        for d in ev.differences:
+            lines.append(f"| {d['model']} | {100 * d['difference']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] |")
     lines += ["", "### Entropy vs measured nondeterminism (Spearman, per program)", ""]
     for s in ev.models:
         c = s.entropy_vs_nondeterminism

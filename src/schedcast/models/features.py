@@ -35,6 +35,7 @@ from schedcast.dataset.access import STATUS_AFTER, ExampleStructure, RunPrefix
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError
 
 HISTORY = 8  # last kinds, as categorical features
+TABLE_CELLS = 4_000_000  # featurize: goroutine-table cells copied per chunk of a run's examples
 SAME_G = 4  # same-goroutine flags for the last few events
 RECENT = 16  # kind shares over the last RECENT events
 STATUSES = ("runnable", "running", "blocked", "dead")
@@ -142,7 +143,7 @@ def program_facts_of(structure: ExampleStructure, programs: list[str]) -> dict[s
 
 
 class _Replay:
-    """One run's prefix state, advanced event by event slice (examples of a run are
+    """One run's prefix state, advanced event slice by event slice (examples of a run are
     visited in increasing k, so each event is read once per run)."""
 
     def __init__(self, run: RunPrefix) -> None:
@@ -151,7 +152,6 @@ class _Replay:
         self.last = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event
         self.where = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event naming its site
         self.events = np.zeros(size, dtype=np.int64)  # per goroutine: events so far
-        self.kinds = np.zeros(N_KINDS, dtype=np.int64)
         self.k = 0
 
     def advance(self, k: int) -> None:
@@ -164,23 +164,35 @@ class _Replay:
         np.maximum.at(self.last, g, idx)
         np.add.at(self.events, g, 1)
         kind = run.kind[lo:k]
-        self.kinds += np.bincount(kind, minlength=N_KINDS)
         by_actor = ((kind == 1) | (kind == 5)) & (run.actor[lo:k] > 0)
         owner = np.where(by_actor, run.actor[lo:k], g)
         has = run.site[lo:k] >= 0
         np.maximum.at(self.where, owner[has], idx[has])
         self.k = k
 
-    def site_at(self) -> np.ndarray:
-        if self.run.site.size == 0:
-            return np.full(self.where.size, -1, dtype=np.int64)
-        return np.where(self.where >= 0, self.run.site[np.maximum(self.where, 0)], -1)
+
+def _gather(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """values[positions] as float64, NaN where the position is negative."""
+    if values.size == 0:
+        return np.full(positions.shape, np.nan)
+    return np.where(positions >= 0, values[np.maximum(positions, 0)], np.nan)
+
+
+def _counts(labels: np.ndarray, valid: np.ndarray, width: int) -> np.ndarray:
+    """Per row of `labels` (n, G): how many valid entries hold each value 0..width-1."""
+    n = labels.shape[0]
+    rows = np.broadcast_to(np.arange(n)[:, None], labels.shape)[valid]
+    return np.bincount(rows * width + labels[valid], minlength=n * width).reshape(n, width).astype(np.float64)
 
 
 def featurize(
     examples: Examples, source: bool = True, facts: Mapping[str, ProgramFacts] | None = None
 ) -> tuple[np.ndarray, FeatureReport]:
-    """The (n, F) float64 feature matrix (-1 = missing) in `feature_names(source)` order."""
+    """The (n, F) float64 feature matrix (-1 = missing) in `feature_names(source)` order.
+
+    Vectorised per run: the run's prefix is replayed once, the goroutine table (each
+    goroutine's last event and last site event) is copied at each example's k, and the
+    features of all the run's examples are computed together from those tables."""
     s = examples.structure
     if s is None:
         raise ModelError("structural: these examples carry no structure (read them with DatasetView.model_examples)")
@@ -189,95 +201,128 @@ def featurize(
     out = np.full((n, len(names)), np.nan)
     report = FeatureReport(examples=n)
     allowed = examples.allowed if examples.allowed is not None else np.ones((n, N_KINDS), dtype=bool)
-    programs = sorted({s.program(i) for i in range(n)})
+    programs = sorted({s.program_of_run[int(r)] for r in np.unique(s.run_keys).tolist()})
     if source:
         facts = dict(facts) if facts is not None else {}
         missing = [p for p in programs if p not in facts]
         if missing:
             facts.update(program_facts_of(s, missing))
     tables: dict[str, _SiteTable] = {}
-    reason_cat = np.array([reason_category(r) for r in s.reasons] or [len(REASON_CATEGORIES) - 1], dtype=np.int64)
-    nop, nnx = len(OPS), len(NEXT_NAMES)
-    # Examples of one run in increasing k: the run's replay advances monotonically.
-    order = np.lexsort((s.ks, s.run_keys))
-    replay: _Replay | None = None
-    for i in order.tolist():
-        run, k = s.prefix(i)
-        if replay is None or replay.run is not run or replay.k > k:
-            replay = _Replay(run)
-        replay.advance(k)
-        row = out[i]
-        lo = max(0, k - RECENT)
-        recent = run.kind[lo:k].astype(np.int64)
-        g = run.g[lo:k]
-        c = 0
-        tail = recent[-HISTORY:][::-1]
-        row[c : c + tail.size] = tail
-        c += HISTORY
-        if k:
-            same = (g[-SAME_G - 1 : -1][::-1] == g[-1]).astype(np.float64)
-            row[c : c + same.size] = same
-        c += SAME_G
-        row[c : c + N_KINDS] = replay.kinds / max(k, 1)
-        c += N_KINDS
-        row[c : c + N_KINDS] = np.bincount(recent, minlength=N_KINDS) / max(recent.size, 1)
-        c += N_KINDS
-        row[c] = np.log1p(k)
-        c += 1
-        last = replay.last
-        site_at = replay.site_at()
-        seen = last >= 0
-        status = np.full(last.size, -1, dtype=np.int64)
-        status[seen] = STATUS_AFTER[run.kind[last[seen]]]
-        row[c : c + 4] = np.bincount(status[seen], minlength=4)[:4]
-        c += 4
-        row[c] = float(replay.kinds[1])
-        c += 1
-        blocked = np.flatnonzero(status == 2)
-        codes = run.reason[last[blocked]]
-        cats = np.where(codes >= 0, reason_cat[np.maximum(codes, 0)], len(REASON_CATEGORIES) - 1)
-        row[c : c + len(REASON_CATEGORIES)] = np.bincount(cats, minlength=len(REASON_CATEGORIES))
-        c += len(REASON_CATEGORIES)
-        row[c : c + N_KINDS] = allowed[i]
-        c += N_KINDS
-        last_g = int(g[-1]) if k else -1
-        if k:
-            row[c] = status[last_g]
-            row[c + 1] = float(replay.events[last_g])
-            row[c + 2] = float(run.actor[k - 1] == last_g)
-        c += 3
-        if not source:
-            continue
-        program = s.program(i)
-        table = tables.get(program)
-        if table is None:
+    if source:
+        for program in programs:
             pf = facts[program]  # type: ignore[index]
             table = tables[program] = _SiteTable(pf, s.sites)
             if not table.has_facts:
                 report.programs_without_facts[program] = pf.parse_errors[0] if pf.parse_errors else "no concurrency operations found"
-        if not table.has_facts:
-            report.without_facts += 1
-            row[c:] = 0.0
-            continue
-        at = table.at
-        zero_o, zero_n = np.zeros(nop), np.zeros(nnx)
-        o, nx = at(int(run.site[k - 1])) if k else (zero_o, zero_n)
-        row[c : c + nop] = o
-        row[c + nop : c + nop + nnx] = nx
-        c += nop + nnx
-        o, nx = at(int(site_at[last_g])) if k else (zero_o, zero_n)
-        row[c : c + nop] = o
-        row[c + nop : c + nop + nnx] = nx
-        c += nop + nnx
-        for wanted in (1, 0):  # running, runnable: what they do next
-            row[c : c + nnx] = table.total(site_at[status == wanted], 1)
-            c += nnx
-        row[c] = float(np.count_nonzero((status == 0) & (site_at < 0)))
-        c += 1
-        row[c : c + nop] = table.total(site_at[blocked], 0)
-        c += nop
-        row[c : c + nop] = table.counts
-        c += nop
-        row[c] = 1.0
+    reason_cat = np.array([reason_category(r) for r in s.reasons] or [len(REASON_CATEGORIES) - 1], dtype=np.int64)
+    order = np.lexsort((s.ks, s.run_keys))
+    bounds = np.flatnonzero(np.diff(s.run_keys[order])) + 1
+    for rows in np.split(order, bounds) if n else []:
+        key = int(s.run_keys[rows[0]])
+        table = tables.get(s.program_of_run[key]) if source else None
+        replay = _Replay(s.runs[key])
+        # Chunks of examples, so the copied goroutine tables stay under TABLE_CELLS cells.
+        step = max(1, TABLE_CELLS // replay.last.size)
+        for lo in range(0, rows.size, step):
+            chunk = rows[lo : lo + step]
+            _run_features(out, chunk, replay, s.ks[chunk], allowed[chunk], reason_cat, table, source)
+        if table is not None and not table.has_facts:
+            report.without_facts += rows.size
     # Missing values (short prefixes) as -1: an all-missing column would stop the booster.
     return np.nan_to_num(out, nan=-1.0), report
+
+
+def _run_features(
+    out: np.ndarray, rows: np.ndarray, replay: _Replay, ks: np.ndarray, allowed: np.ndarray,
+    reason_cat: np.ndarray, table: _SiteTable | None, source: bool,
+) -> None:
+    """Fill out[rows] for examples of one run (ks ascending, none before the replay's k)."""
+    n = rows.size
+    run = replay.run
+    kind, g = run.kind, run.g
+    cols: list[np.ndarray] = []
+    # History: the last kinds, same-goroutine flags, kind shares, log k.
+    cols.append(_gather(kind, ks[:, None] - np.arange(1, HISTORY + 1)[None, :]))
+    last_pos = ks - 1
+    same_pos = ks[:, None] - np.arange(2, SAME_G + 2)[None, :]
+    last_g_of = np.where(ks > 0, g[np.maximum(last_pos, 0)] if g.size else -1, -1).astype(np.int64)
+    cols.append(np.where(same_pos >= 0, _gather(g, same_pos) == last_g_of[:, None], np.nan))
+    lo = np.maximum(ks - RECENT, 0)
+    upto = np.zeros((n, N_KINDS))
+    before_lo = np.zeros((n, N_KINDS))
+    for c in range(N_KINDS):
+        at = np.flatnonzero(kind == c)
+        upto[:, c] = np.searchsorted(at, ks)
+        before_lo[:, c] = np.searchsorted(at, lo)
+    cols.append(upto / np.maximum(ks, 1)[:, None])
+    cols.append((upto - before_lo) / np.maximum(ks - lo, 1)[:, None])
+    cols.append(np.log1p(ks)[:, None].astype(np.float64))
+    # Scheduler state: the goroutine table at each k.
+    last = np.empty((n, replay.last.size), dtype=np.int64)
+    where = np.empty_like(last)
+    last_events = np.zeros(n)
+    for i, k in enumerate(ks.tolist()):
+        replay.advance(k)
+        last[i] = replay.last
+        where[i] = replay.where
+        if k:
+            last_events[i] = replay.events[last_g_of[i]]
+    seen = last >= 0
+    status = np.full(last.shape, -1, dtype=np.int64)
+    if kind.size:
+        status[seen] = STATUS_AFTER[kind[last[seen]]]
+    cols.append(_counts(np.maximum(status, 0), seen, 4))
+    cols.append(upto[:, 1:2])  # created so far
+    blocked = status == 2
+    codes = np.where(blocked, run.reason[np.maximum(last, 0)] if run.reason.size else -1, -1)
+    cats = np.where(codes >= 0, reason_cat[np.maximum(codes, 0)], len(REASON_CATEGORIES) - 1)
+    cols.append(_counts(cats, blocked, len(REASON_CATEGORIES)))
+    cols.append(allowed.astype(np.float64))
+    has_last = ks > 0
+    rng = np.arange(n)
+    g_last = np.maximum(last_g_of, 0)
+    cols.append(np.stack([
+        np.where(has_last, status[rng, g_last], np.nan),
+        np.where(has_last, last_events, np.nan),
+        np.where(has_last, (run.actor[np.maximum(last_pos, 0)] if run.actor.size else -1) == last_g_of, np.nan),
+    ], axis=1))
+    c = sum(a.shape[1] for a in cols)
+    out[rows, :c] = np.concatenate(cols, axis=1)
+    if not source or table is None:
+        return
+    if not table.has_facts:
+        out[rows, c:] = 0.0
+        return
+    nop, nnx = len(OPS), len(NEXT_NAMES)
+    site_at = np.where(where >= 0, run.site[np.maximum(where, 0)] if run.site.size else -1, -1)
+    last_site = np.where(has_last, run.site[np.maximum(last_pos, 0)] if run.site.size else -1, -1)
+    last_g_site = np.where(has_last, site_at[rng, g_last], -1)
+    # The distinct site codes in play (no sort: a bincount over the vocabulary), and a
+    # local index into their op / next-op vectors (row 0: no site).
+    present = np.zeros(len(table.sites) + 1, dtype=bool)
+    present[site_at.ravel() + 1] = True
+    present[last_site + 1] = True
+    present[last_g_site + 1] = True
+    present[0] = True
+    distinct = np.flatnonzero(present) - 1
+    local = np.zeros(present.size, dtype=np.int64)
+    local[distinct + 1] = np.arange(distinct.size)
+    vectors = [table.at(int(code)) for code in distinct.tolist()]
+    op = np.stack([v[0] for v in vectors])
+    nx = np.stack([v[1] for v in vectors])
+    u = distinct.size
+    site_local = local[site_at + 1]
+    live = (status >= 0) & (status <= 2)
+    per_status = _counts(np.maximum(status, 0) * u + site_local, live, 3 * u).reshape(n, 3, u)
+    i_last, i_last_g = local[last_site + 1], local[last_g_site + 1]
+    src = [
+        op[i_last], nx[i_last], op[i_last_g], nx[i_last_g],
+        per_status[:, 1] @ nx,  # running: what they do next
+        per_status[:, 0] @ nx,  # runnable
+        ((status == 0) & (site_at < 0)).sum(axis=1, keepdims=True).astype(np.float64),
+        per_status[:, 2] @ op,  # blocked: what they wait on
+        np.broadcast_to(table.counts, (n, nop)),
+        np.ones((n, 1)),
+    ]
+    block = np.concatenate(src, axis=1)
+    out[rows, c : c + block.shape[1]] = block

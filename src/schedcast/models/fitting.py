@@ -67,7 +67,8 @@ class StructuralOptions:
     rebalance: float = 0.5
     positions_per_run: int = 10  # extra training positions drawn from each train run (besides the paper's)
     min_group_runs: int = MIN_GROUP_RUNS
-    max_iter: int = 60
+    max_iter: int = 20  # per fold booster
+    folds: int = 3  # cross-fitting folds by family (1: one booster, temperature on validation only)
     calibrate: bool = True
     seed: int = 0
     name: str = "structural"
@@ -115,16 +116,27 @@ def structural_training_examples(view, options: StructuralOptions) -> Examples: 
     return train
 
 
+def program_families(view, programs: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The family of each program (twins and a generator template's programs share one;
+    a program without a family is its own)."""
+    import polars as pl
+
+    table = view.programs.select(pl.col("program_id").cast(pl.Utf8), pl.col("family").cast(pl.Utf8))
+    family = {p: f or p for p, f in zip(table["program_id"].to_list(), table["family"].to_list())}
+    return np.array([family.get(str(p), str(p)) for p in programs], dtype=object)
+
+
 def fit_structural(view, options: StructuralOptions = StructuralOptions(), train: Examples | None = None) -> StructuralPredictor:  # type: ignore[no-untyped-def]
-    """Fit on the train split, calibrate the temperature on validation (never test)."""
+    """Fit on the train split, cross-fitted by family; calibrate the temperature on the
+    out-of-fold training predictions and validation (never test)."""
     if train is None:
         train = structural_training_examples(view, options)
     elif options.targets == "hard":
         train = train.with_targets(None)
     model = StructuralPredictor(
         targets=options.targets, source_features=options.source_features, mask=options.mask,
-        rebalance=options.rebalance, max_iter=options.max_iter, seed=options.seed, name=options.name,
-    ).fit(train)
+        rebalance=options.rebalance, max_iter=options.max_iter, seed=options.seed, name=options.name, folds=options.folds,
+    ).fit(train, groups=program_families(view, train.programs))
     if options.calibrate:
         val, _ = view.model_examples("val", "paper")
         model.calibrate(val)

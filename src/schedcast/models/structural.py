@@ -9,13 +9,21 @@ kinds the scheduler FSM allows, temperature-scaled on validation.
   given to the booster as one row per kind with p_k > 0, weighted p_k: the weighted
   log-loss is then exactly the cross-entropy against p. `targets="hard"` trains on
   the observed label only (the ablation).
-- Rebalancing: each kind's rows are weighted (share of the kind in the training
-  targets) ** -rebalance, normalised to mean 1 (0 = off).
+- Rebalancing: each kind's rows are weighted (share of the kind in the booster's
+  training targets) ** -rebalance, normalised to mean 1 (0 = off).
 - FSM mask: probabilities of kinds the FSM does not allow are set to 0 and the rest
   renormalised (rows with nothing allowed keep the booster's distribution).
+- Cross-fitting: the training programs are split by family into `folds` groups
+  (twins and generator templates share a family); one booster is fitted per fold on
+  the other folds, and the model predicts the mean of the fold boosters. Each
+  training example thus also gets an out-of-fold prediction from a booster that
+  never saw its family. `folds=1`: one booster on everything (no out-of-fold
+  predictions).
 - Calibration: one temperature T for the log-probabilities, fitted to minimise the
-  validation NLL after masking. Dividing log-probabilities by T > 0 keeps their
-  order, so calibration never changes the predicted kind.
+  NLL after masking on the out-of-fold training predictions plus the validation
+  split (both unseen by the boosters that predict them; never the test split).
+  With `folds=1` only validation is used. Dividing log-probabilities by T > 0 keeps
+  their order, so calibration never changes the predicted kind.
 - predict_moves: a distribution over (goroutine, kind) moves the FSM allows, from the
   goroutine snapshot: a kind's probability is split evenly between the goroutines
   that can make it (running ones block, yield, end; runnable ones start; blocked ones
@@ -48,12 +56,22 @@ def _sklearn_version() -> str:
     return str(sklearn.__version__)
 
 
+_THREADPOOLS: Any = None
+
+
 def _one_thread():  # type: ignore[no-untyped-def]
     """The booster runs on one OpenMP thread: on a busy 2-core machine, OpenMP's
-    spinning threads made fitting 10-20x slower than one thread."""
-    from threadpoolctl import threadpool_limits
+    spinning threads made fitting 10-20x slower than one thread. The thread-pool
+    controller is made once (after scikit-learn is loaded): making one scans every
+    loaded library, which cost tens of milliseconds per prediction call."""
+    global _THREADPOOLS
+    from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=1, user_api="openmp")
+    if _THREADPOOLS is None:
+        import sklearn.ensemble  # noqa: F401 - loads the OpenMP runtime the controller must see
+
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1, user_api="openmp")
 
 
 def apply_mask(p: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
@@ -101,10 +119,15 @@ class FitInfo:
     train_rows: int = 0  # booster rows (soft targets: one per kind with mass)
     soft_examples: int = 0  # examples whose target was a state group's distribution
     validation_examples: int = 0
+    calibration_examples: int = 0  # out-of-fold training examples + validation examples the temperature saw
+    folds: int = 1
+    out_of_fold_accuracy: float = float("nan")  # of the fold boosters on the families they did not see (masked, T = 1)
+    out_of_fold_nll: float = float("nan")
     temperature: float = 1.0
     validation_nll_before: float = float("nan")
     validation_nll_after: float = float("nan")
     fit_seconds: float = 0.0
+    fit_cpu_seconds: float = 0.0  # this process's CPU time (on a shared machine the wall clock also counts waiting)
     without_facts: int = 0
     programs_without_facts: dict[str, str] | None = None
 
@@ -118,13 +141,14 @@ class StructuralPredictor(Predictor):
         source_features: bool = True,
         mask: bool = True,
         rebalance: float = 0.5,
-        max_iter: int = 60,
-        learning_rate: float = 0.1,
+        max_iter: int = 20,
+        learning_rate: float = 0.3,
         max_leaf_nodes: int = 31,
         min_samples_leaf: int = 20,
         l2_regularization: float = 1.0,
         seed: int = 0,
         name: str = "structural",
+        folds: int = 3,
     ) -> None:
         if targets not in TARGETS:
             raise ModelError(f"structural: targets must be one of {TARGETS}, got {targets!r}")
@@ -132,6 +156,8 @@ class StructuralPredictor(Predictor):
             raise ModelError(f"structural: rebalance must be >= 0, got {rebalance}")
         if max_iter < 1:
             raise ModelError(f"structural: max_iter must be at least 1, got {max_iter}")
+        if folds < 1:
+            raise ModelError(f"structural: folds must be at least 1, got {folds}")
         self.targets = targets
         self.source_features = source_features
         self.mask = mask
@@ -143,12 +169,20 @@ class StructuralPredictor(Predictor):
         self.l2_regularization = l2_regularization
         self.seed = seed
         self.name = name  # type: ignore[misc]  # variants (ablations) save under their own names
-        self.booster: Any = None
-        self.classes: np.ndarray | None = None
+        self.folds = folds
+        self.boosters: list[Any] = []
+        self.classes: list[np.ndarray] = []
         self.temperature = 1.0
         self.class_weight: np.ndarray = np.ones(N_KINDS)
         self.info = FitInfo()
         self.last_report = FeatureReport()
+        # Out-of-fold (masked) predictions and labels of the training examples, kept after
+        # fit for calibrate(); not saved.
+        self._out_of_fold: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.boosters)
 
     # -- fitting ------------------------------------------------------------------
     def features(self, examples: Examples) -> np.ndarray:
@@ -156,14 +190,31 @@ class StructuralPredictor(Predictor):
         self.last_report = report
         return x
 
-    def fit(self, train: Examples) -> StructuralPredictor:
+    def _booster(self) -> Any:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        started = time.monotonic()
+        return HistGradientBoostingClassifier(
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            categorical_features=categorical_features(feature_names(self.source_features)),
+            early_stopping=False,
+            random_state=self.seed,
+        )
+
+    def fit(self, train: Examples, groups: np.ndarray | None = None) -> StructuralPredictor:
+        """Fit on `train`; `groups` (one label per example, e.g. the program's family)
+        decides the cross-fitting folds: a group is never split between folds. Without
+        groups, the programs are the groups."""
+        started, started_cpu = time.monotonic(), time.process_time()
         keep = train.labels >= 0
         if not keep.any():
             raise ModelError("structural: the training examples have no labels (empty split?)")
-        train = train.subset(np.flatnonzero(keep))
+        index = np.flatnonzero(keep)
+        train = train.subset(index)
+        groups = np.asarray(train.programs if groups is None else np.asarray(groups)[index]).astype(str)
         x = self.features(train)
         if self.targets == "soft" and train.targets is not None:
             target = np.asarray(train.targets, dtype=np.float64)
@@ -171,67 +222,86 @@ class StructuralPredictor(Predictor):
         else:
             target = np.eye(N_KINDS)[train.labels]
             self.info.soft_examples = 0
-        mass = target.sum(axis=0)
-        share = mass / mass.sum()
-        weight = np.where(share > 0, np.power(np.where(share > 0, share, 1.0), -self.rebalance), 0.0)
-        self.class_weight = weight / (weight * share).sum()
-        rows, kinds = np.nonzero(target > 0)
-        sample_weight = target[rows, kinds] * self.class_weight[kinds]
-        names = feature_names(self.source_features)
-        booster = HistGradientBoostingClassifier(
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            categorical_features=categorical_features(names),
-            early_stopping=False,
-            random_state=self.seed,
-        )
-        with _one_thread():
-            booster.fit(x[rows], kinds, sample_weight=sample_weight)
-        self.booster = booster
-        self.classes = np.asarray(booster.classes_, dtype=np.int64)
+        self.class_weight = class_weights(target, self.rebalance)
+        fold = fold_of_groups(groups, self.folds, self.seed)
+        n_folds = int(fold.max()) + 1
+        self.boosters, self.classes = [], []
+        out_of_fold = np.zeros((len(train), N_KINDS))
+        rows_total = 0
+        for f in range(n_folds):
+            fitted_on = fold != f if n_folds > 1 else np.ones(len(train), dtype=bool)
+            rows, kinds = np.nonzero(target * fitted_on[:, None] > 0)
+            rows_total += int(rows.size)
+            weight = class_weights(target[fitted_on], self.rebalance)  # from this booster's own targets
+            booster = self._booster()
+            with _one_thread():
+                booster.fit(x[rows], kinds, sample_weight=target[rows, kinds] * weight[kinds])
+            self.boosters.append(booster)
+            self.classes.append(np.asarray(booster.classes_, dtype=np.int64))
+            if n_folds > 1:
+                held = np.flatnonzero(~fitted_on)
+                out_of_fold[held] = self._booster_proba(f, x[held])
+        self._out_of_fold = None
+        if n_folds > 1:
+            held_out = apply_mask(out_of_fold, train.allowed)
+            self._out_of_fold = (held_out, train.labels.copy())
+            truth = held_out[np.arange(len(train)), train.labels]
+            self.info.out_of_fold_accuracy = float(np.mean(held_out.argmax(axis=1) == train.labels))
+            self.info.out_of_fold_nll = float(-np.mean(np.log(np.clip(truth, 1e-12, None))))
         self.temperature = 1.0
+        self.info.folds = n_folds
         self.info.train_examples = len(train)
-        self.info.train_rows = int(rows.size)
+        self.info.train_rows = rows_total
         self.info.without_facts = self.last_report.without_facts
         self.info.programs_without_facts = dict(self.last_report.programs_without_facts)
         self.info.fit_seconds = time.monotonic() - started
+        self.info.fit_cpu_seconds = time.process_time() - started_cpu
         return self
 
     def calibrate(self, validation: Examples) -> StructuralPredictor:
-        """Fit the temperature on validation examples (never the test split)."""
-        check_fitted(self, self.booster is not None)
-        keep = validation.labels >= 0
-        if not keep.any():
-            return self
-        validation = validation.subset(np.flatnonzero(keep))
+        """Fit the temperature on the out-of-fold training predictions (when fit() made
+        them) plus these validation examples (never the test split)."""
+        check_fitted(self, self.fitted)
+        keep = np.flatnonzero(validation.labels >= 0)
+        validation = validation.subset(keep)
         p = self.predict_proba(validation, calibrated=False)
         labels = validation.labels
-        self.temperature = fit_temperature(p, labels)
-        q = self.predict_proba(validation)
         self.info.validation_examples = len(validation)
-        idx = np.arange(labels.size)
-        self.info.validation_nll_before = float(-np.mean(np.log(np.clip(p[idx, labels], 1e-12, None))))
-        self.info.validation_nll_after = float(-np.mean(np.log(np.clip(q[idx, labels], 1e-12, None))))
+        if len(validation):
+            idx = np.arange(labels.size)
+            self.info.validation_nll_before = float(-np.mean(np.log(np.clip(p[idx, labels], 1e-12, None))))
+        if self._out_of_fold is not None:
+            p = np.concatenate([self._out_of_fold[0], p])
+            labels = np.concatenate([self._out_of_fold[1], labels])
+        if labels.size == 0:
+            return self
+        self.temperature = fit_temperature(p, labels)
+        self.info.calibration_examples = int(labels.size)
+        if len(validation):
+            q = self.predict_proba(validation)
+            idx = np.arange(validation.labels.size)
+            self.info.validation_nll_after = float(-np.mean(np.log(np.clip(q[idx, validation.labels], 1e-12, None))))
         return self
 
     # -- prediction -----------------------------------------------------------------
+    def _booster_proba(self, i: int, x: np.ndarray) -> np.ndarray:
+        p = np.zeros((x.shape[0], N_KINDS))
+        if x.shape[0]:
+            with _one_thread():
+                p[:, self.classes[i]] = self.boosters[i].predict_proba(x)
+        # A kind never seen in training still gets a little mass (never a hard zero).
+        p = np.clip(p, 1e-6, None)
+        return p / p.sum(axis=1, keepdims=True)
+
     def raw_proba(self, examples: Examples, x: np.ndarray | None = None) -> np.ndarray:
-        """The booster's distribution, before the FSM mask and the temperature."""
-        check_fitted(self, self.booster is not None)
-        assert self.classes is not None
+        """The mean of the fold boosters' distributions, before the FSM mask and the temperature."""
+        check_fitted(self, self.fitted)
         if len(examples) == 0:
             return np.zeros((0, N_KINDS))
         if x is None:
             x = self.features(examples)
-        p = np.zeros((len(examples), N_KINDS))
         with _one_thread():
-            p[:, self.classes] = self.booster.predict_proba(x)
-        # A kind never seen in training still gets a little mass (never a hard zero).
-        p = np.clip(p, 1e-6, None)
-        return p / p.sum(axis=1, keepdims=True)
+            return np.mean([self._booster_proba(i, x) for i in range(len(self.boosters))], axis=0)
 
     def predict_proba(
         self, examples: Examples, *, calibrated: bool = True, mask: bool | None = None, x: np.ndarray | None = None
@@ -282,7 +352,7 @@ class StructuralPredictor(Predictor):
     def feature_importances(self, examples: Examples, repeats: int = 3, top: int = 20) -> list[tuple[str, float]]:
         """Permutation importance on these (validation) examples: the mean drop in
         log-likelihood (nats per example) when one feature's column is shuffled."""
-        check_fitted(self, self.booster is not None)
+        check_fitted(self, self.fitted)
         keep = np.flatnonzero(examples.labels >= 0)
         examples = examples.subset(keep)
         if len(examples) == 0:
@@ -327,21 +397,24 @@ class StructuralPredictor(Predictor):
             "l2_regularization": self.l2_regularization,
             "seed": self.seed,
             "name": self.name,
+            "folds": self.folds,
         }
 
     def state(self) -> dict[str, Any]:
-        if self.booster is None:
+        if not self.fitted:
             return {"fitted": False}
-        buf = io.BytesIO()
-        pickle.dump(self.booster, buf, protocol=5)
-        blob = buf.getvalue()
+        blobs = []
+        for booster in self.boosters:
+            buf = io.BytesIO()
+            pickle.dump(booster, buf, protocol=5)
+            blobs.append(buf.getvalue())
         return {
             "fitted": True,
             "features": feature_names(self.source_features),
             "sklearn": _sklearn_version(),
-            "booster_sha256": hashlib.sha256(blob).hexdigest(),
-            "booster": base64.b64encode(blob).decode(),
-            "classes": self.classes.tolist() if self.classes is not None else [],
+            "boosters_sha256": [hashlib.sha256(b).hexdigest() for b in blobs],
+            "boosters": [base64.b64encode(b).decode() for b in blobs],
+            "classes": [c.tolist() for c in self.classes],
             "temperature": self.temperature,
             "class_weight": self.class_weight.tolist(),
             "info": self.info.__dict__,
@@ -363,11 +436,38 @@ class StructuralPredictor(Predictor):
                 f"structural model saved with scikit-learn {state.get('sklearn')}, this install has {_sklearn_version()}: "
                 "retrain it with `schedcast train structural`"
             )
-        blob = base64.b64decode(state["booster"])
-        if hashlib.sha256(blob).hexdigest() != state.get("booster_sha256"):
-            raise ModelError("structural model file is damaged (booster checksum mismatch): retrain it")
-        self.booster = pickle.loads(blob)  # noqa: S301 - a model file this user trained (checksummed)
-        self.classes = np.asarray(state["classes"], dtype=np.int64)
+        if "boosters" not in state:
+            raise ModelError("structural model file from an older schedcast (one booster, no cross-fitting): retrain it with `schedcast train structural`")
+        boosters = []
+        for text, digest in zip(state["boosters"], state["boosters_sha256"], strict=True):
+            blob = base64.b64decode(text)
+            if hashlib.sha256(blob).hexdigest() != digest:
+                raise ModelError("structural model file is damaged (booster checksum mismatch): retrain it")
+            boosters.append(pickle.loads(blob))  # noqa: S301 - a model file this user trained (checksummed)
+        self.boosters = boosters
+        self.classes = [np.asarray(c, dtype=np.int64) for c in state["classes"]]
         self.temperature = float(state["temperature"])
         self.class_weight = np.asarray(state["class_weight"], dtype=np.float64)
         self.info = FitInfo(**state.get("info", {}))
+
+
+def class_weights(target: np.ndarray, rebalance: float) -> np.ndarray:
+    """Per kind: (its share of the target mass) ** -rebalance, normalised so the mean
+    weight of the mass is 1; kinds without mass get 0."""
+    mass = target.sum(axis=0)
+    share = mass / mass.sum()
+    weight = np.where(share > 0, np.power(np.where(share > 0, share, 1.0), -rebalance), 0.0)
+    return weight / (weight * share).sum()
+
+
+def fold_of_groups(groups: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """A fold index per example: the distinct groups are shuffled (seeded) and dealt
+    round-robin to min(folds, groups) folds, so a group never straddles two folds."""
+    names, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    n = min(folds, names.size)
+    if n <= 1:
+        return np.zeros(inverse.size, dtype=np.int64)
+    order = np.random.default_rng(seed).permutation(names.size)
+    fold_of_name = np.empty(names.size, dtype=np.int64)
+    fold_of_name[order] = np.arange(names.size) % n
+    return fold_of_name[inverse]

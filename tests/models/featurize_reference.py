@@ -1,0 +1,166 @@
+"""The structural predictor's features computed one example at a time (the original,
+straightforward replay): the oracle the vectorised `featurize` is checked against."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from schedcast.corpus.facts import OPS, ProgramFacts
+from schedcast.dataset.access import STATUS_AFTER, RunPrefix
+from schedcast.models.base import N_KINDS, Examples, ModelError
+from schedcast.models.features import (
+    HISTORY,
+    NEXT_NAMES,
+    REASON_CATEGORIES,
+    RECENT,
+    SAME_G,
+    FeatureReport,
+    _SiteTable,
+    feature_names,
+    program_facts_of,
+    reason_category,
+)
+
+
+class _ReferenceReplay:
+    """One run's prefix state, advanced event by event slice (examples of a run are
+    visited in increasing k, so each event is read once per run)."""
+
+    def __init__(self, run: RunPrefix) -> None:
+        self.run = run
+        size = int(max(run.g.max(initial=0), run.actor.max(initial=0))) + 2
+        self.last = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event
+        self.where = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event naming its site
+        self.events = np.zeros(size, dtype=np.int64)  # per goroutine: events so far
+        self.kinds = np.zeros(N_KINDS, dtype=np.int64)
+        self.k = 0
+
+    def advance(self, k: int) -> None:
+        lo = self.k
+        if k <= lo:
+            return
+        run = self.run
+        idx = np.arange(lo, k, dtype=np.int64)
+        g = run.g[lo:k]
+        np.maximum.at(self.last, g, idx)
+        np.add.at(self.events, g, 1)
+        kind = run.kind[lo:k]
+        self.kinds += np.bincount(kind, minlength=N_KINDS)
+        by_actor = ((kind == 1) | (kind == 5)) & (run.actor[lo:k] > 0)
+        owner = np.where(by_actor, run.actor[lo:k], g)
+        has = run.site[lo:k] >= 0
+        np.maximum.at(self.where, owner[has], idx[has])
+        self.k = k
+
+    def site_at(self) -> np.ndarray:
+        if self.run.site.size == 0:
+            return np.full(self.where.size, -1, dtype=np.int64)
+        return np.where(self.where >= 0, self.run.site[np.maximum(self.where, 0)], -1)
+
+
+def featurize_reference(
+    examples: Examples, source: bool = True, facts: Mapping[str, ProgramFacts] | None = None
+) -> tuple[np.ndarray, FeatureReport]:
+    """The (n, F) float64 feature matrix (-1 = missing) in `feature_names(source)` order."""
+    s = examples.structure
+    if s is None:
+        raise ModelError("structural: these examples carry no structure (read them with DatasetView.model_examples)")
+    n = len(examples)
+    names = feature_names(source)
+    out = np.full((n, len(names)), np.nan)
+    report = FeatureReport(examples=n)
+    allowed = examples.allowed if examples.allowed is not None else np.ones((n, N_KINDS), dtype=bool)
+    programs = sorted({s.program(i) for i in range(n)})
+    if source:
+        facts = dict(facts) if facts is not None else {}
+        missing = [p for p in programs if p not in facts]
+        if missing:
+            facts.update(program_facts_of(s, missing))
+    tables: dict[str, _SiteTable] = {}
+    reason_cat = np.array([reason_category(r) for r in s.reasons] or [len(REASON_CATEGORIES) - 1], dtype=np.int64)
+    nop, nnx = len(OPS), len(NEXT_NAMES)
+    # Examples of one run in increasing k: the run's replay advances monotonically.
+    order = np.lexsort((s.ks, s.run_keys))
+    replay: _ReferenceReplay | None = None
+    for i in order.tolist():
+        run, k = s.prefix(i)
+        if replay is None or replay.run is not run or replay.k > k:
+            replay = _ReferenceReplay(run)
+        replay.advance(k)
+        row = out[i]
+        lo = max(0, k - RECENT)
+        recent = run.kind[lo:k].astype(np.int64)
+        g = run.g[lo:k]
+        c = 0
+        tail = recent[-HISTORY:][::-1]
+        row[c : c + tail.size] = tail
+        c += HISTORY
+        if k:
+            same = (g[-SAME_G - 1 : -1][::-1] == g[-1]).astype(np.float64)
+            row[c : c + same.size] = same
+        c += SAME_G
+        row[c : c + N_KINDS] = replay.kinds / max(k, 1)
+        c += N_KINDS
+        row[c : c + N_KINDS] = np.bincount(recent, minlength=N_KINDS) / max(recent.size, 1)
+        c += N_KINDS
+        row[c] = np.log1p(k)
+        c += 1
+        last = replay.last
+        site_at = replay.site_at()
+        seen = last >= 0
+        status = np.full(last.size, -1, dtype=np.int64)
+        status[seen] = STATUS_AFTER[run.kind[last[seen]]]
+        row[c : c + 4] = np.bincount(status[seen], minlength=4)[:4]
+        c += 4
+        row[c] = float(replay.kinds[1])
+        c += 1
+        blocked = np.flatnonzero(status == 2)
+        codes = run.reason[last[blocked]]
+        cats = np.where(codes >= 0, reason_cat[np.maximum(codes, 0)], len(REASON_CATEGORIES) - 1)
+        row[c : c + len(REASON_CATEGORIES)] = np.bincount(cats, minlength=len(REASON_CATEGORIES))
+        c += len(REASON_CATEGORIES)
+        row[c : c + N_KINDS] = allowed[i]
+        c += N_KINDS
+        last_g = int(g[-1]) if k else -1
+        if k:
+            row[c] = status[last_g]
+            row[c + 1] = float(replay.events[last_g])
+            row[c + 2] = float(run.actor[k - 1] == last_g)
+        c += 3
+        if not source:
+            continue
+        program = s.program(i)
+        table = tables.get(program)
+        if table is None:
+            pf = facts[program]  # type: ignore[index]
+            table = tables[program] = _SiteTable(pf, s.sites)
+            if not table.has_facts:
+                report.programs_without_facts[program] = pf.parse_errors[0] if pf.parse_errors else "no concurrency operations found"
+        if not table.has_facts:
+            report.without_facts += 1
+            row[c:] = 0.0
+            continue
+        at = table.at
+        zero_o, zero_n = np.zeros(nop), np.zeros(nnx)
+        o, nx = at(int(run.site[k - 1])) if k else (zero_o, zero_n)
+        row[c : c + nop] = o
+        row[c + nop : c + nop + nnx] = nx
+        c += nop + nnx
+        o, nx = at(int(site_at[last_g])) if k else (zero_o, zero_n)
+        row[c : c + nop] = o
+        row[c + nop : c + nop + nnx] = nx
+        c += nop + nnx
+        for wanted in (1, 0):  # running, runnable: what they do next
+            row[c : c + nnx] = table.total(site_at[status == wanted], 1)
+            c += nnx
+        row[c] = float(np.count_nonzero((status == 0) & (site_at < 0)))
+        c += 1
+        row[c : c + nop] = table.total(site_at[blocked], 0)
+        c += nop
+        row[c : c + nop] = table.counts
+        c += nop
+        row[c] = 1.0
+    # Missing values (short prefixes) as -1: an all-missing column would stop the booster.
+    return np.nan_to_num(out, nan=-1.0), report
