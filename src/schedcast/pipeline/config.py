@@ -153,9 +153,9 @@ def apply(config: PipelineConfig, overrides: dict[str, Any], where: str) -> Pipe
     changed: dict[str, Any] = {}
     for section, values in overrides.items():
         if section not in SECTIONS:
-            raise ConfigError(f"{where}: unknown section [{section}]{_closest(section, SECTIONS)}")
+            raise ConfigError(f"{where}: unknown section '{section}'{_closest(section, SECTIONS)}")
         if not isinstance(values, dict):
-            raise ConfigError(f"{where}: {section} must be a table ([{section}])")
+            raise ConfigError(f"{where}: {section} must be a table")
         current = getattr(config, section)
         known = {f.name: f for f in fields(current)}
         updates = {}
