@@ -264,101 +264,72 @@ def _runs(out: Path, as_json: bool) -> None:
 @app.command()
 def pipeline(
     out: OutOption = Path("schedcast-out"),
-    runs: Annotated[int, typer.Option("--runs", "-n", help="Runs per program (10 keeps the main job under 10 minutes on 2 cores).")] = 10,
-    gomaxprocs: GomaxprocsOption = 2,
-    timeout: TimeoutOption = 10.0,
-    race: RaceOption = True,
-    seed: SeedOption = 0,
+    config: Annotated[Optional[Path], typer.Option("--config", help="A TOML file: a `preset` and one table per stage (docs/pipeline.md); options below override it.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="demo (the defaults, < 10 min on 2 cores) | paper (5 runs, race build, 25/50/75 %) | full.")] = None,
+    runs: Annotated[Optional[int], typer.Option("--runs", "-n", help="Runs per program (demo: 10, which keeps the main job under 10 minutes on 2 cores).")] = None,
+    gomaxprocs: Annotated[Optional[int], typer.Option(help="GOMAXPROCS for every run (recorded). (demo: 2)")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Wall-clock limit per run, seconds (a program may set its own). (demo: 10)")] = None,
+    race: Annotated[Optional[bool], typer.Option("--race/--no-race", help="Build with the race detector. (demo: race)", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Base seed; each run's seed derives from it. (demo: 0)")] = None,
     workers: WorkersOption = None,
-    generated: Annotated[int, typer.Option(help="Also collect this many generated programs (train side).")] = GENERATED_DEFAULT,
-    test_forms: Annotated[bool, typer.Option("--test-forms/--no-test-forms", help="Also collect each train-side main program in test-kernel form (about doubles the train-side builds; over the 10-minute budget on 2 cores).")] = False,
+    generated: Annotated[Optional[int], typer.Option(help=f"Also collect this many generated programs (train side). (demo: {GENERATED_DEFAULT})")] = None,
+    test_forms: Annotated[Optional[bool], typer.Option("--test-forms/--no-test-forms", help="Also collect each train-side main program in test-kernel form (about doubles the train-side builds; over the 10-minute budget on 2 cores).", show_default=False)] = None,
     gobench: Annotated[Optional[list[Path]], typer.Option(help="Folders written by `corpus import-gobench` (test side).")] = None,
-    boot: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = 1000,
-    markdown: Annotated[Optional[Path], typer.Option(help="Results page to write (default OUT/results/results.md).")] = None,
-    ablations: Annotated[bool, typer.Option("--ablations/--no-ablations", help="Also retrain the structural predictor's variants and add its ablations to the results (about two more fits).")] = False,
+    program: Annotated[Optional[list[str]], typer.Option(help="Only this program id (repeatable; default: the whole corpus).")] = None,
+    boot: Annotated[Optional[int], typer.Option(help="Bootstrap replicates for the intervals. (demo: 1000)")] = None,
+    markdown: Annotated[Optional[Path], typer.Option(help="Also copy the results page here (it is always OUT/results/results.md).")] = None,
+    ablations: Annotated[Optional[bool], typer.Option("--ablations/--no-ablations", help="Also retrain the structural predictor's variants and add its ablations to the results (about two more fits).", show_default=False)] = None,
+    trajectory: Annotated[Optional[bool], typer.Option("--trajectory/--no-trajectory", help="Also train the trajectory model (needs the ml extra).", show_default=False)] = None,
 ) -> None:
     """The main job: the default corpus (built-in and hand-crafted programs to train on,
     the toolchain's GoKer kernels held out) -> collect -> dataset -> fit baselines ->
-    evaluate on the held-out real-world kernels."""
+    evaluate on the held-out real-world kernels -> report. A rerun skips finished stages."""
+    from schedcast.dataset import DatasetError, SplitError
+    from schedcast.dataset.schema import SchemaError
+    from schedcast.evaluate.evaluation import EvaluationError
+    from schedcast.evaluate.metrics import MetricInputError
+    from schedcast.models.base import ModelError
+    from schedcast.pipeline import ConfigError, apply, load_config, run_pipeline
+    from schedcast.report import ReportError
+
+    given = {
+        "collect": {"runs": runs, "gomaxprocs": gomaxprocs, "timeout": timeout, "race": race, "seed": seed, "workers": workers},
+        "dataset": {"workers": workers},
+        "corpus": {"generated": generated, "test_forms": test_forms, "gobench": [str(d) for d in gobench] if gobench else None,
+                   "programs": list(program) if program else None},
+        "evaluate": {"boot": boot, "markdown": str(markdown) if markdown else None, "ablations": ablations},
+        "train": {"trajectory": trajectory},
+    }
+    overrides = {section: {k: v for k, v in values.items() if v is not None} for section, values in given.items()}
     try:
-        _pipeline(out, runs, gomaxprocs, timeout, race, seed, workers, generated, gobench or [], boot, markdown, test_forms, ablations)
+        effective = apply(load_config(config, preset), overrides, where="command line")
+        result = run_pipeline(effective, out, err_console)
+    except (ConfigError, DatasetError, SplitError, SchemaError, ModelError, EvaluationError, MetricInputError, ReportError) as exc:
+        fail(str(exc))
     except typer.Exit:
         raise
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001
         _handle(exc)
-
-
-def _pipeline(
-    out: Path, runs: int, gomaxprocs: int, timeout: float, race: bool, seed: int, workers: int | None,
-    generated: int, gobench: list[Path], boot: int, markdown: Path | None = None, test_forms: bool = False,
-    ablations: bool = False,
-) -> None:
-    import shlex
-    import time
-
-    from schedcast.corpus.catalog import drop_duplicate_kernels, programs_by_origin, with_test_forms
-    from schedcast.dataset.cli import build_cmd, stats_cmd
-    from schedcast.evaluate.cli import evaluate_cmd, train_baselines_cmd, train_structural_cmd
-
-    started = time.monotonic()
-    if boot < 1:
-        fail(f"--boot must be at least 1 (got {boot})")
-    config = _run_config(runs, gomaxprocs, timeout, race, seed)
-    origins = ["builtin", "handcrafted", "goker"] + (["generated"] if generated else []) + (["gobench"] if gobench else [])
-    programs, duplicates = drop_duplicate_kernels(programs_by_origin(origins, gobench_dirs=gobench, generated_count=generated or None))
-    if duplicates:
-        err_console.print(f"{len(duplicates)} GoKer kernels left out: the same bugs as GoBench kernels, which are tested instead", highlight=False)
-    if test_forms:
-        programs, unconverted = with_test_forms(programs)
-        for pid, why in sorted(unconverted.items()):
-            err_console.print(f"no test-kernel form of {pid}: {why}", highlight=False)
-    err_console.rule(f"1/5 collect: {len(programs)} programs x {runs} runs ({', '.join(origins)})")
-    _collect_programs(programs, out, config, workers)
-    err_console.rule("2/5 dataset")
-    build_cmd(out, out / "dataset", all_depths=False, keep_runtime=False, stride=1, validation=0.1, workers=workers)
-    err_console.rule("3/5 dataset statistics")
-    stats_cmd(out / "dataset", as_json=False)
-    err_console.rule("4/5 fit baselines and the structural predictor")
-    train_baselines_cmd(out / "dataset", out / "models", protocol="paper")
-    train_structural_cmd(out / "dataset", out / "models")
-    err_console.rule("5/5 evaluate on the held-out real-world kernels")
-    from schedcast.toolchain import find_toolchain
-
-    made_by = ["schedcast", "pipeline", "--out", str(out), "--runs", str(runs), "--gomaxprocs", str(gomaxprocs)]
-    made_by += ["--timeout", str(timeout), "--race" if race else "--no-race", "--seed", str(seed)]
-    made_by += ["--generated", str(generated), "--test-forms" if test_forms else "--no-test-forms"]
-    made_by += [a for d in gobench for a in ("--gobench", str(d))]
-    if markdown is not None:
-        made_by += ["--markdown", str(markdown)]
-    if ablations:
-        made_by += ["--ablations"]
-    how = {
-        "main job": " ".join(shlex.quote(a) for a in made_by),
-        "corpus": f"{len(programs)} programs ({', '.join(origins)}{'; train-side main programs also in test-kernel form' if test_forms else ''}); test = the real-world kernels",
-        "collection": f"{runs} runs per program, GOMAXPROCS={gomaxprocs}, race build={race}, wall limit {timeout} s "
-        f"(programs may declare less), base seed {seed}, {find_toolchain().version}",
-    }
-    evaluate_cmd(
-        out / "dataset", [out / "models"], split="test", protocol="paper", grouping="paper",
-        out=out / "results", markdown=markdown or out / "results" / "results.md", boot=boot, seed=0, origin=None,
-        context_extra=json.dumps(how), ablations=ablations,
+    ran = [s.name for s in result.stages if not s.skipped]
+    skipped = [s.name for s in result.stages if s.skipped]
+    err_console.print(
+        f"main job done in {result.seconds:.0f} s (ran: {', '.join(ran) or 'nothing'}; up to date: {', '.join(skipped) or 'nothing'})",
+        highlight=False, soft_wrap=True,
     )
-    from schedcast.report import ReportError, build_report
-
-    err_console.rule("then: the HTML report")
-    try:
-        report = build_report(out, command=f"schedcast report {shlex.quote(str(out))}")
-    except ReportError as exc:
-        fail(str(exc))
-    err_console.print(f"main job done in {time.monotonic() - started:.0f} s", highlight=False)
-    console.print(f"report ({len(report.sections) - len(report.missing)} of {len(report.sections)} sections, {report.seconds:.1f} s) -> {report.index}", highlight=False, soft_wrap=True)
+    if result.report is not None:
+        report = result.report
+        index = out / "report" / report.index.name
+        console.print(f"report ({len(report.sections) - len(report.missing)} of {len(report.sections)} sections, {report.seconds:.1f} s) -> {index}", highlight=False, soft_wrap=True)
+    elif (out / "report").is_dir():
+        console.print(f"report -> {out / 'report'}", highlight=False, soft_wrap=True)
 
 
 def _mount_stages() -> None:
     from schedcast.corpus.cli import app as corpus_app
     from schedcast.dataset.cli import app as dataset_app
-    from schedcast.evaluate.cli import evaluate_cmd, train_app
+    from schedcast.evaluate.cli import evaluate_cmd
     from schedcast.leaks.cli import leaks_cmd
+    from schedcast.models.cli import train_app
     from schedcast.models.zeroshot_cli import zero_shot_cmd
     from schedcast.probe.cli import probe_cmd
     from schedcast.report.cli import report_cmd

@@ -9,8 +9,9 @@ import pytest
 
 from schedcast.collect import RunConfig, collect
 from schedcast.corpus.catalog import load_program_tree
+from schedcast.collect.build import compile_error
 from schedcast.corpus.gobench import import_gobench
-from schedcast.corpus.measure import measure_collection
+from schedcast.dataset.measure import measure_collection
 from schedcast.corpus.program import ProgramError, ProgramKind
 
 LEAKING_TEST = '''package etcd7443
@@ -99,7 +100,7 @@ def write_tree(root: Path) -> Path:
 def imported(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     root = write_tree(tmp_path_factory.mktemp("gobench-checkout"))
     out = tmp_path_factory.mktemp("gobench-programs")
-    return import_gobench(root, out), out
+    return import_gobench(root, out, check_build=compile_error), out
 
 
 def test_imports_good_kernels_with_metadata(imported) -> None:  # type: ignore[no-untyped-def]
@@ -138,7 +139,7 @@ def test_wrong_layout_is_a_clear_error(tmp_path: Path) -> None:
 def test_missing_metadata_file_is_counted(tmp_path: Path) -> None:
     root = write_tree(tmp_path)
     (root / "gobench/configures/goker/nonblocking.json").unlink()
-    result = import_gobench(root, check_build=False)
+    result = import_gobench(root)
     assert [p.id for p in result.programs] == ["gobench_etcd_7443", "gobench_grpc_2"]
     assert any("metadata file missing" in s.reason for s in result.skipped)
 

@@ -9,7 +9,7 @@ import pytest
 
 from schedcast.collect import RunConfig, collect
 from schedcast.corpus.goker import goker_dir, parse_readme, parse_runtime_test, split_name, toolchain_goker_programs
-from schedcast.corpus.measure import measure_collection
+from schedcast.dataset.measure import measure_collection
 from schedcast.corpus.program import ProgramError, ProgramKind
 
 KERNELS = toolchain_goker_programs()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from schedcast.corpus.measure import (
+from schedcast.dataset.measure import (
     manifestation_rate,
     measure_collection,
     origin_table,

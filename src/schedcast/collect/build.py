@@ -207,3 +207,14 @@ def build(program: Program, race: bool = True, cache_root: Path | None = None) -
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     return Build(program.id, key, binary, race, program.kind, tc.version, cached=False)
+
+
+def compile_error(program: Program, race: bool = True) -> str:
+    """Why `program` does not compile (the compiler's first lines), or "" when it builds
+    (the build is cached, so a collection reuses it)."""
+    try:
+        build(program, race=race)
+        return ""
+    except BuildError as exc:
+        lines = [ln for ln in exc.compiler_output.splitlines() if ln.strip()]
+        return "does not compile under this toolchain: " + " | ".join(lines[:3])

@@ -53,7 +53,7 @@ def _programs(origin: list[str] | None, gobench: list[Path] | None, count: int, 
 def _measured(runs: Path | None, traces: bool = True) -> dict[str, object]:
     if runs is None:
         return {}
-    from schedcast.corpus.measure import measure_collection
+    from schedcast.dataset.measure import measure_collection
 
     if not (runs / "runs.parquet").exists() and not (runs / "pending").is_dir():
         fail(f"{runs}: not a collection directory (run `schedcast collect --out {runs}` first)")
@@ -216,10 +216,11 @@ def import_gobench_cmd(
     build_check: Annotated[bool, typer.Option("--build-check/--no-build-check", help="Compile every kernel (race build) and skip those that fail.")] = True,
 ) -> None:
     """Import every GoKer kernel of a GoBench checkout as a test-kernel program."""
+    from schedcast.collect.build import compile_error
     from schedcast.corpus.gobench import import_gobench
 
     try:
-        result = import_gobench(path, out, check_build=build_check)
+        result = import_gobench(path, out, check_build=compile_error if build_check else None)
     except ProgramError as exc:
         fail(str(exc))
         return
@@ -257,9 +258,9 @@ def table_cmd(
     current: Annotated[bool, typer.Option("--current", help="Count only runs of the current versions of built-in, hand-crafted, generated and GoKer programs (drops everything else).")] = False,
 ) -> None:
     """Markdown table per origin: programs, runs, outcome mix, manifestation, nondeterminism."""
-    from schedcast.corpus.measure import origin_table_markdown, program_table_markdown
+    from schedcast.dataset.measure import origin_table_markdown, program_table_markdown
 
-    from schedcast.corpus.measure import measure_collection
+    from schedcast.dataset.measure import measure_collection
 
     measured: dict[str, object] = {}
     programs = _programs(None, None, 200, 0) if current else None

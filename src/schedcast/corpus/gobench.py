@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -140,19 +141,13 @@ def _kernel(directory: Path, category: str, project: str, bug_id: str, meta: dic
     )
 
 
-def _check_builds(programs: list[Program], workers: int | None) -> tuple[list[Program], list[Skipped]]:
-    from schedcast.collect.build import BuildError, build
+BuildCheck = Callable[[Program], str]
+"""Compiles a program; returns why it does not compile, or "" (schedcast.collect.build.compile_error)."""
 
-    def one(p: Program) -> str:
-        try:
-            build(p, race=True)
-            return ""
-        except BuildError as exc:
-            lines = [ln for ln in exc.compiler_output.splitlines() if ln.strip()]
-            return "does not compile under this toolchain: " + " | ".join(lines[:3])
 
+def _check_builds(programs: list[Program], check: BuildCheck, workers: int | None) -> tuple[list[Program], list[Skipped]]:
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        errors = list(track(pool.map(one, programs), "import-gobench", len(programs), "builds"))
+        errors = list(track(pool.map(check, programs), "import-gobench", len(programs), "builds"))
     kept = [p for p, e in zip(programs, errors) if not e]
     skipped = [Skipped(p.extra["source"], e) for p, e in zip(programs, errors) if e]
     return kept, skipped
@@ -162,13 +157,14 @@ def import_gobench(
     path: Path,
     out_dir: Path | None = None,
     *,
-    check_build: bool = True,
+    check_build: BuildCheck | None = None,
     workers: int | None = None,
 ) -> GoBenchImport:
     """Import every GoKer kernel of a GoBench checkout; write them under `out_dir` if given.
 
-    With `check_build` every kernel is compiled (race build, the same binary a
-    collection will use, so the build cache is warm afterwards)."""
+    With `check_build` (schedcast.collect.build.compile_error: a race build, the same
+    binary a collection will use, so the build cache is warm afterwards) every kernel is
+    compiled and those that fail are skipped, with the compiler's first lines."""
     root = find_gobench_root(path)
     result = GoBenchImport(root=root)
     candidates: list[Program] = []
@@ -192,8 +188,8 @@ def import_gobench(
             stray = sorted(p.name for p in project_dir.iterdir() if p.is_file() and p.suffix == ".go")
             if stray:
                 result.skipped.append(Skipped(str(project_dir), f"Go files outside a <project>/<id>/ folder: {stray}"))
-    if check_build and candidates:
-        candidates, failed = _check_builds(candidates, workers)
+    if check_build is not None and candidates:
+        candidates, failed = _check_builds(candidates, check_build, workers)
         result.skipped += failed
     result.programs = candidates
     if out_dir is not None:

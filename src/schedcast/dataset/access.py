@@ -12,6 +12,7 @@ import polars as pl
 import pyarrow as pa
 
 from schedcast.dataset import schema
+from schedcast.dataset.examples import Examples
 from schedcast.dataset.prompts import PromptEvent, PromptExample, goroutine_states
 
 
@@ -164,8 +165,6 @@ class DatasetView:
     def examples_at(self, run_keys: np.ndarray, ks: np.ndarray, labels: np.ndarray | None = None):  # type: ignore[no-untyped-def]
         """Predictor `Examples` at these (run, prefix length) positions, with the richer
         structural view attached (`Examples.structure`). Labels default to event k's kind."""
-        from schedcast.models.base import Examples
-
         run_keys = np.asarray(run_keys, dtype=np.int64)
         ks = np.asarray(ks, dtype=np.int64)
         starts = np.array([self._span[int(r)][0] for r in run_keys], dtype=np.int64)

@@ -1,5 +1,7 @@
-"""Evaluation: exactly defined metrics, intervals and tests for next-event predictors."""
+"""Evaluation: exactly defined metrics, intervals and tests for next-event predictors;
+the stage API `run_evaluation(EvaluateInputs, out, markdown) -> EvaluateResult`."""
 
+from schedcast.evaluate.api import EvaluateInputs, EvaluateResult, run_evaluation
 from schedcast.evaluate.metrics import (
     ECE_BINS,
     MetricInputError,
@@ -22,6 +24,9 @@ from schedcast.evaluate.metrics import (
 
 __all__ = [
     "ECE_BINS",
+    "EvaluateInputs",
+    "EvaluateResult",
+    "run_evaluation",
     "MetricInputError",
     "accuracy",
     "bootstrap_by_program",

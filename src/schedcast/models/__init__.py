@@ -1,6 +1,7 @@
 """Predictors behind one protocol: fit, predict_proba -> (n, 6), save / load: the
 baselines and the structural predictor (docs/models.md)."""
 
+from schedcast.models.api import BaselinesResult, StructuralResult, TrajectoryResult, train_baselines, train_structural, train_trajectory
 from schedcast.models.base import KIND_NAMES, Examples, ModelError, Predictor, load_predictor
 from schedcast.models.baselines import (
     BASELINES,
@@ -15,6 +16,12 @@ from schedcast.models.structural import StructuralPredictor
 
 __all__ = [
     "BASELINES",
+    "BaselinesResult",
+    "StructuralResult",
+    "TrajectoryResult",
+    "train_baselines",
+    "train_structural",
+    "train_trajectory",
     "KIND_NAMES",
     "Examples",
     "FsmPriorPredictor",

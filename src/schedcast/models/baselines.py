@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted
+from schedcast.models.scoring import nll
 
 PRIOR_PSEUDOCOUNT = 0.5  # Jeffreys: half an observation of every kind
 
@@ -168,8 +169,6 @@ def select_ngram_order(
     train: Examples, validation: Examples, orders: range = range(1, 7), alpha: float = 1.0
 ) -> tuple[NgramPredictor, dict[int, float]]:
     """Fit one n-gram per order; keep the one with the lowest validation NLL."""
-    from schedcast.evaluate.metrics import nll
-
     if len(validation) == 0:
         raise ModelError("ngram: the validation split is empty; cannot pick an order")
     scores: dict[int, float] = {}

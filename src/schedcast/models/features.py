@@ -293,7 +293,7 @@ def _run_features(
     if not table.has_facts:
         out[rows, c:] = 0.0
         return
-    nop, nnx = len(OPS), len(NEXT_NAMES)
+    nop = len(OPS)
     site_at = np.where(where >= 0, run.site[np.maximum(where, 0)] if run.site.size else -1, -1)
     last_site = np.where(has_last, run.site[np.maximum(last_pos, 0)] if run.site.size else -1, -1)
     last_g_site = np.where(has_last, site_at[rng, g_last], -1)

@@ -1,4 +1,4 @@
-"""`schedcast train trajectory`: mounted on the train app (schedcast.evaluate.cli)."""
+"""`schedcast train trajectory`: mounted on the train app (schedcast.models.cli)."""
 
 from __future__ import annotations
 

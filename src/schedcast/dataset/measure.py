@@ -28,7 +28,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from schedcast.collect.store import RunStore
 from schedcast.corpus.program import Program
+from schedcast.dataset.extract import EventRules, extract_run
 from schedcast.terminal import track
 
 END = "<end>"
@@ -109,8 +111,6 @@ def measure_collection(
 
     With `programs`, only runs of exactly those programs (same id and source hash)
     count: a collection may also hold runs of older versions of a program."""
-    from schedcast.collect.store import RunStore
-
     store = RunStore(Path(out_dir))
     store.consolidate()
     runs = store.read_runs().select(
@@ -153,8 +153,6 @@ def measure_collection(
 
 def _add_trace_measures(m: Measured, root: Path, rows: list[dict[str, object]], limit: int | None, kind: str) -> None:
     # Traces are read the way the dataset reads them (same window, same filter).
-    from schedcast.dataset.extract import EventRules, extract_run
-
     rules = EventRules.for_program(kind, m.origin)
     sequences: list[tuple[int, ...]] = []
     max_live = 0
