@@ -272,6 +272,8 @@ def pipeline(
     race: Annotated[Optional[bool], typer.Option("--race/--no-race", help="Build with the race detector. (demo: race)", show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Base seed; each run's seed derives from it. (demo: 0)")] = None,
     workers: WorkersOption = None,
+    executor: Annotated[Optional[str], typer.Option(help="Where runs, dataset extraction and bootstraps happen: local | dask (docs/collect.md). (demo: local)")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="The dask scheduler, tcp://HOST:PORT (with --executor dask; default: a local cluster of --workers processes).")] = None,
     generated: Annotated[Optional[int], typer.Option(help=f"Also collect this many generated programs (train side). (demo: {GENERATED_DEFAULT})")] = None,
     test_forms: Annotated[Optional[bool], typer.Option("--test-forms/--no-test-forms", help="Also collect each train-side main program in test-kernel form (about doubles the train-side builds; over the 10-minute budget on 2 cores).", show_default=False)] = None,
     gobench: Annotated[Optional[list[Path]], typer.Option(help="Folders written by `corpus import-gobench` (test side).")] = None,
@@ -293,7 +295,8 @@ def pipeline(
     from schedcast.report import ReportError
 
     given = {
-        "collect": {"runs": runs, "gomaxprocs": gomaxprocs, "timeout": timeout, "race": race, "seed": seed, "workers": workers},
+        "collect": {"runs": runs, "gomaxprocs": gomaxprocs, "timeout": timeout, "race": race, "seed": seed, "workers": workers,
+                    "executor": executor, "scheduler": scheduler},
         "dataset": {"workers": workers},
         "corpus": {"generated": generated, "test_forms": test_forms, "gobench": [str(d) for d in gobench] if gobench else None,
                    "programs": list(program) if program else None},

@@ -173,3 +173,41 @@ def test_output_of_an_older_version_is_named_and_kept(tmp_path: Path) -> None:
     # Nothing finished is lost: the older output is kept beside it.
     assert (tmp_path / "dataset.old-0.0.1" / "examples.parquet").read_bytes() == b"made by an older schedcast"
     assert (target / MANIFEST).is_file() and not tmp.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--executor", "threads"], "unknown executor 'threads'"),
+        (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler needs --executor dask"),
+        (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the dask scheduler at tcp://127.0.0.1:9"),
+    ],
+)
+def test_bad_executor_is_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    result = CliRunner().invoke(app, ["pipeline", "--config", str(config), "--out", str(tmp_path / "out"), *args])
+    assert result.exit_code == 1
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_dask_executor_gives_the_local_outputs(tmp_path: Path) -> None:
+    """The same collection, then dataset, models, results and report on a 2-process
+    dask LocalCluster and locally: where the work runs changes no output."""
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    local, distributed = tmp_path / "local", tmp_path / "dask"
+    finish(config, local)
+    shutil.copytree(local, distributed, ignore=shutil.ignore_patterns(*STAGE_DIRS, ".lock"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "schedcast", "pipeline", "--config", str(config), "--out", str(distributed),
+         "--executor", "dask", "--workers", "2"],
+        capture_output=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert "collect: up to date" in proc.stderr.decode()
+    for stage in STAGE_DIRS:
+        assert files(local / stage) == files(distributed / stage), stage

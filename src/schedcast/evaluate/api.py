@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
+from schedcast.collect.executor import Executor
 from schedcast.dataset.access import DatasetView
 from schedcast.evaluate.ablations import ablations_markdown, structural_ablations
 from schedcast.evaluate.evaluation import Evaluation, EvaluationError, evaluate
@@ -44,16 +45,19 @@ class EvaluateResult:
     written: list[Path] = field(default_factory=list)
 
 
-def run_evaluation(inputs: EvaluateInputs, out: Path | None = None, markdown: Path | None = None) -> EvaluateResult:
+def run_evaluation(
+    inputs: EvaluateInputs, out: Path | None = None, markdown: Path | None = None, executor: Executor | None = None,
+) -> EvaluateResult:
     """Evaluate; write metrics.json and the CSV tables under `out` (and ablations.json),
-    and the results page at `markdown`, when given."""
+    and the results page at `markdown`, when given. `executor` runs the bootstraps
+    (default: threads here)."""
     if inputs.boot < 1:
         raise EvaluationError(f"--boot must be at least 1 (got {inputs.boot})")
     predictors = [load_predictor(f) for f in model_files(list(inputs.models))]
     view = DatasetView(inputs.dataset)
     ev = evaluate(
         predictors, view, inputs.split, inputs.protocol, inputs.grouping, n_boot=inputs.boot, seed=inputs.seed,
-        origins=list(inputs.origins) or None,
+        origins=list(inputs.origins) or None, executor=executor,
     )
     context: dict[str, object] = {**inputs.made_by, **dataset_context(view)}
     if inputs.command:

@@ -33,6 +33,8 @@ class CollectConfig:
     race: bool = True
     seed: int = 0
     workers: int | None = None  # parallel runs; does not change the results (not in the stage key)
+    executor: str = "local"  # local | dask: where runs, dataset extraction and bootstraps happen (not in the stage key)
+    scheduler: str | None = None  # the dask scheduler, tcp://HOST:PORT (None with dask: a LocalCluster of `workers` processes)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ class DatasetConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     structural: bool = True
-    max_iter: int = 60  # the structural predictor's boosting iterations
+    max_iter: int = 20  # the structural predictor's boosting iterations per fold booster
+    folds: int = 3  # its cross-fitting folds by program family
     positions: int = 10  # its extra training positions per train run
     seed: int = 0
     trajectory: bool = False  # the trajectory model (issue 14); off until its cost in the main job is measured

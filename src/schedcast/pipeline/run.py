@@ -16,7 +16,8 @@ from typing import Any
 from rich.console import Console
 
 from schedcast import __version__
-from schedcast.collect import LocalExecutor, RunStore, collect
+from schedcast.collect import RunStore, collect
+from schedcast.collect.executor import Executor, ExecutorError, make_executor
 from schedcast.collect.runner import RunConfig
 from schedcast.collect.sandbox import Limits
 from schedcast.corpus.api import Corpus, CorpusSpec, select_corpus
@@ -134,7 +135,8 @@ def main_job_command(out: Path, config: PipelineConfig) -> str:
 
 def _no_workers(section: Any) -> dict[str, Any]:
     d = section_dict(section)
-    d.pop("workers", None)
+    for where in ("workers", "executor", "scheduler"):  # where the work runs never changes the results
+        d.pop(where, None)
     return d
 
 
@@ -198,6 +200,17 @@ def run_pipeline(config: PipelineConfig, out: Path, console: Console | None = No
     of its inputs; a rerun skips finished stages, and a killed run resumes where it stopped."""
     console = console or Console(stderr=True)
     validate(config)
+    c = config.collect
+    try:
+        executor = make_executor(c.executor, c.scheduler, c.workers)
+    except ExecutorError as exc:
+        raise ConfigError(f"collect.executor: {exc}") from exc
+    with executor:
+        return _run(config, out, console, executor)
+
+
+def _run(config: PipelineConfig, out: Path, console: Console, executor: Executor) -> PipelineResult:
+    distributed = config.collect.executor == "dask"  # else dataset extraction keeps its own process pool
     started = time.monotonic()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -231,7 +244,7 @@ def run_pipeline(config: PipelineConfig, out: Path, console: Console | None = No
         (out / COLLECT_MANIFEST).mkdir(exist_ok=True)
         (out / COLLECT_MANIFEST / MANIFEST).unlink(missing_ok=True)
         run_config = RunConfig(runs=c.runs, gomaxprocs=c.gomaxprocs, race=c.race, seed=c.seed, limits=Limits(wall_seconds=c.timeout))
-        summary = collect(corpus.programs, out, run_config, executor=LocalExecutor(c.workers), console=console)
+        summary = collect(corpus.programs, out, run_config, executor=executor, console=console)
         for program_id, message in sorted(summary.build_errors.items()):
             first = message.splitlines()[-1] if message else ""
             console.print(f"[yellow]build error[/] {program_id}: {first}", highlight=False, soft_wrap=True)
@@ -249,7 +262,7 @@ def run_pipeline(config: PipelineConfig, out: Path, console: Console | None = No
     runner.rule("2/5 dataset")
 
     def make_dataset(tmp: Path) -> None:
-        report = build_dataset(out, tmp, BuildOptions(validation_fraction=d.validation, workers=d.workers, keep_runtime=d.keep_runtime))
+        report = build_dataset(out, tmp, BuildOptions(validation_fraction=d.validation, workers=d.workers, keep_runtime=d.keep_runtime), executor=executor if distributed else None)
         result.dataset = report
         skipped = ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items())) or "none"
         console.print(
@@ -274,7 +287,7 @@ def run_pipeline(config: PipelineConfig, out: Path, console: Console | None = No
         baselines = train_baselines(out / "dataset", tmp, "paper")
         console.print(baselines.summary(out / "models"), highlight=False, soft_wrap=True)
         if t.structural:
-            structural = train_structural(out / "dataset", tmp, StructuralOptions(max_iter=t.max_iter, positions_per_run=t.positions, seed=t.seed))
+            structural = train_structural(out / "dataset", tmp, StructuralOptions(max_iter=t.max_iter, folds=t.folds, positions_per_run=t.positions, seed=t.seed))
             console.print(structural.summary().replace(str(tmp), str(out / "models")), highlight=False, soft_wrap=True)
         if t.trajectory:
             _train_trajectory(out / "dataset", tmp, t.trajectory_epochs, t.seed, console)
@@ -300,7 +313,7 @@ def run_pipeline(config: PipelineConfig, out: Path, console: Console | None = No
     )
 
     def make_results(tmp: Path) -> None:
-        ev = run_evaluation(inputs, tmp, tmp / "results.md")
+        ev = run_evaluation(inputs, tmp, tmp / "results.md", executor=executor if distributed else None)
         result.evaluation = ev
         print_evaluation(ev.evaluation, console)
         if ev.ablations_section:
