@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from schedcast.dataset.access import DatasetView
-from schedcast.dataset.prompts import KIND_NAMES, PromptTooLong
+from schedcast.dataset.prompts import KIND_NAMES, PromptEvent, PromptExample, PromptTooLong, truncate
 from schedcast.models.base import load_predictor
 from schedcast.models.lm import LMError, LMPredictor, TrainOptions, train_lm
 from schedcast.models.lm.loading import load_model, load_tokenizer
-from schedcast.models.lm.prompting import PromptEncoder
+from schedcast.models.lm.prompting import PromptEncoder, state_order
 from schedcast.models.lm.training import IGNORE, TrainExample, batch_losses, response_labels, select_groups
 
 SECOND_TOKENS = ("Block", "Create", "End", "Sched", "Start", "Un")
@@ -54,6 +54,7 @@ def test_discriminating_position_on_every_example(view: DatasetView, tok, fmt: s
             assert tok.convert_ids_to_tokens(e.input_ids[e.position]) == "Go"
             assert e.input_ids[e.position + 1] == e.kind_ids[label]
             assert e.position >= e.n_prompt
+            assert e.states_dropped == 0  # these lists fit: never cut
             n += 1
     assert n > 50
     assert tuple(tok.convert_ids_to_tokens(list(enc.kind_ids))) == SECOND_TOKENS
@@ -208,6 +209,9 @@ def test_a_killed_run_resumes_to_the_same_adapter(builtin_dataset: Path, tiny_mo
     ]
     full = subprocess.run([*args, "--out", str(tmp_path / "full")], capture_output=True, text=True, timeout=600)
     assert full.returncode == 0, full.stderr
+    # stderr is not a terminal: one plain line per step (a log file sees the progress)
+    steps = [line for line in full.stderr.splitlines() if line.startswith("lm-ce: step ")]
+    assert steps and steps[0].startswith("lm-ce: step 1/") and "s/step, ETA" in steps[-1]
     killed_out = tmp_path / "killed"
     proc = subprocess.Popen([*args, "--out", str(killed_out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = killed_out / "lm-ce.checkpoint" / "state.pt"
@@ -323,3 +327,99 @@ def test_real_smollm2_scores_a_real_prompt(view: DatasetView) -> None:
     np.testing.assert_allclose(q[0], p / p.sum(), atol=1e-5)
     assert p.sum() > 0.5  # the pretrained model puts most of its mass on a kind after "Go"
     assert model_dir.joinpath("model.safetensors").is_file()
+
+
+def test_score_cache_reuses_finished_scores_and_only_for_the_same_model(trained, view: DatasetView, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    out, _, _ = trained
+    folder = tmp_path / "models"
+    shutil.copytree(out, folder)
+    (folder / "lm-kl.scores.sqlite").unlink(missing_ok=True)  # an earlier test scored with this file
+    examples, _ = view.model_examples("train")
+    examples = examples.subset(np.arange(0, 60, 10))
+    first = load_predictor(folder / "lm-kl.json")
+    q = first.predict_proba(examples)
+    assert first.report.cached == 0 and first.report.scored == len(examples)
+    assert (folder / "lm-kl.scores.sqlite").is_file()
+    again = load_predictor(folder / "lm-kl.json")
+    np.testing.assert_array_equal(again.predict_proba(examples), q)  # read back, not recomputed
+    assert again.report.cached == again.report.scored == len(examples)
+    # other adapter weights under the same file name: the cached rows are not used
+    weights_file = folder / "lm-kl.adapter" / "adapter_model.safetensors"
+    weights = load_file(str(weights_file))
+    save_file({k: (v * 3 if "lora_B" in k else v) for k, v in weights.items()}, str(weights_file))
+    changed = load_predictor(folder / "lm-kl.json")
+    q2 = changed.predict_proba(examples)
+    assert changed.report.cached == 0
+    assert not np.allclose(q2, q, atol=1e-6)
+    # a cache that cannot be opened is skipped, the scores are the same
+    nowhere = load_predictor(folder / "lm-kl.json")
+    nowhere.score_cache = tmp_path / "no-such-folder" / "x.sqlite"
+    np.testing.assert_allclose(nowhere.predict_proba(examples), q2, atol=1e-9)
+    assert nowhere.report.cached == 0
+
+
+def test_stratified_subset_keeps_k_per_program_and_every_other_split(builtin_dataset: Path, tmp_path: Path) -> None:
+    import polars as pl
+
+    from schedcast.models.lm.subset import main, write_subset
+
+    split = "train"  # the builtin dataset's programs are all in train; the rule is the same for test
+    full = DatasetView(builtin_dataset)
+    n, programs = write_subset(builtin_dataset, tmp_path / "a", split=split, per_program=2, seed=5)
+    sub = DatasetView(tmp_path / "a")
+    ex_full, rows_full = full.model_examples(split)
+    ex_sub, rows_sub = sub.model_examples(split)
+    per_program_full = {p: int((ex_full.programs == p).sum()) for p in set(ex_full.programs.tolist())}
+    per_program_sub = {p: int((ex_sub.programs == p).sum()) for p in set(ex_sub.programs.tolist())}
+    assert len(per_program_full) > 1 and max(per_program_full.values()) > 2
+    assert set(per_program_sub) == set(per_program_full) and programs == len(per_program_full)
+    assert all(per_program_sub[p] == min(2, per_program_full[p]) for p in per_program_full)
+    assert 0 < len(ex_sub) == n < len(ex_full)
+    kept = set(zip(rows_sub["run_key"].to_list(), rows_sub["k"].to_list()))
+    assert kept <= set(zip(rows_full["run_key"].to_list(), rows_full["k"].to_list()))
+    for program in per_program_full:  # spread over the depths first
+        depths = rows_sub.filter(pl.Series(ex_sub.programs == program))["depth_pct"].to_list()
+        assert len(set(depths)) == len(depths)
+    others = pl.col("split") != split
+    assert full.examples.filter(others).equals(sub.examples.filter(others))  # the other splits are whole
+    write_subset(builtin_dataset, tmp_path / "b", split=split, per_program=2, seed=5)  # the same seed, the same examples
+    assert pl.read_parquet(tmp_path / "a" / "examples.parquet").equals(pl.read_parquet(tmp_path / "b" / "examples.parquet"))
+    assert main([str(tmp_path / "missing"), str(tmp_path / "c")]) == 1
+
+
+def _stress_example(n_dead: int = 400) -> PromptExample:
+    """A stress kernel's shape: a few live goroutines and hundreds that already ended."""
+    events: list[PromptEvent] = []
+    states = {1: "running", 2: "runnable"}
+    for g in range(3, 13):
+        states[g] = f"blocked (chan receive) at goker/kernel.go:{g}"
+        events.append(PromptEvent(KIND_NAMES.index("GoBlock"), g, "chan receive", f"goker/kernel.go:{g}"))
+    for g in range(13, 13 + n_dead):
+        states[g] = "dead"
+        events.insert(0, PromptEvent(KIND_NAMES.index("GoEnd"), g))
+    source = "// file: kernel.go\npackage main\n\nfunc main() {\n\tfor i := 0; i < 400; i++ {\n\t\tgo func() {}()\n\t}\n}\n"
+    return PromptExample(source, tuple(events), states, KIND_NAMES.index("GoUnblock"), 12)
+
+
+def test_states_list_that_cannot_fit_keeps_the_live_goroutines(tok) -> None:  # type: ignore[no-untyped-def]
+    ex = _stress_example()
+    assert state_order(ex)[:4] == [1, 2, 12, 11]  # running, runnable, then blocked by most recent event
+    assert state_order(ex)[-1] == 412  # the dead goroutine with the oldest event goes first (events are oldest first)
+    enc = PromptEncoder(tok, "paper", max_length=1024, chat=True)
+    with pytest.raises(PromptTooLong):  # the dataset's truncation alone cannot fit it
+        truncate(ex, 1024, lambda text: len(tok(text)["input_ids"]), "paper")
+    e = enc.encode(ex)  # asserts the discriminating position as for every example
+    assert len(e.input_ids) <= 1024 and 0 < e.states_dropped < len(ex.states)
+    text = e.prompt.prompt
+    for g in range(1, 13):
+        assert f"G{g}: " in text  # every live goroutine is kept
+    assert "G412: dead" not in text
+    assert e.input_ids[e.position + 1] == e.kind_ids[KIND_NAMES.index("GoUnblock")]
+    small = _stress_example(n_dead=3)  # a list that fits is never cut
+    assert enc.encode(small).states_dropped == 0
+    with pytest.raises(PromptTooLong):  # not even the bare question fits
+        PromptEncoder(tok, "paper", max_length=60, chat=True).encode(ex)

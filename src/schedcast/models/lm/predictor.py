@@ -13,9 +13,11 @@ the folder `<file stem>.adapter` beside it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,13 +40,17 @@ class ScoreReport:
     seconds."""
 
     scored: int = 0
+    cached: int = 0  # of `scored`, read from the score cache (not computed again)
     too_long: int = 0
     truncated: int = 0
+    states_dropped: int = 0  # of `truncated`, prompts whose goroutine-states list was cut
     seconds: float = 0.0
 
     @property
     def per_second(self) -> float:
-        return self.scored / self.seconds if self.seconds > 0 else 0.0
+        """Examples computed (not read from the cache) per second."""
+        computed = self.scored - self.cached
+        return computed / self.seconds if self.seconds > 0 else 0.0
 
 
 class LMPredictor(Predictor):
@@ -76,6 +82,9 @@ class LMPredictor(Predictor):
         self.kind_ids = list(kind_ids) if kind_ids is not None else None
         self.train_info = train_info or {}
         self.show_progress = sys.stderr.isatty()
+        # Kind logits already computed, keyed by model fingerprint and tokens (ScoreCache);
+        # set to `<file>.scores.sqlite` beside a loaded model file, None (no cache) otherwise.
+        self.score_cache: Path | None = None
         self.report = ScoreReport()
         self._home: Path | None = None
         self._model: Any = None
@@ -92,6 +101,7 @@ class LMPredictor(Predictor):
 
     def loaded_from(self, path: Path) -> None:
         self._home = Path(path).parent
+        self.score_cache = Path(path).with_suffix(".scores.sqlite")
 
     def adapter_path(self) -> Path | None:
         if self.adapter is None:
@@ -120,6 +130,26 @@ class LMPredictor(Predictor):
             self._model, self._tokenizer = model, tokenizer
         return self._model, self._tokenizer
 
+    def fingerprint(self) -> str:
+        """What the kind logits depend on besides the tokens: the model folder's files
+        (name, size, mtime) and the adapter's weights (their hash)."""
+        from schedcast.models.lm.loading import resolve_model
+
+        h = hashlib.sha256()
+        model_dir = resolve_model(self.model_spec)
+        h.update(f"{model_dir.resolve()}|4bit={self.quantize_4bit}".encode())
+        for f in sorted(model_dir.iterdir()):
+            if f.is_file():
+                st = f.stat()
+                h.update(f"|{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        adapter = self.adapter_path()
+        if adapter is not None:
+            for f in sorted(adapter.glob("*")):
+                if f.is_file():
+                    h.update(f.name.encode())
+                    h.update(hashlib.sha256(f.read_bytes()).digest())
+        return h.hexdigest()
+
     def encoder(self) -> Any:
         if self._encoder is None:
             from schedcast.models.lm.prompting import PromptEncoder
@@ -145,18 +175,31 @@ class LMPredictor(Predictor):
         started = time.monotonic()
         model, tok = self.ensure_loaded()
         enc = self.encoder()
-        prompts = self._prompts(examples)
-        out = np.tile(np.asarray(self.prior, dtype=np.float64), (len(prompts), 1))
+        if examples.prompt is None:
+            raise ModelError(f"{self.name}: these examples carry no prompts (read them with DatasetView.model_examples)")
+        out = np.tile(np.asarray(self.prior, dtype=np.float64), (len(examples), 1))
         seqs: list[list[int]] = []
         where: list[int] = []
         report = ScoreReport()
-        for i, ex in enumerate(_progress(prompts, "encoding prompts", self.show_progress)):
-            try:
-                e = enc.encode(ex)
-            except PromptTooLong:
+        # LMs that share a tokenizer and prompt options (base, CE, KL) encode each example
+        # once per process: building and truncating a stress kernel's prompt costs seconds.
+        memo = _ENCODED.setdefault(examples.prompt, {})
+        options = (str(getattr(tok, "name_or_path", "")), enc.fmt, enc.max_length, enc.chat)
+        for i in _progress(list(range(len(examples))), "encoding prompts", self.show_progress):
+            key = (*options, i)
+            if key not in memo:
+                try:
+                    memo[key] = enc.encode(examples.prompt(i))
+                except PromptTooLong:
+                    memo[key] = None
+            e = memo[key]
+            if e is None:
                 report.too_long += 1
                 continue
-            report.truncated += int(e.prompt.source_lines_dropped > 0 or e.prompt.events_dropped > 0)
+            if enc.kind_ids is None:
+                enc.kind_ids = e.kind_ids
+            report.truncated += int(e.prompt.source_lines_dropped > 0 or e.prompt.events_dropped > 0 or e.states_dropped > 0)
+            report.states_dropped += int(e.states_dropped > 0)
             seqs.append(e.scoring_ids)
             where.append(i)
         if self.kind_ids is None and enc.kind_ids is not None:
@@ -164,18 +207,39 @@ class LMPredictor(Predictor):
         if seqs:
             from schedcast.models.lm.scoring import kind_logits
 
-            z = kind_logits(model, seqs, enc.kind_ids, tok.pad_token_id, self.batch_size, progress=self.show_progress)
+            cache = ScoreCache.open(self.score_cache, self.fingerprint(), enc.kind_ids) if self.score_cache is not None else None
+            z = np.zeros((len(seqs), N_KINDS))
+            todo = list(range(len(seqs)))
+            if cache is not None:
+                found = cache.get(seqs)
+                todo = [i for i in todo if i not in found]
+                for i, row in found.items():
+                    z[i] = row
+                report.cached = len(found)
+            if todo:
+                def keep(chunk: list[int], rows: np.ndarray) -> None:
+                    if cache is not None:
+                        cache.put([seqs[todo[j]] for j in chunk], rows)
+
+                z[todo] = kind_logits(
+                    model, [seqs[i] for i in todo], enc.kind_ids, tok.pad_token_id, self.batch_size,
+                    progress=self.show_progress, on_batch=keep,
+                )
+            if cache is not None:
+                cache.close()
             z = torch.softmax(torch.from_numpy(z), dim=1).numpy()
             out[np.array(where)] = z
         report.scored = len(seqs)
         report.seconds = time.monotonic() - started
         self.report = report
-        if len(prompts) >= 50:
+        if len(examples) >= 50:
             from schedcast.terminal import err_console
 
             err_console.print(
-                f"{self.name}: {report.scored} examples scored in {report.seconds:.0f} s ({report.per_second:.2f}/s), "
-                f"{report.too_long} too long for {self.max_length} tokens (prior), {report.truncated} truncated",
+                f"{self.name}: {report.scored} examples scored in {report.seconds:.0f} s ({report.per_second:.2f}/s"
+                f"{f'; {report.cached} from the score cache' if report.cached else ''}), "
+                f"{report.too_long} too long for {self.max_length} tokens (prior), {report.truncated} truncated "
+                f"({report.states_dropped} of them lost goroutines from the states list)",
                 highlight=False, soft_wrap=True,
             )
         return out / out.sum(axis=1, keepdims=True)
@@ -293,6 +357,63 @@ class LMPredictor(Predictor):
         tmp_file = path.with_suffix(path.suffix + ".tmp")
         tmp_file.write_text(json.dumps(blob, indent=1))
         tmp_file.replace(path)
+
+
+class ScoreCache:
+    """Kind logits already computed, in SQLite beside the model file: a rerun of
+    `schedcast evaluate`, or one after a kill, scores only what is missing. Each batch is
+    committed as it is computed. Keys are hashes of (model fingerprint, kind tokens,
+    token ids), so another adapter or model never reads these rows."""
+
+    def __init__(self, db: Any, fingerprint: str, kind_ids: Any) -> None:
+        self.db = db
+        self.prefix = f"{fingerprint}|{list(kind_ids)}|"
+
+    @classmethod
+    def open(cls, path: Path, fingerprint: str, kind_ids: Any) -> ScoreCache | None:
+        """The cache at `path`, or None (scoring goes on without it, said in one line)
+        when it cannot be opened or written: a read-only model folder, a corrupt file."""
+        import sqlite3
+
+        try:
+            db = sqlite3.connect(str(path), timeout=60)
+            db.execute("CREATE TABLE IF NOT EXISTS logits (key TEXT PRIMARY KEY, logits BLOB NOT NULL)")
+            db.commit()
+        except sqlite3.Error as exc:
+            from schedcast.terminal import err_console
+
+            err_console.print(f"note: score cache {path} not used ({exc})", highlight=False, soft_wrap=True, markup=False)
+            return None
+        return cls(db, fingerprint, kind_ids)
+
+    def key(self, seq: list[int]) -> str:
+        return hashlib.sha256((self.prefix + ",".join(map(str, seq))).encode()).hexdigest()
+
+    def get(self, seqs: list[list[int]]) -> dict[int, np.ndarray]:
+        keys = [self.key(s) for s in seqs]
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self.db.execute(f"SELECT key, logits FROM logits WHERE key IN ({marks})", chunk):
+                row = np.frombuffer(blob, dtype=np.float64)
+                if row.shape == (N_KINDS,):
+                    found[key] = row
+        return {i: found[k] for i, k in enumerate(keys) if k in found}
+
+    def put(self, seqs: list[list[int]], rows: np.ndarray) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO logits VALUES (?, ?)",
+            [(self.key(s), np.asarray(r, dtype=np.float64).tobytes()) for s, r in zip(seqs, rows)],
+        )
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# examples.prompt -> {(tokenizer, format, max_length, chat, index): Encoded or None (too long)}
+_ENCODED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 
 
 def _candidates(ex: PromptExample) -> list[list[int]]:

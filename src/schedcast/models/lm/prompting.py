@@ -33,6 +33,7 @@ class Encoded:
     position: int  # index of the token whose logits choose the kind
     kind_ids: tuple[int, ...]  # the six tokens that follow `position`, in kind order
     prompt: Prompt  # what truncation dropped
+    states_dropped: int = 0  # goroutines left out of the states list (it alone did not fit)
 
     @property
     def scoring_ids(self) -> list[int]:
@@ -81,11 +82,50 @@ class PromptEncoder:
         return render(PromptExample("", (), {}, kind, ex.target_g), self.fmt).target
 
     # -- encoding -------------------------------------------------------------
-    def fit(self, ex: PromptExample) -> Prompt:
-        """The example's prompt under the budget (raises PromptTooLong). The budget is
-        checked against the longest of the six answers, so any kind fits."""
+    def fit(self, ex: PromptExample) -> tuple[Prompt, int]:
+        """The example's prompt under the budget and the number of goroutines left out of
+        its states list (raises PromptTooLong). The budget is checked against the longest
+        of the six answers, so any kind fits.
+
+        Source lines go first, then the oldest events (the dataset's truncation). Only when
+        the goroutine-states list alone does not fit (stress kernels list hundreds to tens
+        of thousands of goroutines, most of them dead) are goroutines left out of it: the
+        running, then runnable, then blocked ones are kept, each by most recent event,
+        until the bare prompt takes half the budget; dead ones go first. An example that
+        fits with every goroutine is never changed."""
         longest = max(range(len(KIND_NAMES)), key=lambda k: len(self.answer(ex, k)))
         probe = PromptExample(ex.source, ex.events, ex.states, longest, ex.target_g)
+        if self._bare(probe, len(probe.states)) <= self.max_length:
+            try:
+                return self._fit(probe), 0
+            except PromptTooLong:
+                pass
+        if not probe.states:
+            raise PromptTooLong(f"the prompt does not fit in {self.max_length} tokens")
+        order = state_order(probe)
+        half = self.max_length // 2
+        lo, hi = 0, min(len(order), half)  # every state line takes more than one token
+        if self._bare(probe, 0, order) > half:
+            raise PromptTooLong(f"the prompt does not fit in {self.max_length} tokens even without goroutine states")
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._bare(probe, mid, order) <= half:
+                lo = mid
+            else:
+                hi = mid - 1
+        kept = {g: probe.states[g] for g in order[:lo]}
+        return self._fit(replace(probe, states=kept)), len(order) - lo
+
+    def _bare(self, ex: PromptExample, n_states: int, order: Sequence[int] | None = None) -> int:
+        """Tokens of the prompt without source and trace, with the first n_states
+        goroutines of `order` (all of them when order is None)."""
+        from schedcast.dataset.prompts import render
+
+        states = ex.states if order is None else {g: ex.states[g] for g in order[:n_states]}
+        r = render(PromptExample("", (), states, ex.target_kind, ex.target_g), self.fmt)
+        return self._count(r.prompt + r.target)
+
+    def _fit(self, probe: PromptExample) -> Prompt:
         budget = self.max_length
         for _ in range(4):
             p = truncate(probe, budget, self._count, self.fmt)
@@ -97,7 +137,7 @@ class PromptEncoder:
 
     def encode(self, ex: PromptExample) -> Encoded:
         """Tokens and discriminating position of one example (raises PromptTooLong)."""
-        p = self.fit(ex)
+        p, states_dropped = self.fit(ex)
         prompt_text = self.wrap(p.prompt)
         prompt_ids = self._ids(prompt_text)
         texts = [prompt_text + self.answer(ex, k) + self.eos_text for k in range(len(KIND_NAMES))]
@@ -105,7 +145,7 @@ class PromptEncoder:
         position = self._check(seqs, prompt_ids)
         kind_ids = tuple(s[position + 1] for s in seqs)
         label = ex.target_kind if 0 <= ex.target_kind < len(KIND_NAMES) else 0
-        return Encoded(seqs[label], len(prompt_ids), position, kind_ids, replace(p, target=self.answer(ex, label)))
+        return Encoded(seqs[label], len(prompt_ids), position, kind_ids, replace(p, target=self.answer(ex, label)), states_dropped)
 
     def _check(self, seqs: Sequence[list[int]], prompt_ids: list[int]) -> int:
         n = len(prompt_ids)
@@ -131,3 +171,15 @@ class PromptEncoder:
 
     def decode(self, ids: Sequence[int]) -> str:
         return str(self.tok.decode(list(ids)))
+
+
+_STATE_RANK = {"running": 0, "runnable": 1, "blocked": 2}
+
+
+def state_order(ex: PromptExample) -> list[int]:
+    """Goroutines in the order they are kept when the states list must shrink: running,
+    runnable, blocked, then the rest (dead); within each, the most recently active first."""
+    last: dict[int, int] = {}
+    for i, e in enumerate(ex.events):
+        last[e.g] = i
+    return sorted(ex.states, key=lambda g: (_STATE_RANK.get(ex.states[g].split(" ", 1)[0], 3), -last.get(g, -1), g))

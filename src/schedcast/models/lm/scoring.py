@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -37,9 +37,11 @@ def last_logits(model: Any, seqs: Sequence[Sequence[int]], pad_id: int, keep: in
 
 
 def kind_logits(
-    model: Any, seqs: Sequence[Sequence[int]], kind_ids: Sequence[int], pad_id: int, batch_size: int = 8, progress: bool = False
+    model: Any, seqs: Sequence[Sequence[int]], kind_ids: Sequence[int], pad_id: int, batch_size: int = 8, progress: bool = False,
+    on_batch: Callable[[list[int], Any], None] | None = None,
 ) -> Any:
-    """The six kind-token logits at the last position of each sequence, (n, 6), float64 numpy."""
+    """The six kind-token logits at the last position of each sequence, (n, 6), float64
+    numpy. `on_batch(indices, rows)` is called after each batch (e.g. to cache it)."""
     import numpy as np
     import torch
 
@@ -58,6 +60,8 @@ def kind_logits(
             chunk = order[start : start + batch_size]
             logits = last_logits(model, [seqs[i] for i in chunk], pad_id)[:, -1, :].float().cpu()
             rows.append(logits[:, index].double().numpy())
+            if on_batch is not None:
+                on_batch(chunk, rows[-1])
     out = np.zeros((len(seqs), len(kind_ids)))
     if rows:
         out[np.array(order)] = np.concatenate(rows)

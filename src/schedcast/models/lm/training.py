@@ -100,7 +100,8 @@ class TrainExample:
 class TrainReport:
     examples: int = 0
     too_long: int = 0  # prompts that could not fit --max-length, left out
-    truncated: int = 0  # prompts that lost source lines or events to fit
+    truncated: int = 0  # prompts that lost source lines, events or goroutine states to fit
+    states_dropped: int = 0  # of `truncated`, prompts whose goroutine-states list was cut
     groups: int = 0
     steps: int = 0
     resumed_from_step: int = 0
@@ -141,7 +142,8 @@ def encode_examples(
         except PromptTooLong:
             report.too_long += 1
             continue
-        report.truncated += int(e.prompt.source_lines_dropped > 0 or e.prompt.events_dropped > 0)
+        report.truncated += int(e.prompt.source_lines_dropped > 0 or e.prompt.events_dropped > 0 or e.states_dropped > 0)
+        report.states_dropped += int(e.states_dropped > 0)
         out.append(TrainExample(e, int(labels[i]), p_hat[i]))
     report.examples = len(out)
     report.mean_tokens = float(np.mean([len(t.encoded.input_ids) for t in out])) if out else 0.0
@@ -305,6 +307,7 @@ def train_loop(
     started = time.monotonic()
     before = report.seconds
     window: list[float] = []
+    plain = console is not None and not console.is_terminal
     with _progress(console) as progress:
         task = progress.add_task(f"{options.name}: training", total=total, completed=start, loss="")
         for step in range(start, total):
@@ -321,8 +324,13 @@ def train_loop(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             window.append(float(loss.detach()))
-            progress.update(task, advance=1, loss=f"loss {np.mean(window[-20:]):.3f} (ce {ce.item():.3f}, kl {kl.item():.3f})")
+            text = f"loss {np.mean(window[-20:]):.3f} (ce {ce.item():.3f}, kl {kl.item():.3f})"
+            progress.update(task, advance=1, loss=text)
             done = step + 1
+            if plain:  # a log file gets one line per step: rich draws nothing there until the end
+                spent = time.monotonic() - started
+                eta = spent / (done - start) * (total - done)
+                console.print(f"{options.name}: step {done}/{total}, {text}, {spent / (done - start):.1f} s/step, ETA {eta / 60:.1f} min", highlight=False, soft_wrap=True)
             if done % options.checkpoint_every == 0 or done == total:
                 report.losses.append(float(np.mean(window)))
                 window = []
