@@ -117,6 +117,9 @@ class TrajectoryConfig:
     # Training positions: k / n of the run within [min_depth, max_depth] (1.0 includes the last event).
     min_depth: float = 0.0
     max_depth: float = 1.0
+    # The query token's inputs: the prefix length bucket and the status counts (off: always 0).
+    use_length: bool = True
+    use_counts: bool = True
 
 
 @dataclass
@@ -159,9 +162,11 @@ def move_index(kind: int, slot: int, window: int) -> int:
 class _Featurizer:
     """Turns (prefix events, k, statuses) into Features, one example at a time."""
 
-    def __init__(self, window: int, reasons: dict[str, int]) -> None:
+    def __init__(self, window: int, reasons: dict[str, int], use_length: bool = True, use_counts: bool = True) -> None:
         self.window = window
         self.reasons = reasons
+        self.use_length = use_length
+        self.use_counts = use_counts
 
     def one(
         self, kind: np.ndarray, g: np.ndarray, reason: list[str], site: np.ndarray, k: int,
@@ -191,7 +196,8 @@ class _Featurizer:
         running = int(np.count_nonzero(status == RUNNING))
         runnable = int(np.count_nonzero(status == RUNNABLE))
         blocked = int(np.count_nonzero(status == BLOCKED))
-        out["query"][i] = (count_bucket(running), count_bucket(runnable), count_bucket(blocked), length_bucket(k))
+        counts = (count_bucket(running), count_bucket(runnable), count_bucket(blocked)) if self.use_counts else (0, 0, 0)
+        out["query"][i] = (*counts, length_bucket(k) if self.use_length else 0)
         totals = (running, running, running, runnable, blocked)
         kind_ok = allowed if allowed is not None else np.ones(N_KINDS, dtype=bool)
         mask = out["mask"][i]
@@ -333,7 +339,7 @@ class TrajectoryPredictor(Predictor):
         if s is None:
             raise ModelError(f"{self.label}: needs examples with their prefix events (DatasetView.model_examples / examples_at)")
         out = _empty_features(len(examples), self.cfg.window)
-        feat = _Featurizer(self.cfg.window, self._reasons())
+        feat = _Featurizer(self.cfg.window, self._reasons(), self.cfg.use_length, self.cfg.use_counts)
         for i in range(len(examples)):
             run, k = s.prefix(i)
             status = goroutine_status(run.kind, run.g, run.actor, k)
@@ -436,7 +442,7 @@ class TrajectoryPredictor(Predictor):
         assert s is not None
         W = self.cfg.window
         out = _empty_features(len(train), W)
-        feat = _Featurizer(W, self._reasons())
+        feat = _Featurizer(W, self._reasons(), self.cfg.use_length, self.cfg.use_counts)
         targets = np.zeros(len(train), dtype=np.int64)
         for i in range(len(train)):
             run, k = s.prefix(i)
