@@ -6,7 +6,7 @@ validation; the n-gram's includes picking its order on validation), and predicti
 per second of `predict_proba` on the test split's paper-protocol examples (features
 included), best of `--repeat` timings.
 
-The trajectory model (fit on every position of the train runs' middles, one torch
+The trajectory model (fit on every position of every train run, one torch
 thread) also gets its rollout speed: steps per second of constrained rollouts in the
 multi-step probe (`schedcast probe`: 15 steps, 3 samples, the first run of each test
 program).
