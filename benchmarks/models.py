@@ -10,6 +10,11 @@ The header says how many prefix events the test examples replay (a structural
 prediction replays its run's prefix: the cost grows with the events, not only with
 the examples).
 
+The trajectory model (fit on every position of every train run, one torch
+thread) also gets its rollout speed: steps per second of constrained rollouts in the
+multi-step probe (`schedcast probe`: 15 steps, 3 samples, the first run of each test
+program).
+
 Usage: python benchmarks/models.py [DATASET]   (default schedcast-out/dataset, the main job's)
 Targets (issue 12): the structural model fits in < 60 s and predicts >= 10,000 examples/s on 2 cores.
 """
@@ -25,6 +30,19 @@ from pathlib import Path
 from schedcast.dataset.access import DatasetView
 from schedcast.models.baselines import FsmPriorPredictor, MajorityPredictor, PriorPredictor, UniformPredictor, select_ngram_order
 from schedcast.models.fitting import StructuralOptions, fit_structural
+
+
+def fit_trajectory_model(view: DatasetView):  # type: ignore[no-untyped-def]
+    from schedcast.models.trajectory import TrajectoryConfig, fit_trajectory
+
+    return fit_trajectory(view, TrajectoryConfig(), label="trajectory_kl")
+
+
+def rollout_steps_per_second(view: DatasetView, model) -> float:  # type: ignore[no-untyped-def]
+    from schedcast.probe.probe import probe
+
+    result = probe([model], view, "test", 15, 3, ("constrained",), runs_per_program=1)
+    return result.results[0].steps_per_second
 
 
 def main() -> None:
@@ -43,6 +61,7 @@ def main() -> None:
         "fsm_prior": lambda: FsmPriorPredictor().fit(train),
         "ngram": lambda: select_ngram_order(train, val)[0],
         "structural": lambda: fit_structural(view, StructuralOptions()),
+        "trajectory": lambda: fit_trajectory_model(view),
     }
     events = sum(int(run.kind.size) for run in test.structure.runs.values()) if test.structure is not None else 0
     print(f"{args.dataset}: {len(train)} train (paper protocol), {len(val)} validation, {len(test)} test examples "
@@ -55,6 +74,8 @@ def main() -> None:
             _, wall, cpu = timed(lambda: model.predict_proba(test))
             best_wall, best_cpu = min(best_wall, wall), min(best_cpu, cpu)
         print(f"{name:<12} {fit_wall:>8.2f} {fit_cpu:>10.2f} {rate(len(test), best_wall):>14,.0f} {rate(len(test), best_cpu):>18,.0f}")
+        if name == "trajectory":
+            print(f"{'':<12} rollout steps/s (probe, constrained): {rollout_steps_per_second(view, model):,.0f}")
     print(f"targets (issue 12), structural: fit < {FIT_TARGET_S:.0f} s, >= {RATE_TARGET:,} predictions/s")
 
 

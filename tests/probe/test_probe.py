@@ -224,3 +224,25 @@ def test_move_predictor_protocol() -> None:
     assert not isinstance(NgramPredictor(), MovePredictor)
     with pytest.raises(ProbeError):
         probe([], None, "test")  # type: ignore[arg-type]
+
+
+def test_plain_api_runs_the_probe_and_writes_its_section(builtin_dataset: Path, tmp_path: Path) -> None:
+    from schedcast.models.trajectory import TrajectoryConfig, train_trajectory
+    from schedcast.probe import ProbeOptions, run_probe, write_probe_outputs
+
+    models = tmp_path / "models"
+    assert runner.invoke(app, ["train", "baselines", str(builtin_dataset), "--out", str(models)]).exit_code == 0
+    tiny = TrajectoryConfig(window=8, d_model=16, n_heads=2, n_layers=1, epochs=1, batch_size=64)
+    path = train_trajectory(builtin_dataset, models, tiny)
+    assert path == models / "trajectory_kl.json" and path.is_file()
+    options = ProbeOptions(split="train", horizon=5, samples=2, modes=("constrained",), runs_per_program=1)
+    result = run_probe(builtin_dataset, [models / "ngram.json", path], options)
+    assert [r.model for r in result.results] == ["ngram", "trajectory_kl"]
+    assert all(r.mode == "constrained" and np.all(r.survival == 5) for r in result.results)
+    written = write_probe_outputs(result, tmp_path / "probe", "schedcast probe X")
+    assert {p.name for p in written} == {"summary.csv", "curves.csv", "survival.csv", "entropy_by_class.csv", "probe.json", "probe.md"}
+    summary = list(csv.DictReader(open(tmp_path / "probe" / "summary.csv")))
+    assert {r["model"] for r in summary} == {"ngram", "trajectory_kl"}
+    assert "## Multi-step coherence probe" in (tmp_path / "probe" / "probe.md").read_text()
+    with pytest.raises(ProbeError, match="no test"):
+        run_probe(builtin_dataset, [path], ProbeOptions(split="test"))

@@ -113,6 +113,13 @@ class TrajectoryConfig:
     n_reasons: int = 24  # most common training reasons kept, the rest "other"
     threads: int = 1  # the machine is shared: one thread is faster than two under load
     seed: int = 0
+    temperature: float = 1.0  # logits / temperature at prediction (training ignores it)
+    # Training positions: k / n of the run within [min_depth, max_depth] (1.0 includes the last event).
+    min_depth: float = 0.0
+    max_depth: float = 1.0
+    # The query token's inputs: the prefix length bucket and the status counts (off: always 0).
+    use_length: bool = True
+    use_counts: bool = True
 
 
 @dataclass
@@ -155,9 +162,11 @@ def move_index(kind: int, slot: int, window: int) -> int:
 class _Featurizer:
     """Turns (prefix events, k, statuses) into Features, one example at a time."""
 
-    def __init__(self, window: int, reasons: dict[str, int]) -> None:
+    def __init__(self, window: int, reasons: dict[str, int], use_length: bool = True, use_counts: bool = True) -> None:
         self.window = window
         self.reasons = reasons
+        self.use_length = use_length
+        self.use_counts = use_counts
 
     def one(
         self, kind: np.ndarray, g: np.ndarray, reason: list[str], site: np.ndarray, k: int,
@@ -187,7 +196,8 @@ class _Featurizer:
         running = int(np.count_nonzero(status == RUNNING))
         runnable = int(np.count_nonzero(status == RUNNABLE))
         blocked = int(np.count_nonzero(status == BLOCKED))
-        out["query"][i] = (count_bucket(running), count_bucket(runnable), count_bucket(blocked), length_bucket(k))
+        counts = (count_bucket(running), count_bucket(runnable), count_bucket(blocked)) if self.use_counts else (0, 0, 0)
+        out["query"][i] = (*counts, length_bucket(k) if self.use_length else 0)
         totals = (running, running, running, runnable, blocked)
         kind_ok = allowed if allowed is not None else np.ones(N_KINDS, dtype=bool)
         mask = out["mask"][i]
@@ -329,7 +339,7 @@ class TrajectoryPredictor(Predictor):
         if s is None:
             raise ModelError(f"{self.label}: needs examples with their prefix events (DatasetView.model_examples / examples_at)")
         out = _empty_features(len(examples), self.cfg.window)
-        feat = _Featurizer(self.cfg.window, self._reasons())
+        feat = _Featurizer(self.cfg.window, self._reasons(), self.cfg.use_length, self.cfg.use_counts)
         for i in range(len(examples)):
             run, k = s.prefix(i)
             status = goroutine_status(run.kind, run.g, run.actor, k)
@@ -432,7 +442,7 @@ class TrajectoryPredictor(Predictor):
         assert s is not None
         W = self.cfg.window
         out = _empty_features(len(train), W)
-        feat = _Featurizer(W, self._reasons())
+        feat = _Featurizer(W, self._reasons(), self.cfg.use_length, self.cfg.use_counts)
         targets = np.zeros(len(train), dtype=np.int64)
         for i in range(len(train)):
             run, k = s.prefix(i)
@@ -466,7 +476,7 @@ class TrajectoryPredictor(Predictor):
         with torch.no_grad():
             for start in range(0, feats["kind"].shape[0], 1024):
                 batch = {k: torch.from_numpy(v[start : start + 1024]) for k, v in feats.items()}
-                outs.append(torch.softmax(self.net(batch), dim=1).numpy().astype(np.float64))
+                outs.append(torch.softmax(self.net(batch) / self.cfg.temperature, dim=1).numpy().astype(np.float64))
         probs = np.concatenate(outs) if outs else np.zeros((0, n_moves(self.cfg.window)))
         # A row with nothing allowed (no move at all) has NaNs: nothing to predict.
         probs = np.nan_to_num(probs, nan=0.0)
@@ -572,9 +582,9 @@ def _marginal(probs, kinds_of):  # type: ignore[no-untyped-def]
     return out.index_add(1, kinds_of, probs)
 
 
-def training_positions(view, split: str = "train"):  # type: ignore[no-untyped-def]
+def training_positions(view, split: str = "train", min_depth: float = 0.0, max_depth: float = 1.0):  # type: ignore[no-untyped-def]
     """Every position k = 0..n-1 (each has a next event) of every run of the split's
-    programs: (run_keys, ks)."""
+    programs with min_depth <= k / n <= max_depth: (run_keys, ks)."""
     import polars as pl
 
     programs = set(view.programs.filter(pl.col("split") == split)["program_id"].to_list())
@@ -584,8 +594,10 @@ def training_positions(view, split: str = "train"):  # type: ignore[no-untyped-d
     for r, n in zip(runs["run_key"].to_list(), runs["n_events"].to_list()):
         if r not in used:
             continue  # skipped or excluded runs have no events stored
-        keys.append(np.full(n, r, dtype=np.int64))
-        ks.append(np.arange(n, dtype=np.int64))
+        k = np.arange(n, dtype=np.int64)
+        k = k[(k >= min_depth * n) & (k <= max_depth * n)]
+        keys.append(np.full(k.size, r, dtype=np.int64))
+        ks.append(k)
     if not keys:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.concatenate(keys), np.concatenate(ks)
@@ -613,7 +625,7 @@ def state_group_targets(view, run_keys: np.ndarray, ks: np.ndarray, labels: np.n
 
 def fit_trajectory(view, config: TrajectoryConfig = TrajectoryConfig(), label: str = "trajectory") -> TrajectoryPredictor:  # type: ignore[no-untyped-def]
     """Train on every position of every train run; report the validation NLL per epoch."""
-    keys, ks = training_positions(view, "train")
+    keys, ks = training_positions(view, "train", config.min_depth, config.max_depth)
     if keys.size == 0:
         raise ModelError(f"{label}: the train split has no events")
     train = view.examples_at(keys, ks)
@@ -624,3 +636,25 @@ def fit_trajectory(view, config: TrajectoryConfig = TrajectoryConfig(), label: s
     next_g = np.array([view.run_events(int(r))[1][int(k)] for r, k in zip(keys, ks)], dtype=np.int64)
     model = TrajectoryPredictor(asdict(config), label=label)
     return model.fit(train, validation, next_g)
+
+
+def trajectory_name(config: TrajectoryConfig) -> str:
+    """The default model name: says the objective."""
+    return "trajectory_kl" if config.kl_weight > 0 else "trajectory_ce"
+
+
+def train_trajectory(dataset_dir, out_dir, options: TrajectoryConfig = TrajectoryConfig(), name: str = ""):  # type: ignore[no-untyped-def]
+    """Fit the trajectory model on the dataset's train split and save it as
+    out_dir/NAME.json (NAME: `name`, or trajectory_kl / trajectory_ce by objective).
+    Returns the file's path. Raises ModelError / SchemaError / OSError with one line."""
+    from pathlib import Path
+
+    from schedcast.dataset.access import DatasetView
+
+    name = name or trajectory_name(options)
+    model = fit_trajectory(DatasetView(Path(dataset_dir)), options, label=name)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
+    model.save(path)
+    return path

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from schedcast.models.trajectory import TrajectoryConfig
 from schedcast.terminal import err_console as err
 from schedcast.terminal import fail
 
@@ -14,13 +16,14 @@ from schedcast.terminal import fail
 def train_trajectory_cmd(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the model file (NAME.json).")] = Path("schedcast-models"),
-    kl_weight: Annotated[float, typer.Option("--kl-weight", help="lambda of CE + lambda * KL(state-group p̂ || q); 0 = cross-entropy only.")] = 1.0,
-    epochs: Annotated[int, typer.Option(help="Passes over every position of every train run.")] = 5,
-    window: Annotated[int, typer.Option(help="Events of context the model reads.")] = 24,
-    d_model: Annotated[int, typer.Option("--d-model", help="Width of the transformer.")] = 32,
-    layers: Annotated[int, typer.Option(help="Transformer blocks.")] = 2,
-    threads: Annotated[int, typer.Option(help="torch threads.")] = 1,
+    kl_weight: Annotated[float, typer.Option("--kl-weight", help="lambda of CE + lambda * KL(state-group p̂ || q); 0 = cross-entropy only.")] = TrajectoryConfig.kl_weight,
+    epochs: Annotated[int, typer.Option(help="Passes over every position of every train run.")] = TrajectoryConfig.epochs,
+    window: Annotated[int, typer.Option(help="Events of context the model reads.")] = TrajectoryConfig.window,
+    d_model: Annotated[int, typer.Option("--d-model", help="Width of the transformer.")] = TrajectoryConfig.d_model,
+    layers: Annotated[int, typer.Option(help="Transformer blocks.")] = TrajectoryConfig.n_layers,
+    threads: Annotated[int, typer.Option(help="torch threads.")] = TrajectoryConfig.threads,
     seed: Annotated[int, typer.Option(help="Seed (initialisation, shuffling, reason dropout).")] = 0,
+    temperature: Annotated[float, typer.Option(help="Prediction temperature (logits / T) stored with the model.")] = TrajectoryConfig.temperature,
     name: Annotated[str, typer.Option(help="Model name (file OUT/NAME.json); the default says the objective.")] = "",
 ) -> None:
     """Fit the trajectory model (a small causal transformer over event tokens, output over
@@ -32,14 +35,17 @@ def train_trajectory_cmd(
     from schedcast.dataset.access import DatasetView
     from schedcast.dataset.schema import SchemaError
     from schedcast.models.base import ModelError
-    from schedcast.models.trajectory import TrajectoryConfig, fit_trajectory
+    from schedcast.models.trajectory import fit_trajectory
 
-    if epochs < 1 or window < 1 or d_model < 8 or layers < 1 or threads < 1 or kl_weight < 0:
-        fail("--epochs, --window, --layers, --threads must be >= 1, --d-model >= 8, --kl-weight >= 0")
+    if epochs < 1 or window < 1 or d_model < 8 or layers < 1 or threads < 1 or kl_weight < 0 or temperature <= 0:
+        fail("--epochs, --window, --layers, --threads must be >= 1, --d-model >= 8, --kl-weight >= 0, --temperature > 0")
     if d_model % 4:
         fail(f"--d-model must be a multiple of 4 (the attention heads), got {d_model}")
     name = name or ("trajectory_kl" if kl_weight > 0 else "trajectory_ce")
-    config = TrajectoryConfig(window=window, d_model=d_model, n_layers=layers, kl_weight=kl_weight, epochs=epochs, threads=threads, seed=seed)
+    config = replace(
+        TrajectoryConfig(), window=window, d_model=d_model, n_layers=layers, kl_weight=kl_weight, epochs=epochs, threads=threads, seed=seed,
+        temperature=temperature,
+    )
     try:
         model = fit_trajectory(DatasetView(dataset), config, label=name)
         out.mkdir(parents=True, exist_ok=True)

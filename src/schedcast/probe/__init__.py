@@ -1,6 +1,7 @@
 """The multi-step coherence probe: roll predictors forward from real prefixes of
 held-out runs and measure survival, per-step distributions and k-step fidelity."""
 
+from schedcast.probe.api import ProbeOptions, run_probe, write_probe_outputs
 from schedcast.probe.probe import (
     KIND_ONLY_RULE,
     MAX_HORIZON,
@@ -22,10 +23,13 @@ __all__ = [
     "ModelResult",
     "MovePredictor",
     "ProbeError",
+    "ProbeOptions",
     "ProbeResult",
     "SchedState",
     "probe",
     "program_class",
     "replay_through_fsm",
+    "run_probe",
     "select_prefixes",
+    "write_probe_outputs",
 ]

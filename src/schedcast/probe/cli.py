@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import numpy as np
 import typer
@@ -13,19 +11,6 @@ from rich.table import Table
 
 from schedcast.terminal import console, fail
 from schedcast.terminal import err_console as err
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        path.write_text("")
-        return
-    fields: list[str] = []
-    for row in rows:
-        fields += [k for k in row if k not in fields]
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def model_files(paths: list[Path]) -> list[Path]:
@@ -56,7 +41,8 @@ def probe_cmd(
     from schedcast.dataset.access import DatasetView
     from schedcast.dataset.schema import SchemaError
     from schedcast.models.base import ModelError, load_predictor
-    from schedcast.probe.probe import ProbeError, class_rows, curve_rows, probe, results_markdown, summary_rows, survival_rows
+    from schedcast.probe.api import write_probe_outputs
+    from schedcast.probe.probe import ProbeError, probe, results_markdown, summary_rows
 
     files = model_files(models)
     try:
@@ -103,25 +89,16 @@ def probe_cmd(
         "state (system calls and left-out runtime events are not in the sequence); their rollouts start from the replayed state",
         highlight=False, soft_wrap=True,
     )
-    if markdown is not None:
-        import shlex
+    import shlex
 
-        args = ["schedcast", "probe", str(dataset), *map(str, models), "--split", split, "--horizon", str(horizon), "--samples", str(samples)]
-        args += [a for m in mode or [] for a in ("--mode", m)] + ["--runs-per-program", str(runs_per_program), "--seed", str(seed)]
+    args = ["schedcast", "probe", str(dataset), *map(str, models), "--split", split, "--horizon", str(horizon), "--samples", str(samples)]
+    args += [a for m in mode or [] for a in ("--mode", m)] + ["--runs-per-program", str(runs_per_program), "--seed", str(seed)]
+    command = " ".join(shlex.quote(a) for a in args)
+    if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(results_markdown(result, " ".join(shlex.quote(a) for a in args)))
+        markdown.write_text(results_markdown(result, command))
         err.print(f"results section -> {markdown}")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        _write_csv(out / "summary.csv", summary)
-        _write_csv(out / "curves.csv", curve_rows(result))
-        _write_csv(out / "survival.csv", survival_rows(result))
-        _write_csv(out / "entropy_by_class.csv", class_rows(result))
-        meta = {
-            "dataset": str(dataset), "models": [str(f) for f in files], "split": split, "horizon": horizon, "samples": samples,
-            "modes": list(mode or ("free", "constrained")), "runs_per_program": runs_per_program, "seed": seed,
-            "prefixes": result.prefixes, "programs": result.programs, "runs": result.runs,
-            "inconsistent_prefixes": result.inconsistent_prefixes, "summary": summary,
-        }
-        (out / "probe.json").write_text(json.dumps(meta, indent=2, default=float))
+        meta = {"dataset": str(dataset), "models": [str(f) for f in files], "modes": list(mode or ("free", "constrained")), "runs_per_program": runs_per_program, "seed": seed}
+        write_probe_outputs(result, out, command, meta)
         err.print(f"tables -> {out}")
