@@ -199,13 +199,20 @@ def test_dask_executor_gives_the_local_outputs(tmp_path: Path) -> None:
     dask LocalCluster and locally: where the work runs changes no output."""
     config = tmp_path / "tiny.toml"
     config.write_text(TINY)
-    local, distributed = tmp_path / "local", tmp_path / "dask"
-    finish(config, local)
+    # The same relative --out and --workers on both sides: the outputs record both.
+    local, distributed = tmp_path / "local" / "out", tmp_path / "dask" / "out"
+    local.parent.mkdir()
+    distributed.parent.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "schedcast", "pipeline", "--config", str(config), "--out", "out", "--workers", "2"],
+        capture_output=True, timeout=900, cwd=local.parent,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     shutil.copytree(local, distributed, ignore=shutil.ignore_patterns(*STAGE_DIRS, ".lock"))
     proc = subprocess.run(
-        [sys.executable, "-m", "schedcast", "pipeline", "--config", str(config), "--out", str(distributed),
+        [sys.executable, "-m", "schedcast", "pipeline", "--config", str(config), "--out", "out",
          "--executor", "dask", "--workers", "2"],
-        capture_output=True, timeout=900,
+        capture_output=True, timeout=900, cwd=distributed.parent,
     )
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     assert "collect: up to date" in proc.stderr.decode()

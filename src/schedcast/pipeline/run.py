@@ -45,7 +45,7 @@ from schedcast.toolchain import find_toolchain
 CONFIG_FILE = "pipeline.toml"  # the effective configuration, written into OUT
 TIMINGS_FILE = "timings.json"  # stage wall times: the one output that differs between identical runs (by design)
 COLLECT_MANIFEST = "collect-manifest"  # the collection is OUT itself (the run store removes dot-files there)
-TIMING_KEYS = ("seconds", "fit_seconds")  # wall times stages write into their JSON files; moved to timings.json
+TIMING_KEYS = ("seconds", "fit_seconds", "fit_cpu_seconds")  # wall times stages write into their JSON files; moved to timings.json
 
 
 def move_timings(root: Path) -> dict[str, float]:
