@@ -282,6 +282,7 @@ def pipeline(
     markdown: Annotated[Optional[Path], typer.Option(help="Also copy the results page here (it is always OUT/results/results.md).")] = None,
     ablations: Annotated[Optional[bool], typer.Option("--ablations/--no-ablations", help="Also retrain the structural predictor's variants and add its ablations to the results (about two more fits).", show_default=False)] = None,
     trajectory: Annotated[Optional[bool], typer.Option("--trajectory/--no-trajectory", help="Also train the trajectory model (needs the ml extra).", show_default=False)] = None,
+    probe: Annotated[Optional[bool], typer.Option("--probe/--no-probe", help="Also run the multi-step probe on every model (docs/probe.md; OUT/probe).", show_default=False)] = None,
 ) -> None:
     """The main job: the default corpus (built-in and hand-crafted programs to train on,
     the toolchain's GoKer kernels held out) -> collect -> dataset -> fit baselines ->
@@ -302,6 +303,7 @@ def pipeline(
                    "programs": list(program) if program else None},
         "evaluate": {"boot": boot, "markdown": str(markdown) if markdown else None, "ablations": ablations},
         "train": {"trajectory": trajectory},
+        "probe": {"enabled": probe},
     }
     overrides = {section: {k: v for k, v in values.items() if v is not None} for section, values in given.items()}
     try:

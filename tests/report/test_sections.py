@@ -48,18 +48,18 @@ def test_no_readable_leak_report_says_why(tmp_path: Path) -> None:
 def test_probe_curves_are_drawn_from_the_probe_files(tmp_path: Path) -> None:
     probe = tmp_path / "probe"
     probe.mkdir()
+    # The probe's own files (schedcast.probe.write_probe_outputs): survival as counts.
     with open(probe / "survival.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["model", "mode", "survival_steps"])
-        for steps in (0, 1, 1, 3):
-            w.writerow(["ngram", "free", steps])
-        for steps in (15, 15):
-            w.writerow(["ngram", "constrained", steps])
-    with open(probe / "fidelity.csv", "w", newline="") as f:
+        w.writerow(["model", "mode", "survival", "rollouts"])
+        for steps, n in ((0, 1), (1, 2), (2, 0), (3, 1)):
+            w.writerow(["ngram", "free", steps, n])
+        w.writerow(["ngram", "constrained", 15, 2])
+    with open(probe / "curves.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["model", "mode", "k", "tv", "n_real"])
+        w.writerow(["model", "mode", "k", "tv", "tv_prefixes", "real_continuations", "alive"])
         for k in range(1, 4):
-            w.writerow(["ngram", "free", k, 0.1 * k, 20])
+            w.writerow(["ngram", "free", k, 0.1 * k, 5, 20, 4])
     result = build_report(tmp_path, strict=True)
     assert "probe" not in result.missing and "table6" not in result.missing
     curve = [r for r in csv.DictReader(open(result.index.parent / "figures" / "probe_survival.csv")) if r["mode"] == "free"]
@@ -73,9 +73,9 @@ def test_probe_curves_are_drawn_from_the_probe_files(tmp_path: Path) -> None:
 
 def test_a_probe_file_without_its_columns_is_named(tmp_path: Path) -> None:
     (tmp_path / "probe").mkdir()
-    (tmp_path / "probe" / "survival.csv").write_text("model,steps\nngram,3\n")
+    (tmp_path / "probe" / "survival.csv").write_text("model,mode,steps\nngram,free,3\n")
     result = build_report(tmp_path)
-    assert "lacks the columns ['survival_steps']" in result.missing["probe"]
+    assert "lacks the columns ['rollouts', 'survival']" in result.missing["probe"]
 
 
 def test_the_papers_numbers_live_in_one_cited_file(tmp_path: Path) -> None:
@@ -109,7 +109,7 @@ def test_an_unreadable_metrics_file_is_one_reason(tmp_path: Path, bad: str) -> N
 def test_a_rebuild_drops_stale_figures_but_never_touches_a_foreign_folder(tmp_path: Path) -> None:
     probe = tmp_path / "probe"
     probe.mkdir()
-    (probe / "survival.csv").write_text("model,survival_steps\nngram,2\nngram,4\n")
+    (probe / "survival.csv").write_text("model,mode,survival,rollouts\nngram,free,2,1\nngram,free,4,1\n")
     first = build_report(tmp_path, strict=True)
     assert (first.index.parent / "figures" / "probe_survival.csv").is_file()
     (probe / "survival.csv").unlink()

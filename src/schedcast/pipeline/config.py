@@ -102,7 +102,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "collect": {"runs": 20},
         "train": {"trajectory": True},
         "evaluate": {"ablations": True},
-        # probe.enabled joins once the probe is a pipeline stage (docs/pipeline.md).
+        "probe": {"enabled": True},
     },
 }
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -39,6 +40,8 @@ from schedcast.pipeline.stages import (
     stage_key,
     write_manifest,
 )
+from schedcast.probe import ProbeOptions, run_probe, write_probe_outputs
+from schedcast.probe.probe import summary_rows
 from schedcast.report import ReportResult, build_report
 from schedcast.toolchain import find_toolchain
 
@@ -107,8 +110,6 @@ def validate(config: PipelineConfig) -> None:
         raise ConfigError("dataset.validation must be in [0, 1)")
     if config.corpus.generated < 0:
         raise ConfigError("corpus.generated (--generated) must be >= 0")
-    if config.probe.enabled:
-        _probe_available()
 
 
 def main_job_command(out: Path, config: PipelineConfig) -> str:
@@ -333,7 +334,7 @@ def _run(config: PipelineConfig, out: Path, console: Console, executor: Executor
     if config.probe.enabled:
         runner.rule("probe: roll the models forward from held-out prefixes")
         p = config.probe
-        runner.directory_stage("probe", out / "probe", section_dict(p), ["dataset", "train"], lambda tmp: _probe(out, tmp, p, console))
+        runner.directory_stage("probe", out / "probe", section_dict(p), ["dataset", "train"], lambda tmp: _probe(out, tmp, p, console, runner.timings))
         report_inputs.append("probe")
 
     # 7. report
@@ -365,14 +366,26 @@ def _train_trajectory(dataset: Path, out: Path, epochs: int, seed: int, console:
     console.print(trained.summary(), highlight=False, soft_wrap=True)
 
 
-def _probe_available() -> None:
-    raise ConfigError("probe.enabled: the probe is not part of the pipeline yet; run `schedcast probe OUT/dataset OUT/models --out OUT/probe`")
-
-
-def _probe(out: Path, tmp: Path, p: ProbeConfig, console: Console) -> None:
-    """The probe's slot (issue 14): wire `schedcast.probe`'s stage API here once it writes
-    its tables itself (today `schedcast probe OUT/dataset OUT/models --out OUT/probe` does)."""
-    _probe_available()
+def _probe(out: Path, tmp: Path, p: ProbeConfig, console: Console, timings: dict[str, float]) -> None:
+    """Roll every model of OUT/models forward from the held-out prefixes (docs/probe.md)
+    and write the probe's tables and its results-page section (probe.md) into tmp. The
+    rollout speeds are wall-clock figures: they go to timings.json, not into the tables."""
+    options = ProbeOptions(horizon=p.horizon, samples=p.samples, runs_per_program=p.runs_per_program, seed=p.seed)
+    command = " ".join(shlex.quote(a) for a in [
+        "schedcast", "probe", str(out / "dataset"), str(out / "models"), "-H", str(p.horizon), "-S", str(p.samples),
+        "--runs-per-program", str(p.runs_per_program), "--seed", str(p.seed), "--out", str(out / "probe"),
+    ])
+    result = run_probe(out / "dataset", [out / "models"], options)
+    for r in result.results:
+        timings[f"probe/{r.model}.{r.mode}.steps_per_second"] = r.steps_per_second
+    result = dataclasses.replace(result, results=[dataclasses.replace(r, steps_per_second=float("nan")) for r in result.results])
+    write_probe_outputs(result, tmp, command)
+    for row in summary_rows(result):
+        console.print(
+            f"probe {row['model']} ({row['mode']}): survival mean {row['survival_mean']:.1f}, median {row['survival_median']:.0f} "
+            f"of {p.horizon} steps; mean TV k=1..{p.horizon} {row['mean_tv']:.3f}",
+            highlight=False, soft_wrap=True,
+        )
 
 
 __all__ = ["CONFIG_FILE", "TIMINGS_FILE", "PipelineResult", "StageRun", "main_job_command", "run_pipeline", "validate"]

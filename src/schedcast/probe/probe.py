@@ -114,6 +114,11 @@ class ProbeResult:
     prefix_rows: list[Prefix] = field(repr=False, default_factory=list)
 
 
+def _rate(steps_per_second: float) -> str:
+    """Rollout steps per second; the pipeline keeps wall-clock figures out of its tables (NaN: see timings.json)."""
+    return "–" if np.isnan(steps_per_second) else f"{steps_per_second:,.0f}"
+
+
 def _entropy_bits(p: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return -np.sum(np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0), axis=-1)
@@ -493,7 +498,7 @@ def results_markdown(result: ProbeResult, command: str) -> str:
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['mode']} | {r['survival_mean']:.2f} | {r['survival_median']:.0f} | {100 * r['full_horizon_share']:.1f} % "
-            f"| {r['mean_tv']:.3f} | {r['tv_step1']:.3f} | {r['mean_step_entropy_bits']:.3f} | {r['steps_per_second']:,.0f} |"
+            f"| {r['mean_tv']:.3f} | {r['tv_step1']:.3f} | {r['mean_step_entropy_bits']:.3f} | {_rate(r['steps_per_second'])} |"
         )
     floor = result.real_tv
     lines += ["", f"Sampling-noise floor (real continuations, {result.samples} samples, against their group): mean TV {np.nanmean(floor):.3f}, k=1 {floor[0]:.3f}.", ""]

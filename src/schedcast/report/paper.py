@@ -191,12 +191,13 @@ def table6_section(out: Path, writer: F.FigureWriter) -> Section:
         s.tables.append(TableData(f"Paper ({t6['where']})", ["", "value"], paper_rows, numeric_from=99))
         return s
     try:
-        sv = pl.read_csv(path)
-        if "mode" not in sv.columns:
-            sv = sv.with_columns(pl.lit("free").alias("mode"))
+        sv = pl.read_csv(path)  # model, mode, survival, rollouts (schedcast.probe.write_probe_outputs)
         per_model = (
             sv.group_by(pl.format("{} ({})", "model", "mode").alias("model"))
-            .agg(pl.col("survival_steps").mean().alias("mean"), pl.len().alias("rollouts"))
+            .agg(
+                ((pl.col("survival") * pl.col("rollouts")).sum() / pl.col("rollouts").sum()).alias("mean"),
+                pl.col("rollouts").sum().alias("rollouts"),
+            )
             .sort("model")
         )
     except (OSError, pl.exceptions.PolarsError) as exc:

@@ -101,30 +101,31 @@ def probe_availability() -> str:
 
 
 def probe_section(out: Path, writer: F.FigureWriter) -> Section:
-    """Survival and k-step fidelity curves, from ``OUT/probe/survival.csv`` (model, mode,
-    survival_steps: one row per rollout) and ``OUT/probe/fidelity.csv`` (model, mode, k,
-    tv, n_real): the contract in docs/report.md."""
+    """Survival and k-step fidelity curves from the files `schedcast probe --out` writes
+    (schedcast.probe.write_probe_outputs): ``OUT/probe/survival.csv`` (model, mode,
+    survival, rollouts: how many rollouts made exactly `survival` valid steps) and
+    ``OUT/probe/curves.csv`` (model, mode, k, tv, real_continuations, ...)."""
     title = "Multi-step probe: survival and k-step fidelity"
     command = PROBE_COMMAND.format(out=out)
-    survival_path, fidelity_path = out / "probe" / "survival.csv", out / "probe" / "fidelity.csv"
-    if not survival_path.is_file() and not fidelity_path.is_file():
-        return missing("probe", title, f"not run: no probe/survival.csv or probe/fidelity.csv in this folder ({probe_availability()})", command)
+    survival_path, curves_path = out / "probe" / "survival.csv", out / "probe" / "curves.csv"
+    if not survival_path.is_file() and not curves_path.is_file():
+        return missing("probe", title, f"not run: no probe/survival.csv or probe/curves.csv in this folder ({probe_availability()})", command)
     s = Section("probe", title)
     try:
         if survival_path.is_file():
             sv = pl.read_csv(survival_path)
-            need = {"model", "survival_steps"}
+            need = {"model", "mode", "survival", "rollouts"}
             if not need <= set(sv.columns):
                 raise ValueError(f"probe/survival.csv lacks the columns {sorted(need - set(sv.columns))}")
-            if "mode" not in sv.columns:
-                sv = sv.with_columns(pl.lit("free").alias("mode"))
             keys = sv.select("model", "mode").unique().sort("model", "mode").rows()
             fig, ax = F.new(7.0, 3.4)
             rows = []
             for model, mode in keys:
-                steps = np.sort(sv.filter((pl.col("model") == model) & (pl.col("mode") == mode))["survival_steps"].to_numpy())
-                horizon = int(steps.max()) if steps.size else 0
-                xs = np.arange(0, horizon + 1)
+                mine = sv.filter((pl.col("model") == model) & (pl.col("mode") == mode))
+                steps = np.repeat(mine["survival"].to_numpy(), mine["rollouts"].to_numpy())
+                if not steps.size:
+                    continue
+                xs = np.arange(0, int(steps.max()) + 1)
                 alive = [(steps >= x).mean() for x in xs]
                 ax.step(xs, alive, where="post", label=f"{model} ({mode})")
                 rows += [{"model": model, "mode": mode, "steps": int(x), "share_surviving": float(a)} for x, a in zip(xs, alive)]
@@ -133,13 +134,12 @@ def probe_section(out: Path, writer: F.FigureWriter) -> Section:
             ax.set_ylabel("share of rollouts still valid")
             ax.legend(fontsize=7, frameon=False)
             s.figures.append(writer.save(fig, "probe_survival", "Survival of rollouts", "Share of rollouts whose first k steps are all valid for the scheduler FSM.", rows))
-        if fidelity_path.is_file():
-            fd = pl.read_csv(fidelity_path)
-            need = {"model", "k", "tv"}
+        if curves_path.is_file():
+            fd = pl.read_csv(curves_path)
+            need = {"model", "mode", "k", "tv", "real_continuations"}
             if not need <= set(fd.columns):
-                raise ValueError(f"probe/fidelity.csv lacks the columns {sorted(need - set(fd.columns))}")
-            if "mode" not in fd.columns:
-                fd = fd.with_columns(pl.lit("free").alias("mode"))
+                raise ValueError(f"probe/curves.csv lacks the columns {sorted(need - set(fd.columns))}")
+            fd = fd.select("model", "mode", "k", "tv", "real_continuations")
             fig, ax = F.new(7.0, 3.4)
             for model, mode in fd.select("model", "mode").unique().sort("model", "mode").rows():
                 mine = fd.filter((pl.col("model") == model) & (pl.col("mode") == mode)).sort("k")
@@ -148,7 +148,7 @@ def probe_section(out: Path, writer: F.FigureWriter) -> Section:
             ax.set_ylabel("TV to real continuations")
             ax.set_ylim(0, 1)
             ax.legend(fontsize=7, frameon=False)
-            s.figures.append(writer.save(fig, "probe_fidelity", "k-step fidelity", "Total variation between the model's kind distribution at step k and the real continuations.", fd.to_dicts()))
+            s.figures.append(writer.save(fig, "probe_fidelity", "k-step fidelity", "Total variation between the model's kind distribution at step k and the real continuations from the same state group.", fd.to_dicts()))
     except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
         return missing("probe", title, f"the probe's files cannot be read: {exc}", command)
     return s
