@@ -19,6 +19,7 @@ from schedcast.models import (
     UniformPredictor,
     load_predictor,
     select_ngram_order,
+    select_ngram_order_cross_fitted,
 )
 
 # Kind indices: 0 GoBlock, 1 GoCreate, 2 GoEnd, 3 GoSched, 4 GoStart, 5 GoUnblock.
@@ -75,6 +76,23 @@ def test_order_is_picked_on_validation() -> None:
     assert best.order == 3
     # Orders 1 and 2 cannot see two steps back: they stay near the uniform ln 6.
     assert scores[1] > 1.7 and scores[2] > 1.7 and scores[3] < 1.2
+
+
+def test_order_is_picked_out_of_fold_without_validation() -> None:
+    # The same process: with no validation examples at all, the out-of-fold NLL over
+    # five program groups still finds order 3, and the model is fitted on all of train.
+    rng = np.random.default_rng(1)
+    seqs = [list(rng.integers(0, 6, size=12)) for _ in range(200)]
+    hist = [s[:k] for s in seqs for k in range(2, len(s))]
+    labels = np.array([s[k - 2] for s in seqs for k in range(2, len(s))])
+    programs = np.array([f"p{i % 5}" for i, s in enumerate(seqs) for _ in range(2, len(s))])
+    train = Examples(hist, labels, programs)
+    empty = Examples([], np.zeros(0, dtype=np.int64), np.array([], dtype=object))
+    best, scores = select_ngram_order_cross_fitted(train, empty, programs, orders=range(1, 4))
+    assert best.order == 3 and scores[3] < 1.2 < 1.7 < min(scores[1], scores[2])
+    assert np.allclose(best.predict_proba(train), NgramPredictor(order=3).fit(train).predict_proba(train))
+    with pytest.raises(ModelError, match="no out-of-fold or validation examples"):
+        select_ngram_order_cross_fitted(train, empty, np.array(["one"] * len(hist)), orders=range(1, 3))
 
 
 def test_errors_name_the_model(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from schedcast.models.baselines import (
     PriorPredictor,
     UniformPredictor,
     select_ngram_order,
+    select_ngram_order_cross_fitted,
 )
 from schedcast.models.structural import StructuralPredictor
 
@@ -34,4 +35,5 @@ __all__ = [
     "UniformPredictor",
     "load_predictor",
     "select_ngram_order",
+    "select_ngram_order_cross_fitted",
 ]

@@ -22,8 +22,8 @@ class BaselinesResult:
     def summary(self, out: Path) -> str:
         r = self.report
         how = (
-            f"order {r.ngram_order} picked on {r.validation_examples} validation examples "
-            f"(NLL by order: {', '.join(f'{k}: {v:.3f}' for k, v in r.ngram_validation_nll.items())})"
+            f"order {r.ngram_order} picked on {r.ngram_selection_examples} out-of-fold training (3 folds by family) + validation examples "
+            f"(mean NLL by order: {', '.join(f'{k}: {v:.3f}' for k, v in r.ngram_validation_nll.items())})"
             if r.ngram_validation_nll
             else f"order {r.ngram_order} (no validation examples to pick it)"
         )
@@ -31,7 +31,8 @@ class BaselinesResult:
 
 
 def train_baselines(dataset: Path, out: Path, protocol: str = "paper") -> BaselinesResult:
-    """Uniform, prior, majority, FSM-aware prior and n-gram (order picked on validation),
+    """Uniform, prior, majority, FSM-aware prior and n-gram (order picked on out-of-fold
+    training examples and validation),
     saved as OUT/NAME.json."""
     if protocol not in ("paper", "all"):
         raise ModelError(f"protocol must be paper or all (got {protocol!r})")

@@ -113,3 +113,16 @@ def load_predictor(path: Path) -> Predictor:
 def check_fitted(model: Predictor, fitted: bool) -> None:
     if not fitted:
         raise ModelError(f"{model.name}: call fit() before predict_proba()")
+
+
+def fold_of_groups(groups: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """A fold index per example: the distinct groups are shuffled (seeded) and dealt
+    round-robin to min(folds, groups) folds, so a group never straddles two folds."""
+    names, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    n = min(folds, names.size)
+    if n <= 1:
+        return np.zeros(inverse.size, dtype=np.int64)
+    order = np.random.default_rng(seed).permutation(names.size)
+    fold_of_name = np.empty(names.size, dtype=np.int64)
+    fold_of_name[order] = np.arange(names.size) % n
+    return fold_of_name[inverse]

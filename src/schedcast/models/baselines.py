@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted
+from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted, fold_of_groups
 from schedcast.models.scoring import nll
 
 PRIOR_PSEUDOCOUNT = 0.5  # Jeffreys: half an observation of every kind
@@ -180,6 +180,37 @@ def select_ngram_order(
             best = model
     assert best is not None
     return best, scores
+
+
+def select_ngram_order_cross_fitted(
+    train: Examples, validation: Examples, groups: np.ndarray, orders: range = range(1, 7), folds: int = 3,
+    alpha: float = 1.0, seed: int = 0,
+) -> tuple[NgramPredictor, dict[int, float]]:
+    """Pick the order by mean NLL over the out-of-fold training examples (the training
+    programs dealt into `folds` folds by `groups`, e.g. their family; a fold's examples
+    are scored by an n-gram fitted on the other folds) and the validation examples
+    (scored by an n-gram fitted on all of train); then fit that order on all of train.
+    A few validation programs alone give a noisy choice (docs/evaluate.md)."""
+    fold = fold_of_groups(np.asarray(groups), folds, seed)
+    scores: dict[int, float] = {}
+    for order in orders:
+        total, n = 0.0, 0
+        for f in range(int(fold.max()) + 1):
+            held, rest = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
+            if held.size == 0 or rest.size == 0:
+                continue
+            model = NgramPredictor(order=order, alpha=alpha).fit(train.subset(rest))
+            total += nll(model.predict_proba(train.subset(held)), train.labels[held], model=f"ngram(order={order})") * held.size
+            n += int(held.size)
+        if len(validation):
+            model = NgramPredictor(order=order, alpha=alpha).fit(train)
+            total += nll(model.predict_proba(validation), validation.labels, model=f"ngram(order={order})") * len(validation)
+            n += len(validation)
+        if n == 0:
+            raise ModelError("ngram: no out-of-fold or validation examples to pick an order")
+        scores[order] = total / n
+    best = min(scores, key=lambda o: scores[o])
+    return NgramPredictor(order=best, alpha=alpha).fit(train), scores
 
 
 BASELINES: tuple[type[Predictor], ...] = (UniformPredictor, PriorPredictor, MajorityPredictor, NgramPredictor, FsmPriorPredictor)

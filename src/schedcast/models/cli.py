@@ -19,7 +19,8 @@ def train_baselines_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the model files.")] = Path("schedcast-models"),
     protocol: Annotated[str, typer.Option(help="Train on paper or all examples.")] = "paper",
 ) -> None:
-    """Fit uniform, prior, majority, FSM-aware prior and n-gram (order picked on validation)."""
+    """Fit uniform, prior, majority, FSM-aware prior and n-gram (order picked on out-of-fold
+    training examples and validation)."""
     from schedcast.dataset.schema import SchemaError
     from schedcast.models.api import train_baselines
     from schedcast.models.base import ModelError

@@ -1,4 +1,5 @@
-"""Fit every baseline on a dataset's train split (the n-gram's order on validation)."""
+"""Fit every baseline on a dataset's train split (the n-gram's order on out-of-fold
+training examples and validation)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from schedcast.models.baselines import (
     NgramPredictor,
     PriorPredictor,
     UniformPredictor,
-    select_ngram_order,
+    select_ngram_order_cross_fitted,
 )
 from schedcast.models.structural import MIN_GROUP_RUNS, StructuralPredictor
 
@@ -26,7 +27,8 @@ class FitReport:
     train_examples: int
     validation_examples: int
     ngram_order: int
-    ngram_validation_nll: dict[int, float]
+    ngram_validation_nll: dict[int, float]  # by order: mean NLL over the out-of-fold training and validation examples
+    ngram_selection_examples: int = 0  # how many examples that NLL is over
 
 
 def fit_baselines(view, protocol: str = "paper") -> tuple[list[Predictor], FitReport]:  # type: ignore[no-untyped-def]
@@ -41,12 +43,13 @@ def fit_baselines(view, protocol: str = "paper") -> tuple[list[Predictor], FitRe
         MajorityPredictor().fit(train),
         FsmPriorPredictor().fit(train),
     ]
-    if len(val):
-        ngram, scores = select_ngram_order(train, val)
-    else:  # no validation programs: a fixed order, said in the report
+    families = program_families(view, train.programs)
+    if len(val) or np.unique(families).size > 1:
+        ngram, scores = select_ngram_order_cross_fitted(train, val, families)
+    else:  # one training family and no validation programs: a fixed order, said in the report
         ngram, scores = NgramPredictor(order=DEFAULT_NGRAM_ORDER).fit(train), {}
     models.append(ngram)
-    return models, FitReport(len(train), len(val), ngram.order, scores)
+    return models, FitReport(len(train), len(val), ngram.order, scores, len(train) + len(val) if scores else 0)
 
 
 def save_models(models: list[Predictor], out: Path) -> list[Path]:

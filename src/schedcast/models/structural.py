@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted
+from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted, fold_of_groups
 from schedcast.models.features import FeatureReport, categorical_features, feature_names, featurize
 
 TARGETS = ("soft", "hard")
@@ -460,14 +460,3 @@ def class_weights(target: np.ndarray, rebalance: float) -> np.ndarray:
     return weight / (weight * share).sum()
 
 
-def fold_of_groups(groups: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
-    """A fold index per example: the distinct groups are shuffled (seeded) and dealt
-    round-robin to min(folds, groups) folds, so a group never straddles two folds."""
-    names, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
-    n = min(folds, names.size)
-    if n <= 1:
-        return np.zeros(inverse.size, dtype=np.int64)
-    order = np.random.default_rng(seed).permutation(names.size)
-    fold_of_name = np.empty(names.size, dtype=np.int64)
-    fold_of_name[order] = np.arange(names.size) % n
-    return fold_of_name[inverse]
