@@ -15,6 +15,7 @@ import numpy as np
 
 from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted, fold_of_groups
 from schedcast.models.scoring import nll
+from schedcast.terminal import track
 
 PRIOR_PSEUDOCOUNT = 0.5  # Jeffreys: half an observation of every kind
 
@@ -193,7 +194,7 @@ def select_ngram_order_cross_fitted(
     A few validation programs alone give a noisy choice (docs/evaluate.md)."""
     fold = fold_of_groups(np.asarray(groups), folds, seed)
     scores: dict[int, float] = {}
-    for order in orders:
+    for order in track(orders, "train ngram", len(orders), "orders"):
         total, n = 0.0, 0
         for f in range(int(fold.max()) + 1):
             held, rest = np.flatnonzero(fold == f), np.flatnonzero(fold != f)

@@ -44,6 +44,7 @@ import numpy as np
 
 from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted, fold_of_groups
 from schedcast.models.features import FeatureReport, categorical_features, feature_names, featurize
+from schedcast.terminal import track
 
 TARGETS = ("soft", "hard")
 MIN_GROUP_RUNS = 3  # a state group gives a soft target when it was seen in at least this many runs
@@ -228,7 +229,7 @@ class StructuralPredictor(Predictor):
         self.boosters, self.classes = [], []
         out_of_fold = np.zeros((len(train), N_KINDS))
         rows_total = 0
-        for f in range(n_folds):
+        for f in track(range(n_folds), f"train {self.name}", n_folds, "fold boosters"):
             fitted_on = fold != f if n_folds > 1 else np.ones(len(train), dtype=bool)
             rows, kinds = np.nonzero(target * fitted_on[:, None] > 0)
             rows_total += int(rows.size)
