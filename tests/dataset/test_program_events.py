@@ -31,6 +31,7 @@ from schedcast.dataset.extract import (
     extract_run,
 )
 from schedcast.trace import read_trace
+from schedcast.trace.reader import STOP_CHECK_EVERY
 from schedcast.trace.snapshot import is_user_frame, user_site
 
 runner = CliRunner()
@@ -146,8 +147,14 @@ def test_goker_read_stops_at_the_window_end_and_changes_nothing(collection: Path
     for run in _runs(collection, kernel):
         path = str(collection / run["trace_path"])
         rule = StopAtLeakProfile()
-        part = read_trace(path, stop=rule)
-        assert rule.stopped and len(part.events) < len(read_trace(path).events)
+        part, whole = read_trace(path, stop=rule), read_trace(path)
+        assert rule.stopped and len(part.events) <= len(whole.events)
+        assert [(e.time, e.g, e.kind) for e in part.events] == [(e.time, e.g, e.kind) for e in whole.events[: len(part.events)]]
+        # The rule is asked every STOP_CHECK_EVERY ordered events and at each generation's
+        # end: a trace with more than that beyond its window is cut short.
+        cut = next(i for i, ev in enumerate(whole.events) if any(f.func == LEAK_PROFILE_FRAME for f in ev.stack))
+        if len(whole.events) - cut > 2 * STOP_CHECK_EVERY:
+            assert len(part.events) < len(whole.events)
         assert extract_run(path, rules) == extract_run(path, rules, stop_early=False)
         assert extract_run(path, rules).not_read == NOT_READ_AFTER_LEAK_PROFILE
 
