@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from schedcast.models.base import N_KINDS
+from schedcast.models.base import KIND_NAMES, N_KINDS
 
 BLOCK, CREATE, END, SCHED, START, UNBLOCK = range(6)
 RUNNABLE, RUNNING, BLOCKED, DEAD = "runnable", "running", "blocked", "dead"
@@ -142,7 +142,7 @@ class SchedState:
             return f"G{g} is a goroutine the prefix has not shown"
         need = KIND_NEEDS[kind]
         if st != need:
-            return f"{_KIND_NAMES[kind]} needs a {need} goroutine; G{g} is {st}"
+            return f"{KIND_NAMES[kind]} needs a {need} goroutine; G{g} is {st}"
         if kind == START and not self.free_p():
             return f"GOMAXPROCS={self.gomaxprocs} goroutines are already running"
         return None
@@ -190,8 +190,6 @@ class SchedState:
                     self.inconsistent += 1
                 self._set(ge, STATUS_AFTER[kd])
 
-
-_KIND_NAMES = ("GoBlock", "GoCreate", "GoEnd", "GoSched", "GoStart", "GoUnblock")
 
 
 def replay_through_fsm(kind: np.ndarray, g: np.ndarray, actor: np.ndarray, moves: list[tuple[int, int]], gomaxprocs: int) -> tuple[int, str | None]:
