@@ -46,7 +46,10 @@ def test_train_then_evaluate_writes_every_table(builtin_dataset: Path, tmp_path:
     by_name = {m["name"]: m for m in blob["models"]}
     # Majority: exactly the majority-class accuracy; the n-gram sees context and beats it on train.
     assert by_name["majority"]["accuracy"]["estimate"] == pytest.approx(blob["majority_accuracy"])
-    assert by_name["ngram"]["accuracy"]["estimate"] > blob["majority_accuracy"]
+    # On the 10 built-in programs the n-gram's order (picked out of fold) can be 1, whose
+    # argmax is the majority class: at least as accurate, and its probabilities far better.
+    assert by_name["ngram"]["accuracy"]["estimate"] >= blob["majority_accuracy"]
+    assert by_name["ngram"]["nll"]["estimate"] < by_name["majority"]["nll"]["estimate"]
     confusion = np.array(by_name["prior"]["confusion"])
     assert confusion.sum() == blob["n_examples"]
     text = page.read_text()
