@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from schedcast.collect import RunConfig, collect
 from schedcast.collect.store import RunStore
 from schedcast.corpus.catalog import handcrafted_programs, programs_by_origin, with_test_forms
-from schedcast.corpus.program import ProgramKind
-from schedcast.corpus.testform import SUFFIX, as_test_kernels, convert_sources
+from schedcast.corpus.api import CorpusSpec, select_corpus
+from schedcast.corpus.program import ProgramError, ProgramKind
+from schedcast.corpus.testform import STRESS_SUFFIX, SUFFIX, as_test_kernels, convert_sources
+from schedcast.trace import read_trace
 
 
 def test_every_handcrafted_and_generated_main_program_has_a_test_form() -> None:
@@ -40,3 +44,31 @@ def test_a_test_form_builds_and_runs_as_a_kernel(tmp_path: Path) -> None:
     assert summary.build_errors == {}
     runs = RunStore(tmp_path).read_runs().to_pylist()
     assert len(runs) == 1 and runs[0]["trace_path"] and "build_error" not in runs[0]["outcomes"]
+
+
+def test_a_stress_form_runs_copies_of_the_body_at_once(tmp_path: Path) -> None:
+    program = programs_by_origin(["generated"], generated_count=1)[0]
+    forms, failed = as_test_kernels([program], copies=4)
+    assert failed == {} and len(forms) == 1
+    form = forms[0]
+    assert form.id == f"{program.id}{STRESS_SUFFIX}4" and form.kind == ProgramKind.TEST
+    assert form.extra["twin"] == program.id and form.extra["form"] == "stress" and form.extra["copies"] == "4"
+    assert "for i := 0; i < 4; i++ {" in form.sources["program_test.go"]
+    # Built and run for real: the body's goroutines are started four times over.
+    summary = collect([program, form], tmp_path, RunConfig(runs=1), show_progress=False)
+    assert summary.build_errors == {}
+    runs = {r["program_id"]: r for r in RunStore(tmp_path).read_runs().to_pylist()}
+    created = {}
+    for pid, row in runs.items():
+        trace = read_trace(tmp_path / str(row["trace_path"]))
+        lo, hi = trace.window()
+        system = trace.system_goroutines()
+        created[pid] = sum(1 for ev in trace.events[lo:hi] if ev.wire == "GoCreate" and ev.g not in system)
+    assert created[program.id] >= 1
+    assert created[form.id] >= 4 * created[program.id], created
+    # The corpus stage adds stress forms for the generated programs only, and rejects a negative count.
+    corpus = select_corpus(CorpusSpec(generated=2, only=(program.id, "timeout_spin"), stress_copies=3))
+    ids = [p.id for p in corpus.programs]
+    assert f"{program.id}{STRESS_SUFFIX}3" in ids and not any(i.startswith("timeout_spin.") for i in ids)
+    with pytest.raises(ProgramError, match="stress copies"):
+        select_corpus(CorpusSpec(generated=0, stress_copies=-1))

@@ -128,3 +128,15 @@ def with_test_forms(programs: list[Program], origins: Iterable[str] = TEST_FORM_
     wanted = set(origins)
     forms, failed = as_test_kernels([p for p in programs if p.origin in wanted])
     return programs + forms, failed
+
+
+STRESS_FORM_ORIGINS = ("generated",)  # their state is local to main: the copies share nothing
+
+
+def stress_forms(programs: list[Program], copies: int) -> tuple[list[Program], dict[str, str]]:
+    """The stress form (schedcast.corpus.testform: a test kernel running `copies`
+    copies of the body at once) of each generated `main` program.
+    Returns (forms, {id: why it has no stress form})."""
+    from schedcast.corpus.testform import as_test_kernels
+
+    return as_test_kernels([p for p in programs if p.origin in STRESS_FORM_ORIGINS], copies)

@@ -12,6 +12,13 @@ reason.
 The test form keeps the program's id with a ``.test`` suffix, its origin, pattern
 and declared outcomes, and names the main form as its twin (``extra["twin"]``), so
 both forms always fall on the same side of every split.
+
+The *stress form* (`as_test_kernels(programs, copies=N)`, id suffix ``.stressN``) is
+the same test kernel, but its ``TestProgram`` runs N copies of the body in goroutines
+at once and waits for them: the shape of the leak-profile kernels (a loop that starts
+the buggy code in many goroutines, each starting its own). It only suits programs
+whose state is local to ``main`` (the generated ones), since the copies share the
+package's variables.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from schedcast.corpus.program import Program, ProgramError, ProgramKind, make_pr
 from schedcast.toolchain import ToolchainError, go_env, go_tool
 
 SUFFIX = ".test"
+STRESS_SUFFIX = ".stress"
 _SOURCE = "main.go"
 TIMEOUT_S = 120.0
 
@@ -44,12 +52,15 @@ def tool_binary() -> Path:
         raise ProgramError(str(exc)) from exc
 
 
-def convert_sources(items: list[tuple[str, dict[str, str]]]) -> list[dict[str, str] | str]:
-    """(id, files) of main programs -> the test form's files, or why it failed."""
+def convert_sources(items: list[tuple[str, dict[str, str]]], copies: int = 1) -> list[dict[str, str] | str]:
+    """(id, files) of main programs -> the test form's files, or why it failed; with
+    copies > 1, the test runs that many copies of the body at once."""
     if not items:
         return []
+    if copies < 1:
+        raise ProgramError(f"copies must be at least 1 (got {copies})")
     binary = tool_binary()
-    payload = json.dumps([{"id": pid, "files": files} for pid, files in items]).encode()
+    payload = json.dumps([{"id": pid, "files": files, "copies": copies} for pid, files in items]).encode()
     env = go_env()
     env["GOMAXPROCS"] = "2"
     try:
@@ -62,10 +73,13 @@ def convert_sources(items: list[tuple[str, dict[str, str]]]) -> list[dict[str, s
     return [a["files"] if "files" in a else str(a.get("error", "not converted")) for a in answers]
 
 
-def as_test_kernels(programs: list[Program]) -> tuple[list[Program], dict[str, str]]:
-    """The test-kernel form of every main program; returns (forms, {id: why not converted})."""
+def as_test_kernels(programs: list[Program], copies: int = 1) -> tuple[list[Program], dict[str, str]]:
+    """The test-kernel form of every main program (copies > 1: the stress form);
+    returns (forms, {id: why not converted})."""
     mains = [p for p in programs if p.kind == ProgramKind.MAIN]
-    answers = convert_sources([(p.id, p.sources) for p in mains])
+    answers = convert_sources([(p.id, p.sources) for p in mains], copies)
+    suffix, form_name = (SUFFIX, "test") if copies == 1 else (f"{STRESS_SUFFIX}{copies}", "stress")
+    shape = "test-kernel form" if copies == 1 else f"stress form: {copies} copies at once"
     forms: list[Program] = []
     failed: dict[str, str] = {}
     for p, answer in zip(mains, answers):
@@ -74,9 +88,9 @@ def as_test_kernels(programs: list[Program]) -> tuple[list[Program], dict[str, s
             continue
         try:
             form = make_program(
-                p.id + SUFFIX, answer, language_version=p.language_version, pattern=p.pattern, expected=p.expected,
-                description=f"{p.description} (test-kernel form)".strip(), origin=p.origin, wall_timeout_s=p.wall_timeout_s,
-                extra={**p.extra, "twin": p.id, "form": "test"},
+                p.id + suffix, answer, language_version=p.language_version, pattern=p.pattern, expected=p.expected,
+                description=f"{p.description} ({shape})".strip(), origin=p.origin, wall_timeout_s=p.wall_timeout_s,
+                extra={**p.extra, "twin": p.id, "form": form_name, **({"copies": str(copies)} if copies > 1 else {})},
             )
         except ProgramError as exc:
             failed[p.id] = str(exc)

@@ -21,6 +21,7 @@ class ConfigError(ValueError):
 class CorpusConfig:
     generated: int = 20  # generated programs (train side)
     test_forms: bool = False  # each train-side main program also in test-kernel form
+    stress_copies: int = 16  # > 0: each generated program also as a test kernel running this many copies at once (0: off)
     gobench: tuple[str, ...] = ()  # folders written by `corpus import-gobench` (test side)
     programs: tuple[str, ...] = ()  # only these program ids (empty: the whole corpus)
 

@@ -121,6 +121,7 @@ def main_job_command(out: Path, config: PipelineConfig) -> str:
     args += ["--runs", str(c.runs), "--gomaxprocs", str(c.gomaxprocs), "--timeout", str(c.timeout)]
     args += ["--race" if c.race else "--no-race", "--seed", str(c.seed)]
     args += ["--generated", str(k.generated), "--test-forms" if k.test_forms else "--no-test-forms"]
+    args += ["--stress-copies", str(k.stress_copies)]
     args += [a for d in k.gobench for a in ("--gobench", d)]
     args += [a for p in k.programs for a in ("--program", p)]
     if config.evaluate.markdown is not None:
@@ -223,7 +224,7 @@ def _run(config: PipelineConfig, out: Path, console: Console, executor: Executor
 
     # 1. corpus
     k = config.corpus
-    corpus = select_corpus(CorpusSpec(k.generated, k.test_forms, tuple(Path(d) for d in k.gobench), k.programs))
+    corpus = select_corpus(CorpusSpec(k.generated, k.test_forms, tuple(Path(d) for d in k.gobench), k.programs, k.stress_copies))
     result.corpus = corpus
     if corpus.duplicates:
         console.print(f"{len(corpus.duplicates)} GoKer kernels left out: the same bugs as GoBench kernels, which are tested instead", highlight=False)
@@ -300,7 +301,7 @@ def _run(config: PipelineConfig, out: Path, console: Console, executor: Executor
     runner.rule("4/5 evaluate on the held-out real-world kernels")
     made_by = {
         "main job": command,
-        "corpus": corpus.describe(k.test_forms),
+        "corpus": corpus.describe(k.test_forms, k.stress_copies),
         "collection": f"{c.runs} runs per program, GOMAXPROCS={c.gomaxprocs}, race build={c.race}, wall limit {c.timeout} s "
         f"(programs may declare less), base seed {c.seed}, {find_toolchain().version}",
     }

@@ -1,7 +1,9 @@
 // Command testform turns `main` programs into Go test kernels with Go's own parser:
 // func main() is renamed (go/ast), and a _test.go file with a TestXxx that calls the
-// renamed body is added. Input on stdin: a JSON list of {"id", "files"}; output on
-// stdout: a JSON list of {"id", "files"} or {"id", "error"}, in the same order.
+// renamed body is added. With "copies" > 1 the test runs the body in that many
+// goroutines at once and waits for them (the stress shape of the leak-profile kernels).
+// Input on stdin: a JSON list of {"id", "files", "copies"}; output on stdout: a JSON
+// list of {"id", "files"} or {"id", "error"}, in the same order.
 package main
 
 import (
@@ -18,7 +20,8 @@ import (
 
 type request struct {
 	ID    string            `json:"id"`
-	Files map[string]string `json:"files"`
+	Files  map[string]string `json:"files"`
+	Copies int               `json:"copies,omitempty"`
 }
 
 type answer struct {
@@ -106,6 +109,28 @@ func convert(req request) answer {
 		testFile = fmt.Sprintf("program%d_test.go", i)
 	}
 	src := fmt.Sprintf("package main\n\nimport \"testing\"\n\n// %s runs the program's main body as a test.\nfunc %s(t *testing.T) {\n\t%s()\n}\n", test, test, body)
+	if req.Copies > 1 {
+		src = fmt.Sprintf(`package main
+
+import (
+	programsync "sync"
+	"testing"
+)
+
+// %s runs %d copies of the program's main body at once and waits for them.
+func %s(t *testing.T) {
+	var copies programsync.WaitGroup
+	for i := 0; i < %d; i++ {
+		copies.Add(1)
+		go func() {
+			defer copies.Done()
+			%s()
+		}()
+	}
+	copies.Wait()
+}
+`, test, req.Copies, test, req.Copies, body)
+	}
 	formatted, err := format.Source([]byte(src))
 	if err != nil {
 		return answer{ID: req.ID, Error: err.Error()}
