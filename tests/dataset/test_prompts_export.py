@@ -89,3 +89,29 @@ def test_hf_export_round_trip(view: DatasetView, tmp_path: Path) -> None:
     row = loaded["train"][0]
     assert row["target"].split()[0] in ("GoBlock", "GoCreate", "GoEnd", "GoSched", "GoStart", "GoUnblock")
     assert len(row["paper_distribution"]) == 6 and abs(sum(row["paper_distribution"]) - 1) < 1e-5
+
+
+def test_a_cut_prefix_gives_the_same_prompts(view: DatasetView) -> None:
+    """prompt_example(max_events=B) carries only the newest B events (a B-token prompt
+    cannot show more) and computes the states vectorised: the states equal the replay of
+    the whole prefix, and the truncated prompts are the same as from the whole prefix."""
+    rows = view.examples.filter(pl.col("label") >= 0).sort("k", descending=True).head(20)
+    budget = 80
+    cut_and_truncated = 0
+    for row in rows.iter_rows(named=True):
+        args = (row["run_key"], row["k"], row["label"], row["label_g"])
+        whole = view.prompt_example(*args)
+        cut = view.prompt_example(*args, max_events=budget)
+        assert whole.omitted == 0 and len(whole.events) == row["k"]
+        assert cut.omitted == max(0, row["k"] - budget) and list(cut.events) == list(whole.events)[cut.omitted :]
+        assert whole.states == cut.states == goroutine_states(whole.events)
+        for fmt in FORMATS:
+            try:
+                expected = truncate(whole, budget, count_tokens, fmt)
+            except PromptTooLong:
+                with pytest.raises(PromptTooLong):
+                    truncate(cut, budget, count_tokens, fmt)
+                continue
+            assert truncate(cut, budget, count_tokens, fmt) == expected
+            cut_and_truncated += cut.omitted > 0
+    assert cut_and_truncated > 0

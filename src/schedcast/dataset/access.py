@@ -13,7 +13,10 @@ import pyarrow as pa
 
 from schedcast.dataset import schema
 from schedcast.dataset.examples import Examples
-from schedcast.dataset.prompts import PromptEvent, PromptExample, goroutine_states
+from schedcast.dataset.prompts import PromptEvent, PromptExample, state_text
+from schedcast.trace import KIND_NAMES
+
+GO_BLOCK = KIND_NAMES.index("GoBlock")
 
 
 def program_source(sources_json: str) -> str:
@@ -180,9 +183,9 @@ class DatasetView:
         labels = np.asarray(labels, dtype=np.int64)
         label_gs = self._g[starts + ks] if run_keys.size else np.zeros(0, dtype=np.int64)
 
-        def prompt(i: int) -> PromptExample:
-            # The language models' view of example i, made on demand.
-            return self.prompt_example(int(run_keys[i]), int(ks[i]), int(labels[i]), int(label_gs[i]))
+        def prompt(i: int, max_events: int | None = None) -> PromptExample:
+            # The language models' view of example i, made on demand (see prompt_example).
+            return self.prompt_example(int(run_keys[i]), int(ks[i]), int(labels[i]), int(label_gs[i]), max_events)
 
         return Examples(history, labels, programs, allowed, structure=self._structure(run_keys, ks), prompt=prompt)
 
@@ -248,23 +251,46 @@ class DatasetView:
         start, end = self._span[run_key]
         return self._kind[start:end].astype(np.int64), self._g[start:end].astype(np.int64)
 
-    def prefix(self, run_key: int, k: int) -> list[PromptEvent]:
+    def prefix(self, run_key: int, k: int, first: int = 0) -> list[PromptEvent]:
+        """Events first..k-1 of a run's prefix of k events."""
         start, _ = self._span[run_key]
-        reasons = self._reason.slice(start, k).to_list()
-        sites = self._site.slice(start, k).to_list()
+        lo = start + max(0, min(first, k))
+        reasons = self._reason.slice(lo, start + k - lo).to_list()
+        sites = self._site.slice(lo, start + k - lo).to_list()
         return [
             PromptEvent(int(kind), int(g), reason or "", site or "")
-            for kind, g, reason, site in zip(self._kind[start : start + k], self._g[start : start + k], reasons, sites)
+            for kind, g, reason, site in zip(self._kind[lo : start + k], self._g[lo : start + k], reasons, sites)
         ]
 
-    def prompt_example(self, run_key: int, k: int, label: int, label_g: int) -> PromptExample:
-        events = self.prefix(run_key, k)
+    def prompt_example(self, run_key: int, k: int, label: int, label_g: int, max_events: int | None = None) -> PromptExample:
+        """The language models' view of one example. With `max_events`, only the newest
+        max_events prefix events are carried (a prompt of B tokens can show at most B
+        events): the goroutine states still come from the whole prefix, vectorised, so a
+        kernel's multi-million-event prefix costs milliseconds, not seconds."""
+        start, _ = self._span[run_key]
+        first = 0 if max_events is None else max(0, k - max_events)
+        events = self.prefix(run_key, k, first)
+        # Each goroutine's state is set by its last event in the prefix.
+        gs = self._g[start : start + k]
+        goroutines, from_end = np.unique(gs[::-1], return_index=True)
+        last = (k - 1 - from_end).astype(np.int64)
+        kinds = self._kind[start + last].tolist() if k else []
+        blocked = [i for i, kind in enumerate(kinds) if kind == GO_BLOCK]
+        at = start + last[blocked]
+        reasons = dict(zip(blocked, self._reason.gather(at).to_list()))
+        sites = dict(zip(blocked, self._site.gather(at).to_list()))
+        states = {
+            g: state_text(kind, reasons.get(i) or "", sites.get(i) or "")
+            for i, (g, kind) in enumerate(zip(goroutines.tolist(), kinds))
+        }
         return PromptExample(
             source=self._source[self._program_of_run[run_key]],
             events=events,
-            states=goroutine_states(events),
+            states=states,
             target_kind=label,
             target_g=label_g,
+            omitted=first,
+            last_event=dict(zip(goroutines.tolist(), last.tolist())),
         )
 
     def iter_prompt_examples(self, examples: pl.DataFrame) -> Iterator[tuple[dict, PromptExample]]:

@@ -43,7 +43,7 @@ class Examples:
     allowed: np.ndarray | None = None
     structure: "ExampleStructure | None" = None
     targets: np.ndarray | None = None
-    prompt: Callable[[int], Any] | None = None
+    prompt: Callable[..., Any] | None = None  # prompt(i, max_events=None) -> PromptExample
 
     def __post_init__(self) -> None:
         n = len(self.history)
@@ -75,6 +75,6 @@ class Examples:
         return Examples(self.history, self.labels, self.programs, self.allowed, self.structure, targets, self.prompt)
 
 
-def _reindexed(prompt: Callable[[int], Any], index: np.ndarray) -> Callable[[int], Any]:
+def _reindexed(prompt: Callable[..., Any], index: np.ndarray) -> Callable[..., Any]:
     positions = index.tolist()
-    return lambda i: prompt(positions[i])
+    return lambda i, max_events=None: prompt(positions[i], max_events=max_events)

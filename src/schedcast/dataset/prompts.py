@@ -37,10 +37,15 @@ class PromptEvent:
 @dataclass(frozen=True)
 class PromptExample:
     source: str  # the program's files, each under a "// file: NAME" header
-    events: Sequence[PromptEvent]  # the prefix, oldest first
+    events: Sequence[PromptEvent]  # the prefix (its newest events when `omitted` > 0), oldest first
     states: dict[int, str]  # goroutine -> "running", "blocked (chan receive) at prog/main.go:12", ...
     target_kind: int
     target_g: int
+    # Oldest prefix events not carried in `events` (a prompt can never show more events
+    # than its token budget, so huge prefixes are cut before rendering); they count as
+    # dropped by truncation, and `states` still reflect the whole prefix.
+    omitted: int = 0
+    last_event: dict[int, int] | None = None  # goroutine -> index of its last prefix event (whole prefix)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,19 @@ class Prompt:
     source_lines_dropped: int
     events_dropped: int
     tokens: int | None = None
+
+
+def state_text(kind: int, reason: str, site: str) -> str:
+    """A goroutine's state after an event of `kind` that moved it (see goroutine_states)."""
+    name = KIND_NAMES[kind]
+    if name == "GoStart":
+        return "running"
+    if name == "GoBlock":
+        where = f" at {site}" if site else ""
+        return f"blocked ({reason}){where}" if reason else f"blocked{where}"
+    if name == "GoEnd":
+        return "dead"
+    return "runnable"  # GoCreate, GoUnblock, GoSched
 
 
 def goroutine_states(events: Sequence[PromptEvent]) -> dict[int, str]:
@@ -82,6 +100,7 @@ def _target(ex: PromptExample, fmt: str) -> str:
 def _render(ex: PromptExample, fmt: str, source_from: int, events_from: int) -> str:
     lines = ex.source.splitlines()[source_from:]
     events = ex.events[events_from:]
+    events_from += ex.omitted  # the note counts every prefix event left out
     states = "\n".join(f"G{g}: {s}" for g, s in sorted(ex.states.items())) or "(no goroutine has run yet)"
     omitted_src = f"// ... {source_from} lines of source omitted\n" if source_from else ""
     if fmt == "paper":
@@ -114,7 +133,7 @@ def _render(ex: PromptExample, fmt: str, source_from: int, events_from: int) -> 
 def render(ex: PromptExample, fmt: str = "paper") -> Prompt:
     if fmt not in FORMATS:
         raise ValueError(f"unknown prompt format {fmt!r}; choose from {FORMATS}")
-    return Prompt(_render(ex, fmt, 0, 0), _target(ex, fmt), 0, 0)
+    return Prompt(_render(ex, fmt, 0, 0), _target(ex, fmt), 0, ex.omitted)
 
 
 def truncate(ex: PromptExample, budget: int, count_tokens: Callable[[str], int], fmt: str = "paper") -> Prompt:
@@ -131,7 +150,7 @@ def truncate(ex: PromptExample, budget: int, count_tokens: Callable[[str], int],
 
     full = size(0, 0)
     if full <= budget:
-        return Prompt(_render(ex, fmt, 0, 0), target, 0, 0, full)
+        return Prompt(_render(ex, fmt, 0, 0), target, 0, ex.omitted, full)
 
     def smallest(lo: int, hi: int, fits: Callable[[int], bool]) -> int | None:
         # Token counts shrink (almost always) as more is dropped, so binary search.
@@ -149,8 +168,8 @@ def truncate(ex: PromptExample, budget: int, count_tokens: Callable[[str], int],
 
     src_from = smallest(1, n_lines, lambda s: size(s, 0) <= budget)
     if src_from is not None:
-        return Prompt(_render(ex, fmt, src_from, 0), target, src_from, 0, size(src_from, 0))
+        return Prompt(_render(ex, fmt, src_from, 0), target, src_from, ex.omitted, size(src_from, 0))
     ev_from = smallest(1, n_events, lambda e: size(n_lines, e) <= budget)
     if ev_from is None:
         raise PromptTooLong(f"budget of {budget} tokens is too small: without source and trace the prompt takes {size(n_lines, n_events)}")
-    return Prompt(_render(ex, fmt, n_lines, ev_from), target, n_lines, ev_from, size(n_lines, ev_from))
+    return Prompt(_render(ex, fmt, n_lines, ev_from), target, n_lines, ex.omitted + ev_from, size(n_lines, ev_from))

@@ -351,7 +351,7 @@ class ZeroShotPredictor(Predictor):
         where: list[int] = []
         for i in range(len(examples)):
             try:
-                texts.append(self.prompt_text(examples.prompt(i)))
+                texts.append(self.prompt_text(examples.prompt(i, max_events=self.max_prompt_tokens)))
                 where.append(i)
             except PromptTooLong:
                 report.too_long += 1

@@ -167,7 +167,8 @@ class LMPredictor(Predictor):
     def _prompts(self, examples: Examples) -> list[PromptExample]:
         if examples.prompt is None:
             raise ModelError(f"{self.name}: these examples carry no prompts (read them with DatasetView.model_examples)")
-        return [examples.prompt(i) for i in range(len(examples))]
+        max_events = self.encoder().max_length  # a prompt shows at most one event per token
+        return [examples.prompt(i, max_events=max_events) for i in range(len(examples))]
 
     def predict_proba(self, examples: Examples) -> np.ndarray:
         import torch
@@ -182,14 +183,14 @@ class LMPredictor(Predictor):
         where: list[int] = []
         report = ScoreReport()
         # LMs that share a tokenizer and prompt options (base, CE, KL) encode each example
-        # once per process: building and truncating a stress kernel's prompt costs seconds.
+        # once per process.
         memo = _ENCODED.setdefault(examples.prompt, {})
         options = (str(getattr(tok, "name_or_path", "")), enc.fmt, enc.max_length, enc.chat)
         for i in _progress(list(range(len(examples))), "encoding prompts", self.show_progress):
             key = (*options, i)
             if key not in memo:
                 try:
-                    memo[key] = enc.encode(examples.prompt(i))
+                    memo[key] = enc.encode(examples.prompt(i, max_events=enc.max_length))
                 except PromptTooLong:
                     memo[key] = None
             e = memo[key]

@@ -179,7 +179,9 @@ _STATE_RANK = {"running": 0, "runnable": 1, "blocked": 2}
 def state_order(ex: PromptExample) -> list[int]:
     """Goroutines in the order they are kept when the states list must shrink: running,
     runnable, blocked, then the rest (dead); within each, the most recently active first."""
-    last: dict[int, int] = {}
-    for i, e in enumerate(ex.events):
-        last[e.g] = i
+    last = ex.last_event
+    if last is None:
+        last = {}
+        for i, e in enumerate(ex.events):
+            last[e.g] = i
     return sorted(ex.states, key=lambda g: (_STATE_RANK.get(ex.states[g].split(" ", 1)[0], 3), -last.get(g, -1), g))

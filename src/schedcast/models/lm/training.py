@@ -394,7 +394,8 @@ def train_lm(view: Any, out: Path, options: TrainOptions, protocol: str = "paper
     p_hat = np.array([dist[int(g)] for g in group_of[keep]], dtype=np.float64).reshape(-1, N_KINDS)
     p_hat /= p_hat.sum(axis=1, keepdims=True)
     labels = examples.labels[keep]
-    prompts = [examples.prompt(int(i)) for i in keep.tolist()]  # type: ignore[misc]
+    # A prompt of max_length tokens shows at most max_length events: longer prefixes are cut first.
+    prompts = [examples.prompt(int(i), max_events=options.max_length) for i in keep.tolist()]  # type: ignore[misc]
 
     model_dir = resolve_model(options.model)
     tokenizer = load_tokenizer(model_dir)
