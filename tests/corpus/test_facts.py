@@ -263,7 +263,7 @@ def test_answers_are_cached(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(facts_module, "_run_analyzer", counting)
     first = program_facts(program)
-    assert calls == [1] and [s.op for s in first.at("prog/main.go:4")] == ["send", "func_end"]
+    assert calls == [1] and [s.op for s in first.at("prog/main.go:4")] == ["func_start", "send", "func_end"]
     assert program_facts(program) == first and calls == [1]  # in memory
     facts_module._memory.clear()
     assert program_facts(program) == first and calls == [1]  # on disk

@@ -339,7 +339,7 @@ def facts_cmd(
     for col in ("id", "typed", "sites", "most common operations", "errors"):
         table.add_column(col, overflow="fold")
     for p, f in zip(programs, results):
-        ops = sorted(((n, op) for op, n in f.counts().items() if n and op not in ("return", "func_end")), reverse=True)
+        ops = sorted(((n, op) for op, n in f.counts().items() if n and op not in ("return", "func_end", "func_start")), reverse=True)
         table.add_row(p.id, "yes" if f.typed else "no", str(len(f.sites)), " ".join(f"{op}={n}" for n, op in ops[:5]), (f.parse_errors or ("",))[0][:80])
     out.print(table)
     untyped = sum(1 for f in results if not f.typed)

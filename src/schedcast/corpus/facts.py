@@ -63,6 +63,7 @@ OPS: tuple[str, ...] = (
     "gc",
     "return",  # a return statement
     "func_end",  # the closing brace of a function
+    "func_start",  # the func line: what a goroutine can do first when it enters the function (its trace site then)
 )
 # In next_ops: the function returns with no operation in between. An empty next_ops
 # means nothing follows in this function (a return or a function's end with no

@@ -265,6 +265,7 @@ type analyzer struct {
 type function struct {
 	name   string
 	decl   bool // a declared function (its literals are named name.funcN, not name.N)
+	start  token.Pos // the func keyword: the line a goroutine's trace shows when it enters
 	body   *ast.BlockStmt
 	sites  map[ast.Node]*site
 	skip   map[ast.Node]bool // nodes that are not sites of their own (select comm ops, go calls)
@@ -322,7 +323,7 @@ func (a *analyzer) file(f *ast.File) {
 		switch d := decl.(type) {
 		case *ast.FuncDecl:
 			if d.Body != nil {
-				a.function(&function{name: funcName(d), decl: true, body: d.Body})
+				a.function(&function{name: funcName(d), decl: true, start: d.Type.Func, body: d.Body})
 			}
 		case *ast.GenDecl:
 			// Package-level variables initialised with function literals.
@@ -347,7 +348,7 @@ func (a *analyzer) literalsIn(e ast.Node, name string) {
 	ast.Inspect(e, func(node ast.Node) bool {
 		if lit, ok := node.(*ast.FuncLit); ok {
 			n++
-			a.function(&function{name: fmt.Sprintf("%s.func%d", name, n), body: lit.Body})
+			a.function(&function{name: fmt.Sprintf("%s.func%d", name, n), start: lit.Type.Func, body: lit.Body})
 			return false
 		}
 		return true
@@ -391,7 +392,13 @@ func (a *analyzer) function(fn *function) {
 			s.next = fn.exitAt(node.Pos())
 		}
 	}
-	a.walkList(fn, fn.body.List, setOf(opReturn))
+	entry := a.walkList(fn, fn.body.List, setOf(opReturn))
+	// What a goroutine can do first when it enters the function: a goroutine that has
+	// just started shows the func line as its site in the trace.
+	if fn.start.IsValid() {
+		start := a.newSite(fn, fn.start, "func_start", nil)
+		start.next = entry
+	}
 	for _, lit := range fn.literals {
 		a.function(lit)
 	}
@@ -432,7 +439,7 @@ func (a *analyzer) collect(fn *function) {
 			if fn.decl {
 				name = fmt.Sprintf("%s.func%d", fn.name, k)
 			}
-			fn.literals = append(fn.literals, &function{name: name, body: n.Body})
+			fn.literals = append(fn.literals, &function{name: name, start: n.Type.Func, body: n.Body})
 			return false
 		case *ast.SelectStmt:
 			a.selectSite(fn, n)

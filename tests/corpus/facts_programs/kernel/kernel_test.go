@@ -12,7 +12,7 @@ type cache struct {
 	items map[int]int
 }
 
-func (c *cache) load(k int, fill func() int) int {
+func (c *cache) load(k int, fill func() int) int { // want: func_start -> mutex_lock
 	c.mu.Lock() // want: mutex_lock -> mutex_unlock
 	if v, ok := c.items[k]; ok {
 		c.mu.Unlock() // want: mutex_unlock -> return
@@ -26,12 +26,12 @@ func (c *cache) load(k int, fill func() int) int {
 	return v // want: return -> mutex_unlock
 } // want: func_end -> mutex_unlock
 
-func TestLoad(t *testing.T) {
+func TestLoad(t *testing.T) { // want: func_start -> go timer
 	c := &cache{items: map[int]int{}}
 	results := make(chan int)
 	for i := 0; i < 2; i++ {
-		go func() { // want: go -> go timer
-			results <- c.load(1, func() int { return 1 }) // want: send -> return; return -> ; func_end ->
+		go func() { // want: go -> go timer; func_start -> send
+			results <- c.load(1, func() int { return 1 }) // want: send -> return; return -> ; func_end ->; func_start -> return
 		}() // want: func_end ->
 	}
 	timeout := time.After(time.Second) // want: timer -> return select
