@@ -166,3 +166,21 @@ def test_ngram_prior_is_out_of_fold_while_training_and_saved(tiny_model: Traject
     path.write_text(json.dumps(blob))
     with pytest.raises(ModelError, match="n-gram prior"):
         load_predictor(path)
+
+
+def test_kind_heads_are_an_ensemble(builtin_dataset: Path) -> None:
+    """With several kind heads, the model's move distribution is the mean of the heads'
+    own distributions, and the heads differ (own initialisation, own loss)."""
+    import torch
+
+    view = DatasetView(builtin_dataset)
+    model = fit_trajectory(view, TrajectoryConfig(**{**asdict(TINY), "kind_heads": 3, "epochs": 1}), label="heads")
+    examples, _ = view.model_examples("train")
+    feats = {k: torch.from_numpy(v) for k, v in model.features(examples).items()}
+    with torch.no_grad():
+        members = model.net(feats, members=True).exp().numpy()
+        mixed = model.net(feats).exp().numpy()
+    assert members.shape[0] == 3
+    np.testing.assert_allclose(mixed, members.mean(axis=0), atol=1e-5)
+    assert np.abs(members[0] - members[1]).max() > 1e-3
+    np.testing.assert_allclose(model.predict_proba(examples).sum(axis=1), 1.0)

@@ -137,6 +137,10 @@ class TrajectoryConfig:
     # kind logits alone; otherwise one softmax over every move (a kind with more
     # candidate goroutines gets more mass).
     factorized: bool = True
+    # Kind heads (n-gram weight + kind MLP), each trained on its own loss from its own
+    # initialisation; predictions average their move distributions (an ensemble: one
+    # head's kind distribution varies with its seed).
+    kind_heads: int = 1
 
 
 @dataclass
@@ -292,16 +296,20 @@ def _net(config: TrajectoryConfig, n_reasons: int):  # type: ignore[no-untyped-d
             self.key_proj = nn.Linear(d, d)
             self.other = nn.Parameter(torch.zeros(len(GOROUTINE_KINDS), d))
             self.other_count = nn.Parameter(torch.zeros(len(GOROUTINE_KINDS)))
-            self.ngram_weight = nn.Parameter(torch.ones(N_KINDS))  # the n-gram prior's weight per kind
+            heads = max(config.kind_heads, 1)
+            self.ngram_weight = nn.Parameter(torch.ones(heads, N_KINDS))  # the n-gram prior's weight per kind and head
             L = min(config.kind_context, W)
             if config.kind_input != "transformer":
-                self.kind_mlp = nn.Sequential(
-                    nn.Linear(L * (N_KINDS + 1) + 3 * (COUNT_CAP + 1), 2 * d), nn.GELU(), nn.Linear(2 * d, N_KINDS)
-                )
+                self.kind_mlps = nn.ModuleList([
+                    nn.Sequential(nn.Linear(L * (N_KINDS + 1) + 3 * (COUNT_CAP + 1), 2 * d), nn.GELU(), nn.Linear(2 * d, N_KINDS))
+                    for _ in range(heads)
+                ])
             causal = torch.triu(torch.ones(W + 1, W + 1, dtype=torch.bool), diagonal=1)
             self.register_buffer("causal", causal, persistent=False)
 
-        def forward(self, f: dict[str, Any]):  # type: ignore[no-untyped-def]
+        def forward(self, f: dict[str, Any], members: bool = False):  # type: ignore[no-untyped-def]
+            """Log-probabilities of the moves (n, M), -inf where masked; with
+            `members`, each kind head's own (heads, n, M)."""
             n = f["kind"].shape[0]
             role, site = f["role"].clamp(max=ROLE_CAP), f["site"].clamp(max=ROLE_CAP)
             x = self.kind(f["kind"]) + self.role(role) + self.reason(f["reason"]) + self.site(site) + self.now(f["now"])
@@ -312,14 +320,12 @@ def _net(config: TrajectoryConfig, n_reasons: int):  # type: ignore[no-untyped-d
                 x = block(x, self.causal)
             h = self.ln_f(x)
             hq = h[:, -1]
-            kind_logits = self.ngram_weight * f["ngram"]  # (n, 6)
-            if config.kind_input in ("transformer", "both"):
-                kind_logits = kind_logits + self.kind_head(hq)
+            from_transformer = self.kind_head(hq) if config.kind_input in ("transformer", "both") else 0.0
             if config.kind_input in ("kinds", "both"):
                 L = min(config.kind_context, W)
                 last = torch.nn.functional.one_hot(f["kind"][:, W - L :].clamp(max=N_KINDS), N_KINDS + 1).float().reshape(n, -1)
                 counts = torch.nn.functional.one_hot(f["query"][:, :3], COUNT_CAP + 1).float().reshape(n, -1)
-                kind_logits = kind_logits + self.kind_mlp(torch.cat([last, counts], dim=1))
+                kinds_in = torch.cat([last, counts], dim=1)
             # Pointer scores between the query and each role's last token.
             at = f["last_pos"].clamp(min=0)
             role_h = torch.gather(h[:, :W], 1, at[..., None].expand(-1, -1, d))  # (n, W, d)
@@ -331,19 +337,28 @@ def _net(config: TrajectoryConfig, n_reasons: int):  # type: ignore[no-untyped-d
             slots = torch.cat([ptr, other[..., None]], dim=2)  # (n, 5, W + 1)
             idx = torch.tensor(GOROUTINE_KINDS)
             mask = f["mask"]
-            if config.factorized:
-                # log p(kind) + log p(slot | kind), each over what the mask allows.
-                slot_mask = mask[:, 1:].view(n, len(GOROUTINE_KINDS), W + 1)
-                slot_logp = torch.log_softmax(slots.masked_fill(~slot_mask, -1e9), dim=2)
-                kind_ok = torch.cat([mask[:, :1], slot_mask.any(dim=2)], dim=1)  # Create, then GOROUTINE_KINDS
-                order = torch.tensor([CREATE, *GOROUTINE_KINDS])
-                kind_logp = torch.log_softmax(kind_logits[:, order].masked_fill(~kind_ok, -1e9), dim=1)
-                slots = slot_logp + kind_logp[:, 1:, None]
-                logits = torch.cat([kind_logp[:, :1], slots.reshape(n, -1)], dim=1)
-            else:
-                slots = slots + kind_logits[:, idx][..., None]
-                logits = torch.cat([kind_logits[:, CREATE : CREATE + 1], slots.reshape(n, -1)], dim=1)
-            return logits.masked_fill(~mask, float("-inf"))
+            slot_mask = mask[:, 1:].view(n, len(GOROUTINE_KINDS), W + 1)
+            slot_logp = torch.log_softmax(slots.masked_fill(~slot_mask, -1e9), dim=2)
+            kind_ok = torch.cat([mask[:, :1], slot_mask.any(dim=2)], dim=1)  # Create, then GOROUTINE_KINDS
+            order = torch.tensor([CREATE, *GOROUTINE_KINDS])
+            outs = []
+            for head in range(max(config.kind_heads, 1)):
+                kind_logits = self.ngram_weight[head] * f["ngram"] + from_transformer  # (n, 6)
+                if config.kind_input in ("kinds", "both"):
+                    kind_logits = kind_logits + self.kind_mlps[head](kinds_in)
+                if config.factorized:
+                    # log p(kind) + log p(slot | kind), each over what the mask allows.
+                    kind_logp = torch.log_softmax(kind_logits[:, order].masked_fill(~kind_ok, -1e9), dim=1)
+                    joint = slot_logp + kind_logp[:, 1:, None]
+                    logits = torch.cat([kind_logp[:, :1], joint.reshape(n, -1)], dim=1)
+                else:
+                    joint = slots + kind_logits[:, idx][..., None]
+                    logits = torch.cat([kind_logits[:, CREATE : CREATE + 1], joint.reshape(n, -1)], dim=1)
+                outs.append(torch.log_softmax(logits.masked_fill(~mask, float("-inf")), dim=1))
+            stacked = torch.stack(outs)  # (heads, n, M)
+            if members:
+                return stacked
+            return torch.logsumexp(stacked, dim=0) - math.log(stacked.shape[0])
 
     return TrajectoryNet()
 
@@ -468,13 +483,14 @@ class TrajectoryPredictor(Predictor):
             for start in range(0, n, self.cfg.batch_size):
                 idx = order[start : start + self.cfg.batch_size]
                 batch = {k: v[idx] for k, v in t_feats.items()}
-                logp = torch.log_softmax(self.net(batch), dim=1)
-                ce = -logp.gather(1, t_targets[idx, None]).squeeze(1)
+                logp = self.net(batch, members=True)  # (heads, b, M): each kind head has its own loss
+                heads, b, moves = logp.shape
+                ce = -logp.gather(2, t_targets[idx][None, :, None].expand(heads, b, 1)).squeeze(2)
                 loss = ce.mean()
                 if self.cfg.kl_weight > 0:
-                    marg = _marginal(logp.exp(), kinds_of).clamp(min=1e-8)
-                    p = t_soft[idx]
-                    kl = (p * (torch.log(p.clamp(min=1e-12)) - torch.log(marg))).sum(1)
+                    marg = _marginal(logp.exp().reshape(heads * b, moves), kinds_of).clamp(min=1e-8).view(heads, b, N_KINDS)
+                    p = t_soft[idx][None]
+                    kl = (p * (torch.log(p.clamp(min=1e-12)) - torch.log(marg))).sum(2)
                     loss = loss + self.cfg.kl_weight * kl.mean()
                 opt.zero_grad()
                 loss.backward()
