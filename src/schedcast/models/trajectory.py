@@ -16,14 +16,19 @@ Input (what the model reads before event k; never the run's length):
   never trained. For the same reason roles and site roles beyond the sixth share one
   embedding (the pointer below still tells every role of the window apart).
 
-Output: logits over moves laid out as [GoCreate] + for each of GoBlock, GoEnd,
-GoSched, GoStart, GoUnblock: one slot per role of the window and one "other" slot (a
-goroutine outside the window, the probability split evenly among those that can make
-the move). A kind logit from the query plus a pointer score between the query and
-the role's last token in the window; masked to the moves the replayed goroutine
-statuses allow (running goroutines block, end, yield; runnable ones start; blocked
-ones are unblocked), restricted to the kinds the FSM allows when the example says so.
-`predict_proba` is the kind marginal of the move distribution.
+Output: log-probabilities over moves laid out as [GoCreate] + for each of GoBlock,
+GoEnd, GoSched, GoStart, GoUnblock: one slot per role of the window and one "other"
+slot (a goroutine outside the window, the probability split evenly among those that
+can make the move). By default (`factorized`, `kind_input="kinds"`) p(move) =
+p(kind) * p(slot | kind): the kind from a small MLP over the last `kind_context`
+kinds plus a kind n-gram prior of the training runs (out of fold while training),
+the slot from a pointer score between the query and the role's last token in the
+window. Masked to the moves the replayed goroutine statuses allow (running
+goroutines block, end, yield; runnable ones start; blocked ones are unblocked),
+restricted to the kinds the FSM allows when the example says so. The kind reads
+kinds only because the goroutine features carry the training programs' habits into
+the held-out kernels (docs/probe.md, Results). `predict_proba` is the kind marginal
+of the move distribution.
 
 Training: cross-entropy of the real move (CE), plus lambda * KL(p̂ || q) between the
 position's abstract-state group distribution (groups.parquet, grouping "state") and
