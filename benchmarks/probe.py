@@ -6,7 +6,9 @@ rollout speed in the multi-step probe, on a built dataset.
   split's paper examples;
 - per model and probe mode: rollout steps per second (the probe's own loop: building
   the rollout examples, the model's prediction, sampling, the scheduler rules), and
-  the probe's wall time.
+  the probe's wall time;
+- per model: mean k-step TV (k = 1..15) in constrained and free mode, free-mode
+  survival, and one-step accuracy / NLL on the test split's paper examples.
 
 Usage: python benchmarks/probe.py DATASET [MODELS_DIR ...] [--runs-per-program 3] [--threads 1]
 The machine's load average is printed beside the figures: on a shared machine wall
@@ -19,6 +21,8 @@ import argparse
 import os
 import time
 from pathlib import Path
+
+import numpy as np
 
 from schedcast.dataset.access import DatasetView
 from schedcast.models.base import load_predictor
@@ -56,9 +60,27 @@ def main() -> None:
     started = time.monotonic()
     result = probe(models, view, "test", 15, 3, runs_per_program=args.runs_per_program)
     print(f"probe: {result.prefixes} prefixes x 3 samples x 15 steps, {len(models)} models x 2 modes in {time.monotonic() - started:.1f} s")
+    rows = summary_rows(result)
     print(f"{'model':<16} {'mode':<12} {'steps/s':>10}")
-    for row in summary_rows(result):
+    for row in rows:
         print(f"{row['model']:<16} {row['mode']:<12} {row['steps_per_second']:>10,.0f}")
+
+    # Per model: k-step fidelity and survival per mode beside the one-step figures.
+    known = np.flatnonzero(examples.labels >= 0)
+    examples = examples.subset(known)
+    labels = examples.labels
+    print(f"\n{'model':<16} {'TV constr.':>10} {'TV free':>8} {'surv. med free':>14} {'full H free':>11} {'accuracy':>9} {'NLL':>7}")
+    for m in models:
+        name = str(getattr(m, "display_name", None) or getattr(m, "label", None) or m.name)
+        by_mode = {r["mode"]: r for r in rows if r["model"] == name}
+        q = np.asarray(m.predict_proba(examples), dtype=np.float64)
+        accuracy = float(np.mean(q.argmax(axis=1) == labels))
+        nll = float(-np.mean(np.log(np.maximum(q[np.arange(labels.size), labels], 1e-12))))
+        free, con = by_mode.get("free", {}), by_mode.get("constrained", {})
+        print(f"{name:<16} {con.get('mean_tv', float('nan')):>10.3f} {free.get('mean_tv', float('nan')):>8.3f} "
+              f"{free.get('survival_median', float('nan')):>14.0f} {100 * free.get('full_horizon_share', float('nan')):>10.1f}% "
+              f"{100 * accuracy:>8.1f}% {nll:>7.3f}")
+    print(f"real continuations, 3 samples (noise floor): mean TV {np.nanmean(result.real_tv):.3f}")
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -110,3 +110,77 @@ def test_train_and_evaluate_commands(builtin_dataset: Path, tmp_path: Path) -> N
     assert "trajectory_kl" in metrics
     bad = runner.invoke(app, ["train", "trajectory", str(builtin_dataset), "--d-model", "18"])
     assert bad.exit_code == 1 and "multiple of 4" in bad.output and "Traceback" not in bad.output
+
+
+def test_factorized_kind_distribution_ignores_how_many_goroutines_can_move(tiny_model: TrajectoryPredictor, builtin_dataset: Path) -> None:
+    """p(move) = p(kind) p(goroutine | kind): opening more goroutine slots of one kind
+    leaves every kind's probability unchanged; one softmax over every move does not."""
+    import torch
+
+    from schedcast.models.trajectory import GOROUTINE_KINDS, _kind_of_moves, _net
+
+    assert tiny_model.cfg.factorized
+    examples, _ = DatasetView(builtin_dataset).model_examples("train")
+    feats = tiny_model.features(examples)
+    W = tiny_model.cfg.window
+    start = 1 + GOROUTINE_KINDS.index(4) * (W + 1)  # GoStart's slots
+    rows = np.flatnonzero(feats["mask"][:, start : start + W].sum(axis=1) == 1)[:20]
+    assert rows.size
+    wider = {k: v[rows].copy() for k, v in feats.items()}
+    wider["mask"][:, start : start + W] = True  # more goroutines could start
+    kinds_of = _kind_of_moves(W)
+
+    def marginal(net, f):  # type: ignore[no-untyped-def]
+        with torch.no_grad():
+            p = torch.softmax(net({k: torch.from_numpy(v) for k, v in f.items()}), dim=1).numpy()
+        q = np.zeros((p.shape[0], 6))
+        np.add.at(q.T, kinds_of, p.T)
+        return q
+
+    narrow = {k: v[rows] for k, v in feats.items()}
+    np.testing.assert_allclose(marginal(tiny_model.net, narrow), marginal(tiny_model.net, wider), atol=1e-5)
+    joint = _net(TrajectoryConfig(**{**asdict(tiny_model.cfg), "factorized": False}), len(tiny_model.reason_vocab))
+    joint.load_state_dict(tiny_model.net.state_dict())
+    joint.eval()
+    assert np.abs(marginal(joint, narrow) - marginal(joint, wider)).max() > 1e-3
+
+
+def test_ngram_prior_is_out_of_fold_while_training_and_saved(tiny_model: TrajectoryPredictor, builtin_dataset: Path, tmp_path: Path) -> None:
+    from schedcast.models.baselines import NgramPredictor
+
+    view = DatasetView(builtin_dataset)
+    keys, ks = training_positions(view, "train")
+    train = view.examples_at(keys, ks)
+    train = train.subset(np.flatnonzero(train.labels >= 0))
+    model = TrajectoryPredictor(asdict(TINY))
+    oof = model._fit_ngram(train, train.programs)
+    full = np.log(NgramPredictor(TINY.ngram_order).fit(train).predict_proba(train))
+    np.testing.assert_allclose(np.log(model.ngram.predict_proba(train)), full)  # predictions read the n-gram of all of train
+    assert np.abs(oof - full).max() > 0.1  # training reads n-grams that never saw the position's program
+    # Saved with the model; a file without it (an older format) fails with one line.
+    path = tmp_path / "t.json"
+    tiny_model.save(path)
+    assert load_predictor(path).ngram.counts.keys() == tiny_model.ngram.counts.keys()
+    blob = json.loads(path.read_text())
+    del blob["state"]["ngram"]
+    path.write_text(json.dumps(blob))
+    with pytest.raises(ModelError, match="n-gram prior"):
+        load_predictor(path)
+
+
+def test_kind_heads_are_an_ensemble(builtin_dataset: Path) -> None:
+    """With several kind heads, the model's move distribution is the mean of the heads'
+    own distributions, and the heads differ (own initialisation, own loss)."""
+    import torch
+
+    view = DatasetView(builtin_dataset)
+    model = fit_trajectory(view, TrajectoryConfig(**{**asdict(TINY), "kind_heads": 3, "epochs": 1}), label="heads")
+    examples, _ = view.model_examples("train")
+    feats = {k: torch.from_numpy(v) for k, v in model.features(examples).items()}
+    with torch.no_grad():
+        members = model.net(feats, members=True).exp().numpy()
+        mixed = model.net(feats).exp().numpy()
+    assert members.shape[0] == 3
+    np.testing.assert_allclose(mixed, members.mean(axis=0), atol=1e-5)
+    assert np.abs(members[0] - members[1]).max() > 1e-3
+    np.testing.assert_allclose(model.predict_proba(examples).sum(axis=1), 1.0)

@@ -16,14 +16,19 @@ Input (what the model reads before event k; never the run's length):
   never trained. For the same reason roles and site roles beyond the sixth share one
   embedding (the pointer below still tells every role of the window apart).
 
-Output: logits over moves laid out as [GoCreate] + for each of GoBlock, GoEnd,
-GoSched, GoStart, GoUnblock: one slot per role of the window and one "other" slot (a
-goroutine outside the window, the probability split evenly among those that can make
-the move). A kind logit from the query plus a pointer score between the query and
-the role's last token in the window; masked to the moves the replayed goroutine
-statuses allow (running goroutines block, end, yield; runnable ones start; blocked
-ones are unblocked), restricted to the kinds the FSM allows when the example says so.
-`predict_proba` is the kind marginal of the move distribution.
+Output: log-probabilities over moves laid out as [GoCreate] + for each of GoBlock,
+GoEnd, GoSched, GoStart, GoUnblock: one slot per role of the window and one "other"
+slot (a goroutine outside the window, the probability split evenly among those that
+can make the move). By default (`factorized`, `kind_input="kinds"`) p(move) =
+p(kind) * p(slot | kind): the kind from a small MLP over the last `kind_context`
+kinds plus a kind n-gram prior of the training runs (out of fold while training),
+the slot from a pointer score between the query and the role's last token in the
+window. Masked to the moves the replayed goroutine statuses allow (running
+goroutines block, end, yield; runnable ones start; blocked ones are unblocked),
+restricted to the kinds the FSM allows when the example says so. The kind reads
+kinds only because the goroutine features carry the training programs' habits into
+the held-out kernels (docs/probe.md, Results). `predict_proba` is the kind marginal
+of the move distribution.
 
 Training: cross-entropy of the real move (CE), plus lambda * KL(p̂ || q) between the
 position's abstract-state group distribution (groups.parquet, grouping "state") and
@@ -46,7 +51,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted
+from schedcast.models.baselines import NgramPredictor
+from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted, fold_of_groups
 
 if TYPE_CHECKING:
     from schedcast.dataset.access import RunPrefix
@@ -119,7 +125,27 @@ class TrajectoryConfig:
     max_depth: float = 1.0
     # The query token's inputs: the prefix length bucket and the status counts (off: always 0).
     use_length: bool = True
-    use_counts: bool = True
+    use_counts: bool = False
+    # The kind n-gram prior: log P(next kind | last ngram_order - 1 kinds) of the training
+    # runs, added to the kind logits with a learned weight per kind (0 = off). While
+    # training, each position reads an n-gram fitted without its program's fold
+    # (`ngram_folds` folds of the training programs), so the network learns how far to
+    # trust it on programs it has not seen.
+    ngram_order: int = 4
+    ngram_folds: int = 3
+    # What the kind logits read: "transformer" (its query token, which sees goroutine
+    # roles, statuses, reasons and sites), "kinds" (a small MLP over the last
+    # `kind_context` kinds and the status counts) or "both" (the sum).
+    kind_input: str = "kinds"
+    kind_context: int = 8
+    # factorized: p(move) = p(kind) * p(goroutine | kind), the kind distribution from the
+    # kind logits alone; otherwise one softmax over every move (a kind with more
+    # candidate goroutines gets more mass).
+    factorized: bool = True
+    # Kind heads (n-gram weight + kind MLP), each trained on its own loss from its own
+    # initialisation; predictions average their move distributions (an ensemble: one
+    # head's kind distribution varies with its seed).
+    kind_heads: int = 1
 
 
 @dataclass
@@ -232,6 +258,7 @@ def _empty_features(n: int, window: int) -> dict[str, np.ndarray]:
         "role_g": np.zeros((n, W), dtype=np.int64),
         "mask": np.zeros((n, n_moves(W)), dtype=bool),
         "n_other": np.zeros((n, len(GOROUTINE_KINDS)), dtype=np.int64),
+        "ngram": np.zeros((n, N_KINDS), dtype=np.float32),
     }
 
 
@@ -274,10 +301,20 @@ def _net(config: TrajectoryConfig, n_reasons: int):  # type: ignore[no-untyped-d
             self.key_proj = nn.Linear(d, d)
             self.other = nn.Parameter(torch.zeros(len(GOROUTINE_KINDS), d))
             self.other_count = nn.Parameter(torch.zeros(len(GOROUTINE_KINDS)))
+            heads = max(config.kind_heads, 1)
+            self.ngram_weight = nn.Parameter(torch.ones(heads, N_KINDS))  # the n-gram prior's weight per kind and head
+            L = min(config.kind_context, W)
+            if config.kind_input != "transformer":
+                self.kind_mlps = nn.ModuleList([
+                    nn.Sequential(nn.Linear(L * (N_KINDS + 1) + 3 * (COUNT_CAP + 1), 2 * d), nn.GELU(), nn.Linear(2 * d, N_KINDS))
+                    for _ in range(heads)
+                ])
             causal = torch.triu(torch.ones(W + 1, W + 1, dtype=torch.bool), diagonal=1)
             self.register_buffer("causal", causal, persistent=False)
 
-        def forward(self, f: dict[str, Any]):  # type: ignore[no-untyped-def]
+        def forward(self, f: dict[str, Any], members: bool = False):  # type: ignore[no-untyped-def]
+            """Log-probabilities of the moves (n, M), -inf where masked; with
+            `members`, each kind head's own (heads, n, M)."""
             n = f["kind"].shape[0]
             role, site = f["role"].clamp(max=ROLE_CAP), f["site"].clamp(max=ROLE_CAP)
             x = self.kind(f["kind"]) + self.role(role) + self.reason(f["reason"]) + self.site(site) + self.now(f["now"])
@@ -288,7 +325,12 @@ def _net(config: TrajectoryConfig, n_reasons: int):  # type: ignore[no-untyped-d
                 x = block(x, self.causal)
             h = self.ln_f(x)
             hq = h[:, -1]
-            kind_logits = self.kind_head(hq)  # (n, 6)
+            from_transformer = self.kind_head(hq) if config.kind_input in ("transformer", "both") else 0.0
+            if config.kind_input in ("kinds", "both"):
+                L = min(config.kind_context, W)
+                last = torch.nn.functional.one_hot(f["kind"][:, W - L :].clamp(max=N_KINDS), N_KINDS + 1).float().reshape(n, -1)
+                counts = torch.nn.functional.one_hot(f["query"][:, :3], COUNT_CAP + 1).float().reshape(n, -1)
+                kinds_in = torch.cat([last, counts], dim=1)
             # Pointer scores between the query and each role's last token.
             at = f["last_pos"].clamp(min=0)
             role_h = torch.gather(h[:, :W], 1, at[..., None].expand(-1, -1, d))  # (n, W, d)
@@ -299,9 +341,29 @@ def _net(config: TrajectoryConfig, n_reasons: int):  # type: ignore[no-untyped-d
             other = other + self.other_count * torch.log1p(f["n_other"].clamp(max=OTHER_CAP).float())
             slots = torch.cat([ptr, other[..., None]], dim=2)  # (n, 5, W + 1)
             idx = torch.tensor(GOROUTINE_KINDS)
-            slots = slots + kind_logits[:, idx][..., None]
-            logits = torch.cat([kind_logits[:, CREATE : CREATE + 1], slots.reshape(n, -1)], dim=1)
-            return logits.masked_fill(~f["mask"], float("-inf"))
+            mask = f["mask"]
+            slot_mask = mask[:, 1:].view(n, len(GOROUTINE_KINDS), W + 1)
+            slot_logp = torch.log_softmax(slots.masked_fill(~slot_mask, -1e9), dim=2)
+            kind_ok = torch.cat([mask[:, :1], slot_mask.any(dim=2)], dim=1)  # Create, then GOROUTINE_KINDS
+            order = torch.tensor([CREATE, *GOROUTINE_KINDS])
+            outs = []
+            for head in range(max(config.kind_heads, 1)):
+                kind_logits = self.ngram_weight[head] * f["ngram"] + from_transformer  # (n, 6)
+                if config.kind_input in ("kinds", "both"):
+                    kind_logits = kind_logits + self.kind_mlps[head](kinds_in)
+                if config.factorized:
+                    # log p(kind) + log p(slot | kind), each over what the mask allows.
+                    kind_logp = torch.log_softmax(kind_logits[:, order].masked_fill(~kind_ok, -1e9), dim=1)
+                    joint = slot_logp + kind_logp[:, 1:, None]
+                    logits = torch.cat([kind_logp[:, :1], joint.reshape(n, -1)], dim=1)
+                else:
+                    joint = slots + kind_logits[:, idx][..., None]
+                    logits = torch.cat([kind_logits[:, CREATE : CREATE + 1], joint.reshape(n, -1)], dim=1)
+                outs.append(torch.log_softmax(logits.masked_fill(~mask, float("-inf")), dim=1))
+            stacked = torch.stack(outs)  # (heads, n, M)
+            if members:
+                return stacked
+            return torch.logsumexp(stacked, dim=0) - math.log(stacked.shape[0])
 
     return TrajectoryNet()
 
@@ -323,6 +385,7 @@ class TrajectoryPredictor(Predictor):
         self.label = label
         self.name = label  # type: ignore[misc]  # the variant's name in tables; files record the class (type(self).name)
         self.net: Any = None
+        self.ngram: NgramPredictor | None = None  # the kind n-gram prior (cfg.ngram_order > 0)
         self.info = TrainInfo()
 
     # -- the display name: CE and CE+KL variants can sit side by side -------------
@@ -348,16 +411,37 @@ class TrajectoryPredictor(Predictor):
             reasons = [""] * lo + reasons  # indexable by event position
             allowed = None if examples.allowed is None else examples.allowed[i]
             feat.one(run.kind, run.g, reasons, run.site, k, status, allowed, out, i)
+        if self.ngram is not None:
+            out["ngram"] = _log_prior(self.ngram.predict_proba(examples))
         return out
+
+    def _fit_ngram(self, train: Examples, groups: np.ndarray) -> np.ndarray:
+        """Fit the kind n-gram prior on all of `train` (what predictions read) and
+        return the training positions' prior from n-grams fitted without their fold of
+        `groups` (program families; log-probabilities, (n, 6))."""
+        order = self.cfg.ngram_order
+        self.ngram = NgramPredictor(order).fit(train)
+        fold = fold_of_groups(groups, max(self.cfg.ngram_folds, 2), self.cfg.seed)
+        prior = np.zeros((len(train), N_KINDS))
+        for f in range(int(fold.max()) + 1):
+            held = np.flatnonzero(fold == f)
+            rest = np.flatnonzero(fold != f)
+            if held.size == 0:
+                continue
+            model = NgramPredictor(order).fit(train.subset(rest)) if rest.size else self.ngram
+            prior[held] = model.predict_proba(train.subset(held))
+        return _log_prior(prior)
 
     # -- fitting ---------------------------------------------------------------
     def fit(  # type: ignore[override]
-        self, train: Examples, validation: Examples | None = None, next_g: np.ndarray | None = None
+        self, train: Examples, validation: Examples | None = None, next_g: np.ndarray | None = None,
+        families: np.ndarray | None = None,
     ) -> TrajectoryPredictor:
         """Train on these positions (every position of every training run, from
         `training_positions`); `next_g` is the canonical goroutine of each label's event
         (without it the move is read from the structure where the prefix holds it);
-        `train.targets` (soft, the state group's p̂) feeds the KL term when kl_weight > 0."""
+        `train.targets` (soft, the state group's p̂) feeds the KL term when kl_weight > 0;
+        `families` (per position; default its program) are the n-gram prior's folds."""
         import torch
 
         if train.structure is None:
@@ -367,12 +451,16 @@ class TrajectoryPredictor(Predictor):
             raise ModelError(f"{self.label}: the training examples have no labels (empty split?)")
         train = train.subset(keep)
         next_g = None if next_g is None else np.asarray(next_g)[keep]
+        groups = train.programs if families is None else np.asarray(families)[keep]
         started = time.monotonic()
         torch.manual_seed(self.cfg.seed)
         torch.set_num_threads(self.cfg.threads)
         rng = np.random.default_rng(self.cfg.seed)
         self._build_reason_vocab(train)
+        self.ngram = None
         feats, targets = self._training_features(train, rng, self.cfg.reason_dropout, next_g)
+        if self.cfg.ngram_order > 0:
+            feats["ngram"] = self._fit_ngram(train, groups)
         soft = train.targets if train.targets is not None else np.eye(N_KINDS)[train.labels]
         val = None
         if validation is not None and len(validation):
@@ -400,13 +488,14 @@ class TrajectoryPredictor(Predictor):
             for start in range(0, n, self.cfg.batch_size):
                 idx = order[start : start + self.cfg.batch_size]
                 batch = {k: v[idx] for k, v in t_feats.items()}
-                logp = torch.log_softmax(self.net(batch), dim=1)
-                ce = -logp.gather(1, t_targets[idx, None]).squeeze(1)
+                logp = self.net(batch, members=True)  # (heads, b, M): each kind head has its own loss
+                heads, b, moves = logp.shape
+                ce = -logp.gather(2, t_targets[idx][None, :, None].expand(heads, b, 1)).squeeze(2)
                 loss = ce.mean()
                 if self.cfg.kl_weight > 0:
-                    marg = _marginal(logp.exp(), kinds_of).clamp(min=1e-8)
-                    p = t_soft[idx]
-                    kl = (p * (torch.log(p.clamp(min=1e-12)) - torch.log(marg))).sum(1)
+                    marg = _marginal(logp.exp().reshape(heads * b, moves), kinds_of).clamp(min=1e-8).view(heads, b, N_KINDS)
+                    p = t_soft[idx][None]
+                    kl = (p * (torch.log(p.clamp(min=1e-12)) - torch.log(marg))).sum(2)
                     loss = loss + self.cfg.kl_weight * kl.mean()
                 opt.zero_grad()
                 loss.backward()
@@ -551,16 +640,24 @@ class TrajectoryPredictor(Predictor):
     def state(self) -> dict[str, Any]:
         import torch
 
+        ngram = None if self.ngram is None else {"order": self.ngram.order, "alpha": self.ngram.alpha, **self.ngram.state()}
         if self.net is None:
-            return {"weights": None, "info": asdict(self.info)}
+            return {"weights": None, "info": asdict(self.info), "ngram": ngram}
         buf = io.BytesIO()
         torch.save(self.net.state_dict(), buf)
-        return {"weights": base64.b64encode(buf.getvalue()).decode("ascii"), "info": asdict(self.info)}
+        return {"weights": base64.b64encode(buf.getvalue()).decode("ascii"), "info": asdict(self.info), "ngram": ngram}
 
     def set_state(self, state: dict[str, Any]) -> None:
         import torch
 
         self.info = TrainInfo(**state.get("info", {}))
+        self.ngram = None
+        ngram = state.get("ngram")
+        if ngram is not None:
+            self.ngram = NgramPredictor(int(ngram["order"]), float(ngram["alpha"]))
+            self.ngram.set_state(ngram)
+        elif self.cfg.ngram_order > 0 and state.get("weights") is not None:
+            raise ModelError(f"{self.label}: the model file has no n-gram prior (an older format); train it again")
         if state.get("weights") is None:
             self.net = None
             return
@@ -572,6 +669,11 @@ class TrajectoryPredictor(Predictor):
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelError(f"{self.label}: the model file's weights are unreadable ({first}); train it again") from exc
         self.net.eval()
+
+
+def _log_prior(p: np.ndarray) -> np.ndarray:
+    """An n-gram's distributions as float32 log-probabilities (every one is positive)."""
+    return np.log(np.maximum(np.asarray(p, dtype=np.float64), 1e-12)).astype(np.float32)
 
 
 def _marginal(probs, kinds_of):  # type: ignore[no-untyped-def]
@@ -625,6 +727,8 @@ def state_group_targets(view, run_keys: np.ndarray, ks: np.ndarray, labels: np.n
 
 def fit_trajectory(view, config: TrajectoryConfig = TrajectoryConfig(), label: str = "trajectory") -> TrajectoryPredictor:  # type: ignore[no-untyped-def]
     """Train on every position of every train run; report the validation NLL per epoch."""
+    import polars as pl
+
     keys, ks = training_positions(view, "train", config.min_depth, config.max_depth)
     if keys.size == 0:
         raise ModelError(f"{label}: the train split has no events")
@@ -634,8 +738,10 @@ def fit_trajectory(view, config: TrajectoryConfig = TrajectoryConfig(), label: s
     vkeys, vks = training_positions(view, "val")
     validation = view.examples_at(vkeys, vks) if vkeys.size else None
     next_g = np.array([view.run_events(int(r))[1][int(k)] for r, k in zip(keys, ks)], dtype=np.int64)
+    family = dict(zip(view.programs["program_id"].cast(pl.Utf8).to_list(), view.programs["family"].cast(pl.Utf8).to_list()))
+    families = np.array([family.get(str(p), str(p)) for p in train.programs], dtype=object)
     model = TrajectoryPredictor(asdict(config), label=label)
-    return model.fit(train, validation, next_g)
+    return model.fit(train, validation, next_g, families)
 
 
 def trajectory_name(config: TrajectoryConfig) -> str:

@@ -24,6 +24,7 @@ def train_trajectory_cmd(
     threads: Annotated[int, typer.Option(help="torch threads.")] = TrajectoryConfig.threads,
     seed: Annotated[int, typer.Option(help="Seed (initialisation, shuffling, reason dropout).")] = 0,
     temperature: Annotated[float, typer.Option(help="Prediction temperature (logits / T) stored with the model.")] = TrajectoryConfig.temperature,
+    ngram_order: Annotated[int, typer.Option("--ngram-order", help="Order of the kind n-gram prior added to the kind logits (0 = none).")] = TrajectoryConfig.ngram_order,
     name: Annotated[str, typer.Option(help="Model name (file OUT/NAME.json); the default says the objective.")] = "",
 ) -> None:
     """Fit the trajectory model (a small causal transformer over event tokens, output over
@@ -37,14 +38,14 @@ def train_trajectory_cmd(
     from schedcast.models.base import ModelError
     from schedcast.models.trajectory import fit_trajectory
 
-    if epochs < 1 or window < 1 or d_model < 8 or layers < 1 or threads < 1 or kl_weight < 0 or temperature <= 0:
-        fail("--epochs, --window, --layers, --threads must be >= 1, --d-model >= 8, --kl-weight >= 0, --temperature > 0")
+    if epochs < 1 or window < 1 or d_model < 8 or layers < 1 or threads < 1 or kl_weight < 0 or temperature <= 0 or ngram_order < 0:
+        fail("--epochs, --window, --layers, --threads must be >= 1, --d-model >= 8, --kl-weight >= 0, --temperature > 0, --ngram-order >= 0")
     if d_model % 4:
         fail(f"--d-model must be a multiple of 4 (the attention heads), got {d_model}")
     name = name or ("trajectory_kl" if kl_weight > 0 else "trajectory_ce")
     config = replace(
         TrajectoryConfig(), window=window, d_model=d_model, n_layers=layers, kl_weight=kl_weight, epochs=epochs, threads=threads, seed=seed,
-        temperature=temperature,
+        temperature=temperature, ngram_order=ngram_order,
     )
     try:
         model = fit_trajectory(DatasetView(dataset), config, label=name)
