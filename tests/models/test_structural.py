@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -224,7 +225,13 @@ def test_vectorised_features_equal_the_per_example_replay(builtin_dataset: Path)
             continue
         keys, ks = view.sample_positions(split, 25, seed=2)  # many positions per run, k = 0 included
         extra = view.examples_at(np.concatenate([keys, keys[:3]]), np.concatenate([ks, np.zeros(3, dtype=np.int64)]))
-        for ex in (examples, extra):
+        # Paper examples read their snapshot from the dataset; most sampled positions replay it.
+        assert examples.structure is not None and extra.structure is not None
+        assert (examples.structure.stored_at >= 0).all() and (extra.structure.stored_at < 0).sum() > len(extra) // 2
+        # A structure without the dataset's columns and snapshots (built by hand, as the probe does).
+        bare = dataclasses.replace(extra.structure, columns=None, starts=None, stored=None, stored_at=None)
+        mixed = examples.subset(np.arange(len(examples))[::-1])  # order must not matter
+        for ex in (examples, extra, mixed, dataclasses.replace(extra, structure=bare)):
             for source in (True, False):
                 got, report = featurize(ex, source)
                 want, want_report = featurize_reference(ex, source)
