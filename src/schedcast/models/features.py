@@ -5,6 +5,12 @@ Every feature is computed from what precedes the next event only: the prefix eve
 they replay to, the FSM's allowed kinds, k, and static facts of the program's
 source (schedcast.corpus.facts: Go's own parser). Never the run's length.
 
+The snapshot comes aggregated per (status, block reason, site): read from the dataset
+(snapshots.parquet holds it at every paper-protocol example) or, at any other
+position, replayed from the prefix by the same function the dataset build uses
+(schedcast.dataset.snapshots). Either way `featurize` then works on all examples at
+once, with no loop over runs: O(examples) when the snapshots are stored.
+
 Three groups (names start with the group):
 
 - ``hist.*``: the last HISTORY kinds (categorical), whether each of the last few
