@@ -27,6 +27,8 @@ GOROUTINE_STATUS = ("runnable", "running", "blocked", "dead")
 # STATUS_AFTER (schedcast.dataset.snapshots): the status a goroutine is in after an event
 # of each kind (GoBlock, GoCreate, GoEnd, GoSched, GoStart, GoUnblock), an index into GOROUTINE_STATUS.
 _CREATE, _UNBLOCK = 1, 5
+
+
 @dataclass(frozen=True)
 class RunPrefix:
     """Events 0..m-1 of one run, m = the longest prefix any example of the set reads
