@@ -184,13 +184,13 @@ def _codes_of(column: pa.DictionaryArray) -> tuple[np.ndarray, list[str]]:
 
 def _add_snapshots(
     parts: dict[str, list[Any]], run_key: int, ks: np.ndarray, kinds: np.ndarray, goroutines: np.ndarray,
-    actors: list[int], reasons: pa.DictionaryArray, sites: pa.DictionaryArray,
+    actors: np.ndarray, reasons: pa.DictionaryArray, sites: pa.DictionaryArray,
 ) -> None:
     """The goroutine snapshot at each of the run's positions ks (snapshots.parquet)."""
     reason_codes, reason_vocab = _codes_of(reasons)
     site_codes, site_vocab = _codes_of(sites)
     ks = np.sort(ks)
-    snap = position_snapshots(kinds, goroutines, np.array(actors, dtype=np.int32), reason_codes, site_codes, ks)
+    snap = position_snapshots(kinds, goroutines, actors, reason_codes, site_codes, ks)
     site_name = np.array([*site_vocab, ""], dtype=object)  # code -1 -> ""
     reason_name = np.array([*reason_vocab, ""], dtype=object)
     for p in range(ks.size):
@@ -354,7 +354,8 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         ev_parts["seq"].append(np.arange(n, dtype=np.int32))
         ev_parts["kind"].append(kinds)
         ev_parts["g"].append(goroutines)
-        ev_parts["actor"].append(np.array(ev.actors, dtype=np.int32))
+        actors = np.array(ev.actors, dtype=np.int32)
+        ev_parts["actor"].append(actors)
         reasons = pa.array(ev.reasons, type=pa.string()).dictionary_encode()
         sites = pa.array(ev.sites, type=pa.string()).dictionary_encode()
         ev_parts["reason"].append(reasons)
@@ -384,7 +385,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         paper_codes.append(paper_group.astype(np.int64) * 6 + kinds[depth_ks])
         _add_examples(ex_parts, run_key, depth_ks, "paper", depths, paper_group, kinds, goroutines, state_group, split)
         report.examples[f"paper/{split}"] += int(depth_ks.size)
-        _add_snapshots(snap_parts, run_key, depth_ks, kinds, goroutines, ev.actors, reasons, sites)
+        _add_snapshots(snap_parts, run_key, depth_ks, kinds, goroutines, actors, reasons, sites)
         if options.all_depths:
             ks = np.arange(0, n + 1, options.stride, dtype=np.int32)
             if ks[-1] != n:
