@@ -228,8 +228,11 @@ def test_vectorised_features_equal_the_per_example_replay(builtin_dataset: Path)
         # Paper examples read their snapshot from the dataset; most sampled positions replay it.
         assert examples.structure is not None and extra.structure is not None
         assert (examples.structure.stored_at >= 0).all() and (extra.structure.stored_at < 0).sum() > len(extra) // 2
-        # A structure without the dataset's columns and snapshots (built by hand, as the probe does).
-        bare = dataclasses.replace(extra.structure, columns=None, starts=None, stored=None, stored_at=None)
+        # A set holds the stored snapshots of its own positions only (none of a later depth).
+        positions = set(zip(examples.structure.run_keys.tolist(), examples.structure.ks.tolist()))
+        assert examples.structure.stored is not None and examples.structure.stored.last_g_events.size == len(positions)
+        # A structure without the dataset's snapshots (built by hand, as the probe does).
+        bare = dataclasses.replace(extra.structure, stored=None, stored_at=None)
         mixed = examples.subset(np.arange(len(examples))[::-1])  # order must not matter
         for ex in (examples, extra, mixed, dataclasses.replace(extra, structure=bare)):
             for source in (True, False):

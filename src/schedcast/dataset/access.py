@@ -14,7 +14,7 @@ import pyarrow as pa
 from schedcast.dataset import schema
 from schedcast.dataset.examples import Examples
 from schedcast.dataset.prompts import PromptEvent, PromptExample, goroutine_states
-from schedcast.dataset.snapshots import STATUS_AFTER, PositionSnapshots
+from schedcast.dataset.snapshots import STATUS_AFTER, PositionSnapshots, last_events
 
 
 def program_source(sources_json: str) -> str:
@@ -66,13 +66,9 @@ class ExampleStructure:
     sources: Mapping[str, dict[str, str]]  # program -> {file name: Go source}
     reasons: tuple[str, ...]
     sites: tuple[str, ...]
-    # Every event of the dataset, one array per column (runs one after the other), and
-    # the index there of each example's run's first event: a model reads the last few
-    # events of many examples at once from them.
-    columns: RunPrefix | None = None
-    starts: np.ndarray | None = None  # (n,) int64
-    # Snapshots stored with the dataset (snapshots.parquet, codes into `reasons` / `sites`)
-    # and, per example, the stored position it is at (-1: not stored, replay the prefix).
+    # Snapshots stored with the dataset at this set's positions (snapshots.parquet, codes
+    # into `reasons` / `sites`) and, per example, the stored position it is at (-1: not
+    # stored, replay the prefix).
     stored: PositionSnapshots | None = None
     stored_at: np.ndarray | None = None  # (n,) int64
 
@@ -82,8 +78,6 @@ class ExampleStructure:
     def subset(self, index: np.ndarray) -> "ExampleStructure":
         return ExampleStructure(
             self.run_keys[index], self.ks[index], self.runs, self.program_of_run, self.sources, self.reasons, self.sites,
-            self.columns,
-            None if self.starts is None else self.starts[index],
             self.stored,
             None if self.stored_at is None else self.stored_at[index],
         )
@@ -143,7 +137,6 @@ class DatasetView:
         self.groups = pl.from_arrow(schema.read(self.root / "groups.parquet"))
         self._snapshots_table = schema.read(self.root / "snapshots.parquet")
         self._snapshots: tuple[np.ndarray, PositionSnapshots] | None = None
-        self._columns: RunPrefix | None = None
         events = pl.from_arrow(schema.read(self.root / "events.parquet")).sort(["run_key", "seq"])
         # Per-run slices of the events table, by run_key (events are stored once).
         keys = events["run_key"].to_numpy()
@@ -216,15 +209,17 @@ class DatasetView:
                 self._kind[s : s + m], self._g[s : s + m], self._actor[s : s + m], reason_codes[s : s + m], site_codes[s : s + m]
             )
         program_of_run = {r: self._program_of_run[r] for r in longest}
-        if self._columns is None:
-            self._columns = RunPrefix(self._kind, self._g, self._actor, reason_codes, site_codes)
-        starts = np.array([self._span[int(r)][0] for r in run_keys], dtype=np.int64)
         stored_keys, stored = self._stored_snapshots()
         wanted = run_keys * _KEY_SCALE + ks
         found = np.minimum(np.searchsorted(stored_keys, wanted), max(stored_keys.size - 1, 0))
-        stored_at = np.where(stored_keys[found] == wanted, found, -1) if stored_keys.size else np.full(ks.size, -1, dtype=np.int64)
+        at = np.where(stored_keys[found] == wanted, found, -1) if stored_keys.size else np.full(ks.size, -1, dtype=np.int64)
+        # Only the positions of this set: a model sees no stored position it was not given.
+        used, inverse = np.unique(at[at >= 0], return_inverse=True)
+        stored = stored.select(used)
+        stored_at = np.full(ks.size, -1, dtype=np.int64)
+        stored_at[at >= 0] = inverse.reshape(-1)
         return ExampleStructure(
-            run_keys, ks, runs, program_of_run, self._files, reasons, sites, self._columns, starts, stored, stored_at
+            run_keys, ks, runs, program_of_run, self._files, reasons, sites, stored, stored_at
         )
 
     def _stored_snapshots(self) -> tuple[np.ndarray, PositionSnapshots]:
@@ -232,7 +227,7 @@ class DatasetView:
         with reasons and sites as codes into the events' vocabularies."""
         if self._snapshots is None:
             assert self._codes is not None
-            (_, reasons), (_, sites) = self._codes
+            (_, reasons), (site_codes, sites) = self._codes
             t = self._snapshots_table.combine_chunks()
             keys = t["run_key"].to_numpy().astype(np.int64) * _KEY_SCALE + t["k"].to_numpy().astype(np.int64)
             order = np.argsort(keys, kind="stable")
@@ -246,6 +241,7 @@ class DatasetView:
             _, reason = lists("reason")
             _, site = lists("site")
             _, count = lists("count")
+            starts = np.array([self._span[int(r)][0] for r in t["run_key"].to_pylist()], dtype=np.int64)
             kinds_before = t["kinds_before"].combine_chunks().flatten().to_numpy().astype(np.int64).reshape(-1, 6)
             self._snapshots = keys[order], PositionSnapshots(
                 kinds_before,
@@ -256,6 +252,7 @@ class DatasetView:
                 _recode(reason, reasons, "reason"),
                 _recode(site, sites, "site"),
                 count.to_numpy(zero_copy_only=False).astype(np.int64),
+                *last_events(self._kind, self._g, self._actor, site_codes, starts, t["k"].to_numpy()),
             )
         return self._snapshots
 

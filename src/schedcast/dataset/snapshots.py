@@ -31,6 +31,7 @@ N_KINDS = 6
 # GoSched, GoStart, GoUnblock): runnable 0, running 1, blocked 2, dead 3.
 STATUS_AFTER = np.array([2, 0, 3, 0, 1, 0], dtype=np.int8)
 BLOCKED, DEAD = 2, 3
+WINDOW = 16  # the last events before a position, kept beside its snapshot
 _CREATE, _UNBLOCK = 1, 5
 
 
@@ -48,6 +49,42 @@ class PositionSnapshots:
     reason: np.ndarray  # (G,) int64 reason code, blocked goroutines only (-1 otherwise)
     site: np.ndarray  # (G,) int64 site code (-1: none; always -1 for the dead)
     count: np.ndarray  # (G,) int64 goroutines
+    # The last WINDOW events before each position, most recent first: column j is event
+    # k-1-j (-1 where that is before the run's start). Not stored: read from the events.
+    last_kind: np.ndarray  # (P, WINDOW) int64
+    last_g: np.ndarray
+    last_actor: np.ndarray
+    last_site: np.ndarray  # site codes
+
+
+    def select(self, index: np.ndarray) -> "PositionSnapshots":
+        """The positions `index`, in that order, as their own PositionSnapshots."""
+        index = np.asarray(index, dtype=np.int64)
+        first, length = self.offsets[index], self.offsets[index + 1] - self.offsets[index]
+        entry = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length) + np.repeat(first, length)
+        return PositionSnapshots(
+            self.kinds_before[index], self.last_g_events[index], self.last_g_site[index],
+            np.concatenate([[0], np.cumsum(length)]).astype(np.int64),
+            self.status[entry], self.reason[entry], self.site[entry], self.count[entry],
+            self.last_kind[index], self.last_g[index], self.last_actor[index], self.last_site[index],
+        )
+
+
+def last_events(
+    kind: np.ndarray, g: np.ndarray, actor: np.ndarray, site: np.ndarray, starts: np.ndarray, ks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The last WINDOW events before each position (starts: index of the position's
+    run's first event in the arrays; ks: its prefix length), as in PositionSnapshots."""
+    back = np.asarray(ks, dtype=np.int64)[:, None] - 1 - np.arange(WINDOW)[None, :]
+    valid = back >= 0
+    at = np.where(valid, np.asarray(starts, dtype=np.int64)[:, None] + back, 0)
+
+    def gather(column: np.ndarray) -> np.ndarray:
+        if column.size == 0:
+            return np.full(back.shape, -1, dtype=np.int64)
+        return np.where(valid, column[at], -1).astype(np.int64)
+
+    return gather(kind), gather(g), gather(actor), gather(site)
 
 
 def position_snapshots(
@@ -102,6 +139,7 @@ def position_snapshots(
     return PositionSnapshots(
         kinds_before, last_g_events, last_g_site, np.array(offsets, dtype=np.int64),
         status.astype(np.int8), reasons.astype(np.int64), sites.astype(np.int64), n.astype(np.int64),
+        *last_events(kind, g, actor, site, np.zeros(ks.size, dtype=np.int64), ks),
     )
 
 

@@ -38,13 +38,12 @@ import numpy as np
 
 from schedcast.corpus.facts import OPS, ProgramFacts, facts_for_sources
 from schedcast.dataset.access import ExampleStructure
-from schedcast.dataset.snapshots import STATUS_AFTER, PositionSnapshots, position_snapshots
+from schedcast.dataset.snapshots import STATUS_AFTER, WINDOW, PositionSnapshots, position_snapshots
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError
 
 HISTORY = 8  # last kinds, as categorical features
 SAME_G = 4  # same-goroutine flags for the last few events
 RECENT = 16  # kind shares over the last RECENT events
-WINDOW = 16  # _Window: the last events of each example the history features read
 assert HISTORY <= WINDOW and RECENT <= WINDOW and SAME_G + 1 <= WINDOW
 STATUSES = ("runnable", "running", "blocked", "dead")
 REASON_CATEGORIES = ("chan_receive", "chan_send", "select", "mutex", "cond", "waitgroup", "sleep", "other")
@@ -164,6 +163,7 @@ def _concat_snapshots(pieces: list[PositionSnapshots]) -> PositionSnapshots:
         np.concatenate([p.reason for p in pieces]),
         np.concatenate([p.site for p in pieces]),
         np.concatenate([p.count for p in pieces]),
+        *(np.concatenate([getattr(p, name) for p in pieces]) for name in ("last_kind", "last_g", "last_actor", "last_site")),
     )
 
 
@@ -191,34 +191,13 @@ def snapshots_of(s: ExampleStructure) -> tuple[PositionSnapshots, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class _Window:
-    """The last WINDOW prefix events of each example, most recent first: column j is
-    event k-1-j (-1 where that is before the run's start)."""
+class _Last:
+    """The last WINDOW events before each example, most recent first (-1: none)."""
 
-    kind: np.ndarray  # (n, WINDOW) int64
+    kind: np.ndarray  # (n, WINDOW)
     g: np.ndarray
     actor: np.ndarray
-    site: np.ndarray  # site codes
-
-
-def window_of(s: ExampleStructure) -> _Window:
-    """The last WINDOW prefix events of each example: gathered at once from the
-    dataset's event columns, or read run by run when the structure has none."""
-    n = len(s)
-    back = s.ks[:, None] - 1 - np.arange(WINDOW)[None, :]
-    valid = back >= 0
-    if s.columns is not None and s.starts is not None:
-        at = np.where(valid, s.starts[:, None] + back, 0)
-        c = s.columns
-        return _Window(*(np.where(valid, col[at], -1).astype(np.int64) if col.size else np.full(back.shape, -1, dtype=np.int64)
-                         for col in (c.kind, c.g, c.actor, c.site)))
-    cols = [np.full((n, WINDOW), -1, dtype=np.int64) for _ in range(4)]
-    for i in range(n):
-        run, k = s.prefix(i)
-        pos = k - 1 - np.arange(min(k, WINDOW))
-        for col, values in zip(cols, (run.kind, run.g, run.actor, run.site)):
-            col[i, : pos.size] = values[pos]
-    return _Window(*cols)
+    site: np.ndarray
 
 
 def featurize(
@@ -229,8 +208,8 @@ def featurize(
     O(examples), vectorised over all examples at once: each example's goroutine
     snapshot comes aggregated per (status, block reason, site), stored with the
     dataset (snapshots.parquet) or, for positions the dataset does not store,
-    replayed from the prefix once per run; the history features read the example's
-    last WINDOW events."""
+    replayed from the prefix once per run; the history features read the last WINDOW
+    events before each example, kept beside its snapshot."""
     s = examples.structure
     if s is None:
         raise ModelError("structural: these examples carry no structure (read them with DatasetView.model_examples)")
@@ -256,7 +235,7 @@ def featurize(
         return np.zeros((0, len(names))), report
     reason_cat = np.array([reason_category(r) for r in s.reasons] or [len(REASON_CATEGORIES) - 1], dtype=np.int64)
     snaps, at = snapshots_of(s)
-    w = window_of(s)
+    w = _Last(snaps.last_kind[at], snaps.last_g[at], snaps.last_actor[at], snaps.last_site[at])
     ks = s.ks
     valid = ks[:, None] - 1 - np.arange(WINDOW)[None, :] >= 0
     has_last = ks > 0
@@ -303,7 +282,7 @@ def featurize(
 
 def _source_features(
     s: ExampleStructure, tables: list[_SiteTable], programs: list[str], snaps: PositionSnapshots, at: np.ndarray,
-    w: _Window, has_last: np.ndarray, ex: np.ndarray, entry: np.ndarray, status: np.ndarray, count: np.ndarray,
+    w: _Last, has_last: np.ndarray, ex: np.ndarray, entry: np.ndarray, status: np.ndarray, count: np.ndarray,
 ) -> np.ndarray:
     """The src.* columns: op / next-op vectors at the sites in play, summed per example."""
     n = at.size
