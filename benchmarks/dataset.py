@@ -12,14 +12,23 @@ every example. This script builds the dataset from a collection and measures:
 
 Usage: python benchmarks/dataset.py [--collection DIR] [--runs 20]
 Without --collection it first collects the built-in programs (the main job's corpus).
+
+`--compare-src DIR --collection C` instead times `schedcast dataset build C` with this
+install's code and with the code in DIR (another commit's `src`, e.g. from
+`git archive COMMIT src | tar -x -C DIR/..`), alternating, `--rounds` times each, and
+prints wall and CPU seconds (the trace-reading workers included) and the peak
+resident memory of the largest process, for both.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -90,12 +99,59 @@ def prototype_bytes_computed(view: DatasetView, protocol: str) -> tuple[int, int
     return examples.height, total
 
 
+def timed_build(collection: Path, out: Path, src: Path | None) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak MB) of
+    `schedcast dataset build` in a fresh process, with the code in `src` when given.
+    Linux's wait4 counts the trace-reading workers (reaped by the build) in the CPU
+    seconds, and the peak is the largest single process's resident memory."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)  # ahead of the installed package
+    command = [sys.executable, "-c", "import sys; from schedcast.cli import app; sys.argv[0] = 'schedcast'; app()",
+               "dataset", "build", str(collection), "--out", str(out)]
+    start = time.monotonic()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - start
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    if status != 0:
+        raise SystemExit(f"dataset build failed ({'baseline' if src else 'this install'}): {stderr.strip().splitlines()[-1:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def compare_builds(collection: Path, baseline: Path, rounds: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="schedcast-bench-build-"))
+    try:
+        results: dict[str, list[tuple[float, float, float]]] = {"baseline": [], "this install": []}
+        for r in range(rounds):
+            for name, src in (("baseline", baseline), ("this install", None)) if r % 2 == 0 else (("this install", None), ("baseline", baseline)):
+                out = work / f"{name.replace(' ', '-')}-{r}"
+                results[name].append(timed_build(collection, out, src))
+                shutil.rmtree(out, ignore_errors=True)
+                print(f"round {r + 1} {name:<13} wall {results[name][-1][0]:7.1f} s  CPU {results[name][-1][1]:7.1f} s  "
+                      f"peak {results[name][-1][2]:6.0f} MB", flush=True)
+        print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"{'code':<13} {'wall s (min/mean)':>18} {'CPU s (min/mean)':>18} {'peak MB (max)':>14}")
+        for name, rows in results.items():
+            walls, cpus, peaks = zip(*rows)
+            print(f"{name:<13} {min(walls):>8.1f}/{np.mean(walls):<9.1f} {min(cpus):>8.1f}/{np.mean(cpus):<9.1f} {max(peaks):>14.0f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collection", type=Path, help="an existing collection directory")
     parser.add_argument("--runs", type=int, default=20, help="runs per program when collecting the built-ins")
     parser.add_argument("--serialize-limit", type=float, default=2e9, help="write the prototype layout out (for zstd) only below this many bytes")
+    parser.add_argument("--compare-src", type=Path, help="time the build with this install and with the code in DIR (another commit's src)")
+    parser.add_argument("--rounds", type=int, default=2, help="--compare-src: builds per side")
     args = parser.parse_args()
+    if args.compare_src is not None:
+        if args.collection is None:
+            raise SystemExit("--compare-src needs --collection")
+        compare_builds(args.collection, args.compare_src, args.rounds)
+        return
 
     work = Path(tempfile.mkdtemp(prefix="schedcast-bench-dataset-"))
     try:

@@ -261,3 +261,80 @@ def test_allowed_mask_equals_the_scheduler_fsm(builtin_collection: tuple[Path, p
         assert masks == extracted.allowed
         checked += len(masks)
     assert checked > 200
+
+
+def _replayed_snapshot(kinds: list[int], gs: list[int], actors: list[int], reasons: list[str], sites: list[str]) -> tuple:
+    """The goroutine snapshot after these events, one event at a time in plain Python:
+    each goroutine's status after its last event, its block reason, the site of the
+    last event naming its site (the actor's for GoCreate / GoUnblock)."""
+    status_after = {0: 2, 1: 0, 2: 3, 3: 0, 4: 1, 5: 0}
+    status: dict[int, int] = {}
+    reason: dict[int, str] = {}
+    site: dict[int, str] = {}
+    events: dict[int, int] = {}
+    for kind, g, actor, r, s in zip(kinds, gs, actors, reasons, sites):
+        status[g] = status_after[kind]
+        reason[g] = r
+        events[g] = events.get(g, 0) + 1
+        owner = actor if kind in (1, 5) and actor > 0 else g
+        if s:
+            site[owner] = s
+    entries: dict[tuple[int, str, str], int] = {}
+    for g, st in status.items():
+        key = (st, reason[g] if st == 2 else "", site.get(g, "") if st != 3 else "")
+        entries[key] = entries.get(key, 0) + 1
+    last_g = gs[-1] if gs else None
+    by_kind = [kinds.count(c) for c in range(6)]
+    return by_kind, events.get(last_g, 0), site.get(last_g, "") if last_g is not None else "", entries
+
+
+def test_stored_snapshots_equal_a_replay_of_the_events(dataset: Path) -> None:
+    """snapshots.parquet holds, at every paper example, what replaying its prefix gives."""
+    from schedcast.dataset.access import DatasetView
+
+    snaps = pl.read_parquet(dataset / "snapshots.parquet")
+    paper = pl.read_parquet(dataset / "examples.parquet").filter(pl.col("protocol") == "paper")
+    assert sorted(zip(snaps["run_key"], snaps["k"])) == sorted(zip(paper["run_key"], paper["k"]))
+    events = pl.read_parquet(dataset / "events.parquet").sort(["run_key", "seq"])
+    by_run = events.partition_by("run_key", as_dict=True)
+    view = DatasetView(dataset)
+    structure = view.examples_at(snaps["run_key"].to_numpy(), snaps["k"].to_numpy()).structure
+    checked = nonempty = 0
+    for i, row in enumerate(snaps.iter_rows(named=True)):
+        run = by_run[(row["run_key"],)].head(row["k"])
+        want = _replayed_snapshot(
+            run["kind"].to_list(), run["g"].to_list(), run["actor"].to_list(),
+            [r or "" for r in run["reason"].to_list()], [s or "" for s in run["site"].to_list()],
+        )
+        got_entries = {(st, r, s): c for st, r, s, c in zip(row["status"], row["reason"], row["site"], row["count"])}
+        assert (row["kinds_before"], row["last_g_events"], row["last_g_site"] or "", got_entries) == want, row
+        # The view reads them back into the events' vocabularies, at the same positions.
+        p = int(structure.stored_at[i])
+        stored = structure.stored
+        assert p >= 0 and stored.kinds_before[p].tolist() == row["kinds_before"]
+        lo, hi = int(stored.offsets[p]), int(stored.offsets[p + 1])
+        back = {
+            (int(st), structure.reasons[r] if r >= 0 else "", structure.sites[s] if s >= 0 else ""): int(c)
+            for st, r, s, c in zip(stored.status[lo:hi], stored.reason[lo:hi], stored.site[lo:hi], stored.count[lo:hi])
+        }
+        assert back == got_entries
+        checked += 1
+        nonempty += bool(got_entries)
+    assert checked == paper.height and nonempty > checked // 2
+
+
+def test_a_dataset_of_the_previous_format_asks_for_a_rebuild(dataset: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from schedcast.cli import app
+
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("programs", "runs", "events", "examples", "groups"):  # version 2 had no snapshots.parquet
+        table = pq.read_table(dataset / f"{name}.parquet")
+        pq.write_table(table.replace_schema_metadata({b"schedcast.dataset_schema_version": b"2"}), old / f"{name}.parquet")
+    result = CliRunner().invoke(app, ["train", "structural", str(old), "--out", str(tmp_path / "models")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "schema version 2" in lines[0] and "rebuild the dataset" in lines[0], result.output
+    assert not (tmp_path / "models" / "structural.json").exists()

@@ -14,6 +14,7 @@ import pyarrow as pa
 from schedcast.dataset import schema
 from schedcast.dataset.examples import Examples
 from schedcast.dataset.prompts import PromptEvent, PromptExample, state_text
+from schedcast.dataset.snapshots import STATUS_AFTER, PositionSnapshots, last_events
 from schedcast.trace import KIND_NAMES
 
 GO_BLOCK = KIND_NAMES.index("GoBlock")
@@ -26,9 +27,8 @@ def program_source(sources_json: str) -> str:
 
 
 GOROUTINE_STATUS = ("runnable", "running", "blocked", "dead")
-# The status a goroutine is in after an event of each kind (GoBlock, GoCreate, GoEnd,
-# GoSched, GoStart, GoUnblock), as an index into GOROUTINE_STATUS.
-STATUS_AFTER = np.array([2, 0, 3, 0, 1, 0], dtype=np.int8)
+# STATUS_AFTER (schedcast.dataset.snapshots): the status a goroutine is in after an event
+# of each kind (GoBlock, GoCreate, GoEnd, GoSched, GoStart, GoUnblock), an index into GOROUTINE_STATUS.
 _CREATE, _UNBLOCK = 1, 5
 
 
@@ -69,13 +69,20 @@ class ExampleStructure:
     sources: Mapping[str, dict[str, str]]  # program -> {file name: Go source}
     reasons: tuple[str, ...]
     sites: tuple[str, ...]
+    # Snapshots stored with the dataset at this set's positions (snapshots.parquet, codes
+    # into `reasons` / `sites`) and, per example, the stored position it is at (-1: not
+    # stored, replay the prefix).
+    stored: PositionSnapshots | None = None
+    stored_at: np.ndarray | None = None  # (n,) int64
 
     def __len__(self) -> int:
         return int(self.ks.size)
 
     def subset(self, index: np.ndarray) -> "ExampleStructure":
         return ExampleStructure(
-            self.run_keys[index], self.ks[index], self.runs, self.program_of_run, self.sources, self.reasons, self.sites
+            self.run_keys[index], self.ks[index], self.runs, self.program_of_run, self.sources, self.reasons, self.sites,
+            self.stored,
+            None if self.stored_at is None else self.stored_at[index],
         )
 
     def prefix(self, i: int) -> tuple[RunPrefix, int]:
@@ -131,6 +138,8 @@ class DatasetView:
         self.runs = pl.from_arrow(schema.read(self.root / "runs.parquet"))
         self.examples = pl.from_arrow(schema.read(self.root / "examples.parquet"))
         self.groups = pl.from_arrow(schema.read(self.root / "groups.parquet"))
+        self._snapshots_table = schema.read(self.root / "snapshots.parquet")
+        self._snapshots: tuple[np.ndarray, PositionSnapshots] | None = None
         events = pl.from_arrow(schema.read(self.root / "events.parquet")).sort(["run_key", "seq"])
         # Per-run slices of the events table, by run_key (events are stored once).
         keys = events["run_key"].to_numpy()
@@ -203,7 +212,52 @@ class DatasetView:
                 self._kind[s : s + m], self._g[s : s + m], self._actor[s : s + m], reason_codes[s : s + m], site_codes[s : s + m]
             )
         program_of_run = {r: self._program_of_run[r] for r in longest}
-        return ExampleStructure(run_keys, ks, runs, program_of_run, self._files, reasons, sites)
+        stored_keys, stored = self._stored_snapshots()
+        wanted = run_keys * _KEY_SCALE + ks
+        found = np.minimum(np.searchsorted(stored_keys, wanted), max(stored_keys.size - 1, 0))
+        at = np.where(stored_keys[found] == wanted, found, -1) if stored_keys.size else np.full(ks.size, -1, dtype=np.int64)
+        # Only the positions of this set: a model sees no stored position it was not given.
+        used, inverse = np.unique(at[at >= 0], return_inverse=True)
+        stored = stored.select(used)
+        stored_at = np.full(ks.size, -1, dtype=np.int64)
+        stored_at[at >= 0] = inverse.reshape(-1)
+        return ExampleStructure(
+            run_keys, ks, runs, program_of_run, self._files, reasons, sites, stored, stored_at
+        )
+
+    def _stored_snapshots(self) -> tuple[np.ndarray, PositionSnapshots]:
+        """The stored snapshots, sorted by run_key * _KEY_SCALE + k (the returned keys),
+        with reasons and sites as codes into the events' vocabularies."""
+        if self._snapshots is None:
+            assert self._codes is not None
+            (_, reasons), (site_codes, sites) = self._codes
+            t = self._snapshots_table.combine_chunks()
+            keys = t["run_key"].to_numpy().astype(np.int64) * _KEY_SCALE + t["k"].to_numpy().astype(np.int64)
+            order = np.argsort(keys, kind="stable")
+            t = t.take(pa.array(order))
+
+            def lists(name: str) -> tuple[np.ndarray, pa.Array]:
+                column = t[name].combine_chunks()
+                return column.offsets.to_numpy().astype(np.int64), column.flatten()
+
+            offsets, status = lists("status")
+            _, reason = lists("reason")
+            _, site = lists("site")
+            _, count = lists("count")
+            starts = np.array([self._span[int(r)][0] for r in t["run_key"].to_pylist()], dtype=np.int64)
+            kinds_before = t["kinds_before"].combine_chunks().flatten().to_numpy().astype(np.int64).reshape(-1, 6)
+            self._snapshots = keys[order], PositionSnapshots(
+                kinds_before,
+                t["last_g_events"].to_numpy().astype(np.int64),
+                _recode(t["last_g_site"], sites, "site"),
+                offsets - offsets[0] if offsets.size else np.zeros(1, dtype=np.int64),
+                status.to_numpy(zero_copy_only=False).astype(np.int8),
+                _recode(reason, reasons, "reason"),
+                _recode(site, sites, "site"),
+                count.to_numpy(zero_copy_only=False).astype(np.int64),
+                *last_events(self._kind, self._g, self._actor, site_codes, starts, t["k"].to_numpy()),
+            )
+        return self._snapshots
 
     def state_group_of(self, run_keys: np.ndarray, ks: np.ndarray) -> np.ndarray:
         """The abstract-state group of the position before event k of each run."""
@@ -296,6 +350,22 @@ class DatasetView:
     def iter_prompt_examples(self, examples: pl.DataFrame) -> Iterator[tuple[dict, PromptExample]]:
         for row in examples.filter(pl.col("label") >= 0).iter_rows(named=True):
             yield row, self.prompt_example(row["run_key"], row["k"], row["label"], row["label_g"])
+
+
+_KEY_SCALE = 1 << 32  # stored snapshot key: run_key * _KEY_SCALE + k
+
+
+def _recode(column: pa.Array | pa.ChunkedArray, vocab: tuple[str, ...], what: str) -> np.ndarray:
+    """Codes into `vocab` (-1 for null or "") of a string column."""
+    codes, names = _codes(column)
+    index = {v: i for i, v in enumerate(vocab)}
+    missing = sorted({n for n in names if n and n not in index})
+    if missing:
+        raise schema.SchemaError(
+            f"snapshots.parquet names a {what} that no event has ({missing[0]!r}); rebuild the dataset with `schedcast dataset build`"
+        )
+    lookup = np.array([index.get(n, -1) if n else -1 for n in names] + [-1], dtype=np.int64)
+    return lookup[codes] if codes.size else np.zeros(0, dtype=np.int64)
 
 
 def _codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, tuple[str, ...]]:

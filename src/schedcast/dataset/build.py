@@ -40,6 +40,7 @@ from schedcast.corpus.catalog import kernel_bug_key
 from schedcast.dataset import schema
 from schedcast.dataset.extract import EventRules, RunEvents, extract_run
 from schedcast.dataset.groups import group_distribution
+from schedcast.dataset.snapshots import position_snapshots
 from schedcast.dataset.splits import ProgramSplitInfo, assign_splits, duplicate_kernels, program_families
 from schedcast.terminal import track
 
@@ -172,6 +173,43 @@ def _add_examples(
     parts["state_group"].append(np.where(has_next, state_group[ks], -1).astype(np.int32))
 
 
+def _codes_of(column: pa.DictionaryArray) -> tuple[np.ndarray, list[str]]:
+    """Indices (-1 for "") and dictionary of a run's dictionary-encoded string column."""
+    vocab = [str(v) for v in column.dictionary.to_pylist()]
+    codes = column.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    if "" in vocab:
+        codes = np.where(codes == vocab.index(""), -1, codes)
+    return codes, vocab
+
+
+def _add_snapshots(
+    parts: dict[str, list[Any]], run_key: int, ks: np.ndarray, kinds: np.ndarray, goroutines: np.ndarray,
+    actors: np.ndarray, reasons: pa.DictionaryArray, sites: pa.DictionaryArray,
+) -> None:
+    """The goroutine snapshot at each of the run's positions ks (snapshots.parquet)."""
+    reason_codes, reason_vocab = _codes_of(reasons)
+    site_codes, site_vocab = _codes_of(sites)
+    ks = np.sort(ks)
+    snap = position_snapshots(kinds, goroutines, actors, reason_codes, site_codes, ks)
+    site_name = np.array([*site_vocab, ""], dtype=object)  # code -1 -> ""
+    reason_name = np.array([*reason_vocab, ""], dtype=object)
+    for p in range(ks.size):
+        lo, hi = int(snap.offsets[p]), int(snap.offsets[p + 1])
+        parts["run_key"].append(run_key)
+        parts["k"].append(int(ks[p]))
+        parts["kinds_before"].append(snap.kinds_before[p].tolist())
+        parts["last_g_events"].append(int(snap.last_g_events[p]))
+        parts["last_g_site"].append(site_name[snap.last_g_site[p]])
+        parts["status"].append(snap.status[lo:hi].tolist())
+        parts["reason"].append(reason_name[snap.reason[lo:hi]].tolist())
+        parts["site"].append(site_name[snap.site[lo:hi]].tolist())
+        parts["count"].append(snap.count[lo:hi].tolist())
+
+
+def _concat_snapshots(parts: dict[str, list[Any]]) -> dict[str, Any]:
+    return {column.name: parts.get(column.name, []) for column in schema.SNAPSHOTS}
+
+
 def paper_positions(n: int) -> tuple[np.ndarray, np.ndarray]:
     """(depths, prefix lengths) of the paper protocol in a run of n >= 1 events:
     k = floor(n * d / 100), each distinct k once, under the first depth naming it."""
@@ -266,6 +304,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
     run_table: dict[str, list[Any]] = defaultdict(list)
     ev_parts: dict[str, list[Any]] = defaultdict(list)  # per-run arrays, concatenated at the end
     ex_parts: dict[str, list[Any]] = defaultdict(list)
+    snap_parts: dict[str, list[Any]] = defaultdict(list)
     paper_groups: dict[tuple[str, int], int] = {}  # (program, depth) -> group id
     paper_codes: list[np.ndarray] = []  # group_id * 6 + kind of every paper example
     state_ids: dict[tuple[str, int], int] = {}  # (program, state digest) -> group id
@@ -315,9 +354,12 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         ev_parts["seq"].append(np.arange(n, dtype=np.int32))
         ev_parts["kind"].append(kinds)
         ev_parts["g"].append(goroutines)
-        ev_parts["actor"].append(np.array(ev.actors, dtype=np.int32))
-        ev_parts["reason"].append(pa.array(ev.reasons, type=pa.string()).dictionary_encode())
-        ev_parts["site"].append(pa.array(ev.sites, type=pa.string()).dictionary_encode())
+        actors = np.array(ev.actors, dtype=np.int32)
+        ev_parts["actor"].append(actors)
+        reasons = pa.array(ev.reasons, type=pa.string()).dictionary_encode()
+        sites = pa.array(ev.sites, type=pa.string()).dictionary_encode()
+        ev_parts["reason"].append(reasons)
+        ev_parts["site"].append(sites)
         ev_parts["time_ns"].append(np.array(ev.times, dtype=np.int64))
         ev_parts["allowed"].append(np.array(ev.allowed, dtype=np.uint8))
 
@@ -343,6 +385,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         paper_codes.append(paper_group.astype(np.int64) * 6 + kinds[depth_ks])
         _add_examples(ex_parts, run_key, depth_ks, "paper", depths, paper_group, kinds, goroutines, state_group, split)
         report.examples[f"paper/{split}"] += int(depth_ks.size)
+        _add_snapshots(snap_parts, run_key, depth_ks, kinds, goroutines, actors, reasons, sites)
         if options.all_depths:
             ks = np.arange(0, n + 1, options.stride, dtype=np.int32)
             if ks[-1] != n:
@@ -402,6 +445,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
     schema.write(out / "events.parquet", _concat(ev_parts, schema.EVENTS), schema.EVENTS)
     schema.write(out / "examples.parquet", _concat(ex_parts, schema.EXAMPLES), schema.EXAMPLES)
     schema.write(out / "groups.parquet", g_cols, schema.GROUPS)
+    schema.write(out / "snapshots.parquet", _concat_snapshots(snap_parts), schema.SNAPSHOTS)
     report.seconds = time.monotonic() - started
     meta = {"schema_version": schema.SCHEMA_VERSION, "options": asdict(options), "report": report.to_json()}
     schema.atomic_write_text(out / "dataset.json", json.dumps(meta, indent=2))

@@ -5,6 +5,7 @@
     events.parquet    one row per event of every used run, stored once
     examples.parquet  (run_key, k) references into events: no prefix is copied
     groups.parquet    distribution groups: counts, p̂, Dirichlet posterior, intervals
+    snapshots.parquet the goroutine snapshot at each paper-protocol example (dataset/snapshots.py)
     dataset.json      schema version, build options, build report
 
 Strings that repeat (block reasons, code sites, protocol, split) are dictionary
@@ -21,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: snapshots.parquet
 _META = {b"schedcast.dataset_schema_version": str(SCHEMA_VERSION).encode()}
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _SIX_F = pa.list_(pa.float32(), 6)
@@ -104,6 +105,23 @@ GROUPS = pa.schema(
         ("ci_low", _SIX_F),
         ("ci_high", _SIX_F),
         ("entropy_bits", pa.float32()),
+    ],
+    metadata=_META,
+)
+
+
+SNAPSHOTS = pa.schema(
+    [
+        ("run_key", pa.int32()),
+        ("k", pa.int32()),  # the example's prefix length: the snapshot is before event k
+        ("kinds_before", pa.list_(pa.int32(), 6)),  # prefix events per kind
+        ("last_g_events", pa.int32()),  # prefix events of the last event's goroutine (0 at k = 0)
+        ("last_g_site", _DICT),  # where that goroutine last was ("" = none)
+        # The snapshot aggregated: one entry per distinct (status, block reason, site).
+        ("status", pa.list_(pa.int8())),  # 0 runnable, 1 running, 2 blocked, 3 dead
+        ("reason", pa.list_(pa.string())),  # blocked goroutines' reason, else ""
+        ("site", pa.list_(pa.string())),  # "" = none (always for the dead)
+        ("count", pa.list_(pa.int32())),
     ],
     metadata=_META,
 )

@@ -5,6 +5,12 @@ Every feature is computed from what precedes the next event only: the prefix eve
 they replay to, the FSM's allowed kinds, k, and static facts of the program's
 source (schedcast.corpus.facts: Go's own parser). Never the run's length.
 
+The snapshot comes aggregated per (status, block reason, site): read from the dataset
+(snapshots.parquet holds it at every paper-protocol example) or, at any other
+position, replayed from the prefix by the same function the dataset build uses
+(schedcast.dataset.snapshots). Either way `featurize` then works on all examples at
+once, with no loop over runs: O(examples) when the snapshots are stored.
+
 Three groups (names start with the group):
 
 - ``hist.*``: the last HISTORY kinds (categorical), whether each of the last few
@@ -31,13 +37,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from schedcast.corpus.facts import OPS, ProgramFacts, facts_for_sources
-from schedcast.dataset.access import STATUS_AFTER, ExampleStructure, RunPrefix
+from schedcast.dataset.access import ExampleStructure
+from schedcast.dataset.snapshots import STATUS_AFTER, WINDOW, PositionSnapshots, position_snapshots
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError
 
 HISTORY = 8  # last kinds, as categorical features
-TABLE_CELLS = 4_000_000  # featurize: goroutine-table cells copied per chunk of a run's examples
 SAME_G = 4  # same-goroutine flags for the last few events
 RECENT = 16  # kind shares over the last RECENT events
+assert HISTORY <= WINDOW and RECENT <= WINDOW and SAME_G + 1 <= WINDOW
 STATUSES = ("runnable", "running", "blocked", "dead")
 REASON_CATEGORIES = ("chan_receive", "chan_send", "select", "mutex", "cond", "waitgroup", "sleep", "other")
 NEXT_NAMES = (*OPS, "nothing")  # next_ops vocabulary; "nothing": no operation follows in the function
@@ -142,47 +149,55 @@ def program_facts_of(structure: ExampleStructure, programs: list[str]) -> dict[s
     return dict(zip(programs, facts_for_sources([(f, "") for f in files])))
 
 
-class _Replay:
-    """One run's prefix state, advanced event slice by event slice (examples of a run are
-    visited in increasing k, so each event is read once per run)."""
-
-    def __init__(self, run: RunPrefix) -> None:
-        self.run = run
-        size = int(max(run.g.max(initial=0), run.actor.max(initial=0))) + 2
-        self.last = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event
-        self.where = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event naming its site
-        self.events = np.zeros(size, dtype=np.int64)  # per goroutine: events so far
-        self.k = 0
-
-    def advance(self, k: int) -> None:
-        lo = self.k
-        if k <= lo:
-            return
-        run = self.run
-        idx = np.arange(lo, k, dtype=np.int64)
-        g = run.g[lo:k]
-        np.maximum.at(self.last, g, idx)
-        np.add.at(self.events, g, 1)
-        kind = run.kind[lo:k]
-        by_actor = ((kind == 1) | (kind == 5)) & (run.actor[lo:k] > 0)
-        owner = np.where(by_actor, run.actor[lo:k], g)
-        has = run.site[lo:k] >= 0
-        np.maximum.at(self.where, owner[has], idx[has])
-        self.k = k
+def _concat_snapshots(pieces: list[PositionSnapshots]) -> PositionSnapshots:
+    """Positions of the pieces one after the other (their offsets shifted)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    shift = np.cumsum([0] + [int(p.offsets[-1]) for p in pieces[:-1]])
+    return PositionSnapshots(
+        np.concatenate([p.kinds_before for p in pieces]),
+        np.concatenate([p.last_g_events for p in pieces]),
+        np.concatenate([p.last_g_site for p in pieces]),
+        np.concatenate([[0]] + [p.offsets[1:] + d for p, d in zip(pieces, shift)]).astype(np.int64),
+        np.concatenate([p.status for p in pieces]),
+        np.concatenate([p.reason for p in pieces]),
+        np.concatenate([p.site for p in pieces]),
+        np.concatenate([p.count for p in pieces]),
+        *(np.concatenate([getattr(p, name) for p in pieces]) for name in ("last_kind", "last_g", "last_actor", "last_site")),
+    )
 
 
-def _gather(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """values[positions] as float64, NaN where the position is negative."""
-    if values.size == 0:
-        return np.full(positions.shape, np.nan)
-    return np.where(positions >= 0, values[np.maximum(positions, 0)], np.nan)
+def snapshots_of(s: ExampleStructure) -> tuple[PositionSnapshots, np.ndarray]:
+    """Every example's snapshot: (snapshots, the position of each example in them).
+    Stored ones are read as they are; the others are replayed from the prefix, once
+    per run (`position_snapshots`, the function the dataset build stores)."""
+    n = len(s)
+    at = s.stored_at.copy() if s.stored is not None and s.stored_at is not None else np.full(n, -1, dtype=np.int64)
+    pieces = [s.stored] if s.stored is not None else []
+    base = int(s.stored.last_g_events.size) if s.stored is not None else 0
+    missing = np.flatnonzero(at < 0)
+    if missing.size:
+        missing = missing[np.argsort(s.run_keys[missing], kind="stable")]
+        keys = s.run_keys[missing]
+        for rows in np.split(missing, np.flatnonzero(np.diff(keys)) + 1):
+            run = s.runs[int(s.run_keys[rows[0]])]
+            ks, inverse = np.unique(s.ks[rows], return_inverse=True)
+            pieces.append(position_snapshots(run.kind, run.g, run.actor, run.reason, run.site, ks))
+            at[rows] = base + inverse.reshape(-1)
+            base += ks.size
+    if not pieces:
+        pieces.append(position_snapshots(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)))
+    return _concat_snapshots(pieces), at
 
 
-def _counts(labels: np.ndarray, valid: np.ndarray, width: int) -> np.ndarray:
-    """Per row of `labels` (n, G): how many valid entries hold each value 0..width-1."""
-    n = labels.shape[0]
-    rows = np.broadcast_to(np.arange(n)[:, None], labels.shape)[valid]
-    return np.bincount(rows * width + labels[valid], minlength=n * width).reshape(n, width).astype(np.float64)
+@dataclass(frozen=True)
+class _Last:
+    """The last WINDOW events before each example, most recent first (-1: none)."""
+
+    kind: np.ndarray  # (n, WINDOW)
+    g: np.ndarray
+    actor: np.ndarray
+    site: np.ndarray
 
 
 def featurize(
@@ -190,15 +205,16 @@ def featurize(
 ) -> tuple[np.ndarray, FeatureReport]:
     """The (n, F) float64 feature matrix (-1 = missing) in `feature_names(source)` order.
 
-    Vectorised per run: the run's prefix is replayed once, the goroutine table (each
-    goroutine's last event and last site event) is copied at each example's k, and the
-    features of all the run's examples are computed together from those tables."""
+    O(examples), vectorised over all examples at once: each example's goroutine
+    snapshot comes aggregated per (status, block reason, site), stored with the
+    dataset (snapshots.parquet) or, for positions the dataset does not store,
+    replayed from the prefix once per run; the history features read the last WINDOW
+    events before each example, kept beside its snapshot."""
     s = examples.structure
     if s is None:
         raise ModelError("structural: these examples carry no structure (read them with DatasetView.model_examples)")
     n = len(examples)
     names = feature_names(source)
-    out = np.full((n, len(names)), np.nan)
     report = FeatureReport(examples=n)
     allowed = examples.allowed if examples.allowed is not None else np.ones((n, N_KINDS), dtype=bool)
     programs = sorted({s.program_of_run[int(r)] for r in np.unique(s.run_keys).tolist()})
@@ -207,122 +223,99 @@ def featurize(
         missing = [p for p in programs if p not in facts]
         if missing:
             facts.update(program_facts_of(s, missing))
-    tables: dict[str, _SiteTable] = {}
+    tables: list[_SiteTable] = []
     if source:
         for program in programs:
             pf = facts[program]  # type: ignore[index]
-            table = tables[program] = _SiteTable(pf, s.sites)
+            table = _SiteTable(pf, s.sites)
+            tables.append(table)
             if not table.has_facts:
                 report.programs_without_facts[program] = pf.parse_errors[0] if pf.parse_errors else "no concurrency operations found"
+    if n == 0:
+        return np.zeros((0, len(names))), report
     reason_cat = np.array([reason_category(r) for r in s.reasons] or [len(REASON_CATEGORIES) - 1], dtype=np.int64)
-    order = np.lexsort((s.ks, s.run_keys))
-    bounds = np.flatnonzero(np.diff(s.run_keys[order])) + 1
-    for rows in np.split(order, bounds) if n else []:
-        key = int(s.run_keys[rows[0]])
-        table = tables.get(s.program_of_run[key]) if source else None
-        replay = _Replay(s.runs[key])
-        # Chunks of examples, so the copied goroutine tables stay under TABLE_CELLS cells.
-        step = max(1, TABLE_CELLS // replay.last.size)
-        for lo in range(0, rows.size, step):
-            chunk = rows[lo : lo + step]
-            _run_features(out, chunk, replay, s.ks[chunk], allowed[chunk], reason_cat, table, source)
-        if table is not None and not table.has_facts:
-            report.without_facts += rows.size
+    snaps, at = snapshots_of(s)
+    w = _Last(snaps.last_kind[at], snaps.last_g[at], snaps.last_actor[at], snaps.last_site[at])
+    ks = s.ks
+    valid = ks[:, None] - 1 - np.arange(WINDOW)[None, :] >= 0
+    has_last = ks > 0
+    nan = np.nan
+    cols: list[np.ndarray] = []
+    # History: the last kinds, same-goroutine flags, kind shares, log k.
+    cols.append(np.where(valid[:, :HISTORY], w.kind[:, :HISTORY], nan))
+    cols.append(np.where(valid[:, 1 : SAME_G + 1], w.g[:, 1 : SAME_G + 1] == w.g[:, :1], nan))
+    kinds_before = snaps.kinds_before[at].astype(np.float64)
+    cols.append(kinds_before / np.maximum(ks, 1)[:, None])
+    recent = valid[:, :RECENT, None] & (w.kind[:, :RECENT, None] == np.arange(N_KINDS)[None, None, :])
+    cols.append(recent.sum(axis=1) / np.maximum(np.minimum(ks, RECENT), 1)[:, None])
+    cols.append(np.log1p(ks)[:, None].astype(np.float64))
+    # Scheduler state: the snapshot's entries, each with its example (ex) and goroutine count.
+    first, length = snaps.offsets[at], snaps.offsets[at + 1] - snaps.offsets[at]
+    ex = np.repeat(np.arange(n), length)
+    entry = np.arange(ex.size) - np.repeat(np.cumsum(length) - length, length) + np.repeat(first, length)
+    status = snaps.status[entry].astype(np.int64)
+    count = snaps.count[entry].astype(np.float64)
+    cols.append(np.bincount(ex * 4 + status, weights=count, minlength=4 * n).reshape(n, 4))
+    cols.append(kinds_before[:, 1:2])  # created so far
+    blocked = status == 2
+    reason = snaps.reason[entry][blocked]
+    cats = np.where(reason >= 0, reason_cat[np.maximum(reason, 0)], len(REASON_CATEGORIES) - 1)
+    n_cat = len(REASON_CATEGORIES)
+    cols.append(np.bincount(ex[blocked] * n_cat + cats, weights=count[blocked], minlength=n_cat * n).reshape(n, n_cat))
+    cols.append(allowed.astype(np.float64))
+    cols.append(np.stack([
+        np.where(has_last, STATUS_AFTER[np.maximum(w.kind[:, 0], 0)], nan),
+        np.where(has_last, snaps.last_g_events[at], nan),
+        np.where(has_last, w.actor[:, 0] == w.g[:, 0], nan),
+    ], axis=1))
+    if source:
+        cols.append(_source_features(s, tables, programs, snaps, at, w, has_last, ex, entry, status, count))
+        program_index = {p: i for i, p in enumerate(programs)}
+        no_facts = [i for i, t in enumerate(tables) if not t.has_facts]
+        if no_facts:
+            of_example = np.array([program_index[s.program_of_run[int(r)]] for r in s.run_keys.tolist()])
+            report.without_facts = int(np.isin(of_example, no_facts).sum())
+    out = np.concatenate(cols, axis=1).astype(np.float64)
     # Missing values (short prefixes) as -1: an all-missing column would stop the booster.
     return np.nan_to_num(out, nan=-1.0), report
 
 
-def _run_features(
-    out: np.ndarray, rows: np.ndarray, replay: _Replay, ks: np.ndarray, allowed: np.ndarray,
-    reason_cat: np.ndarray, table: _SiteTable | None, source: bool,
-) -> None:
-    """Fill out[rows] for examples of one run (ks ascending, none before the replay's k)."""
-    n = rows.size
-    run = replay.run
-    kind, g = run.kind, run.g
-    cols: list[np.ndarray] = []
-    # History: the last kinds, same-goroutine flags, kind shares, log k.
-    cols.append(_gather(kind, ks[:, None] - np.arange(1, HISTORY + 1)[None, :]))
-    last_pos = ks - 1
-    same_pos = ks[:, None] - np.arange(2, SAME_G + 2)[None, :]
-    last_g_of = np.where(ks > 0, g[np.maximum(last_pos, 0)] if g.size else -1, -1).astype(np.int64)
-    cols.append(np.where(same_pos >= 0, _gather(g, same_pos) == last_g_of[:, None], np.nan))
-    lo = np.maximum(ks - RECENT, 0)
-    upto = np.zeros((n, N_KINDS))
-    before_lo = np.zeros((n, N_KINDS))
-    for c in range(N_KINDS):
-        at = np.flatnonzero(kind == c)
-        upto[:, c] = np.searchsorted(at, ks)
-        before_lo[:, c] = np.searchsorted(at, lo)
-    cols.append(upto / np.maximum(ks, 1)[:, None])
-    cols.append((upto - before_lo) / np.maximum(ks - lo, 1)[:, None])
-    cols.append(np.log1p(ks)[:, None].astype(np.float64))
-    # Scheduler state: the goroutine table at each k.
-    last = np.empty((n, replay.last.size), dtype=np.int64)
-    where = np.empty_like(last)
-    last_events = np.zeros(n)
-    for i, k in enumerate(ks.tolist()):
-        replay.advance(k)
-        last[i] = replay.last
-        where[i] = replay.where
-        if k:
-            last_events[i] = replay.events[last_g_of[i]]
-    seen = last >= 0
-    status = np.full(last.shape, -1, dtype=np.int64)
-    if kind.size:
-        status[seen] = STATUS_AFTER[kind[last[seen]]]
-    cols.append(_counts(np.maximum(status, 0), seen, 4))
-    cols.append(upto[:, 1:2])  # created so far
-    blocked = status == 2
-    codes = np.where(blocked, run.reason[np.maximum(last, 0)] if run.reason.size else -1, -1)
-    cats = np.where(codes >= 0, reason_cat[np.maximum(codes, 0)], len(REASON_CATEGORIES) - 1)
-    cols.append(_counts(cats, blocked, len(REASON_CATEGORIES)))
-    cols.append(allowed.astype(np.float64))
-    has_last = ks > 0
-    rng = np.arange(n)
-    g_last = np.maximum(last_g_of, 0)
-    cols.append(np.stack([
-        np.where(has_last, status[rng, g_last], np.nan),
-        np.where(has_last, last_events, np.nan),
-        np.where(has_last, (run.actor[np.maximum(last_pos, 0)] if run.actor.size else -1) == last_g_of, np.nan),
-    ], axis=1))
-    c = sum(a.shape[1] for a in cols)
-    out[rows, :c] = np.concatenate(cols, axis=1)
-    if not source or table is None:
-        return
-    if not table.has_facts:
-        out[rows, c:] = 0.0
-        return
-    nop = len(OPS)
-    site_at = np.where(where >= 0, run.site[np.maximum(where, 0)] if run.site.size else -1, -1)
-    last_site = np.where(has_last, run.site[np.maximum(last_pos, 0)] if run.site.size else -1, -1)
-    last_g_site = np.where(has_last, site_at[rng, g_last], -1)
-    # The distinct site codes in play (no sort: a bincount over the vocabulary), and a
-    # local index into their op / next-op vectors (row 0: no site).
-    present = np.zeros(len(table.sites) + 1, dtype=bool)
-    present[site_at.ravel() + 1] = True
-    present[last_site + 1] = True
-    present[last_g_site + 1] = True
-    present[0] = True
-    distinct = np.flatnonzero(present) - 1
-    local = np.zeros(present.size, dtype=np.int64)
-    local[distinct + 1] = np.arange(distinct.size)
-    vectors = [table.at(int(code)) for code in distinct.tolist()]
-    op = np.stack([v[0] for v in vectors])
-    nx = np.stack([v[1] for v in vectors])
-    u = distinct.size
-    site_local = local[site_at + 1]
-    live = (status >= 0) & (status <= 2)
-    per_status = _counts(np.maximum(status, 0) * u + site_local, live, 3 * u).reshape(n, 3, u)
-    i_last, i_last_g = local[last_site + 1], local[last_g_site + 1]
-    src = [
+def _source_features(
+    s: ExampleStructure, tables: list[_SiteTable], programs: list[str], snaps: PositionSnapshots, at: np.ndarray,
+    w: _Last, has_last: np.ndarray, ex: np.ndarray, entry: np.ndarray, status: np.ndarray, count: np.ndarray,
+) -> np.ndarray:
+    """The src.* columns: op / next-op vectors at the sites in play, summed per example."""
+    n = at.size
+    nop, nnx = len(OPS), len(NEXT_NAMES)
+    program_index = {p: i for i, p in enumerate(programs)}
+    prog = np.array([program_index[s.program_of_run[int(r)]] for r in s.run_keys.tolist()], dtype=np.int64)
+    last_site = np.where(has_last, w.site[:, 0], -1)
+    last_g_site = np.where(has_last, snaps.last_g_site[at], -1)
+    site = snaps.site[entry]
+    # One (program, site) key per vector needed; each distinct key's vectors looked up once.
+    width = len(s.sites) + 1
+    keys = np.concatenate([prog * width + last_site + 1, prog * width + last_g_site + 1, prog[ex] * width + site + 1])
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    vectors = [tables[int(key) // width].at(int(key) % width - 1) for key in distinct.tolist()]
+    op = np.stack([v[0] for v in vectors]) if vectors else np.zeros((0, nop))
+    nx = np.stack([v[1] for v in vectors]) if vectors else np.zeros((0, nnx))
+    inverse = inverse.reshape(-1)
+    i_last, i_last_g, i_entry = inverse[:n], inverse[n : 2 * n], inverse[2 * n :]
+
+    def summed(mask: np.ndarray, vecs: np.ndarray) -> np.ndarray:
+        acc = np.zeros((n, vecs.shape[1]))
+        np.add.at(acc, ex[mask], count[mask, None] * vecs[i_entry[mask]])
+        return acc
+
+    fresh = (status == 0) & (site < 0)
+    block = np.concatenate([
         op[i_last], nx[i_last], op[i_last_g], nx[i_last_g],
-        per_status[:, 1] @ nx,  # running: what they do next
-        per_status[:, 0] @ nx,  # runnable
-        ((status == 0) & (site_at < 0)).sum(axis=1, keepdims=True).astype(np.float64),
-        per_status[:, 2] @ op,  # blocked: what they wait on
-        np.broadcast_to(table.counts, (n, nop)),
+        summed(status == 1, nx),  # running: what they do next
+        summed(status == 0, nx),  # runnable
+        np.bincount(ex[fresh], weights=count[fresh], minlength=n)[:, None],
+        summed(status == 2, op),  # blocked: what they wait on
+        np.stack([t.counts for t in tables])[prog] if tables else np.zeros((n, nop)),
         np.ones((n, 1)),
-    ]
-    block = np.concatenate(src, axis=1)
-    out[rows, c : c + block.shape[1]] = block
+    ], axis=1)
+    has_facts = np.array([t.has_facts for t in tables], dtype=bool)[prog] if tables else np.zeros(n, dtype=bool)
+    return np.where(has_facts[:, None], block, 0.0)

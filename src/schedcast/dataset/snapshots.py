@@ -1,0 +1,163 @@
+"""Goroutine snapshots at example positions, computed once when the dataset is built.
+
+A structural predictor reads, at each example, the goroutine snapshot the prefix
+replays to (every goroutine the prefix has shown: its status after its last event,
+its block reason, the site where it last was) plus a few facts of the prefix. Replaying
+a run's prefix at prediction time costs O(prefix events); the dataset stage already
+walks every event, so it stores, per paper-protocol example (snapshots.parquet):
+
+- ``kinds_before``: the prefix's event count per kind (GoBlock .. GoUnblock);
+- ``last_g_events``: how many prefix events the last event's goroutine made;
+- ``last_g_site``: the site where that goroutine last was ("" when none);
+- the snapshot aggregated: one entry per distinct (status, block reason, site) of the
+  live goroutines with its goroutine count; dead goroutines as one entry with no
+  reason and no site (what a goroutine did before it ended is not stored).
+
+The replay rules are those of `schedcast.dataset.access.goroutine_table`: a
+goroutine's status is the one after its last event as the goroutine changing state,
+its site is that of the last event naming its site (the actor's for GoCreate and
+GoUnblock). `position_snapshots` is the one implementation; the dataset build and
+the prediction-time fallback (positions not stored) both call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+N_KINDS = 6
+# The status a goroutine is in after an event of each kind (GoBlock, GoCreate, GoEnd,
+# GoSched, GoStart, GoUnblock): runnable 0, running 1, blocked 2, dead 3.
+STATUS_AFTER = np.array([2, 0, 3, 0, 1, 0], dtype=np.int8)
+BLOCKED, DEAD = 2, 3
+WINDOW = 16  # the last events before a position, kept beside its snapshot
+_CREATE, _UNBLOCK = 1, 5
+
+
+@dataclass(frozen=True)
+class PositionSnapshots:
+    """Snapshots at P positions of one run: per position scalars, and G aggregated
+    entries, those of position p at offsets[p]:offsets[p+1]. Reasons and sites are
+    codes into the caller's vocabularies (-1: none)."""
+
+    kinds_before: np.ndarray  # (P, 6) int64
+    last_g_events: np.ndarray  # (P,) int64, 0 at k = 0
+    last_g_site: np.ndarray  # (P,) int64 site code, -1 at k = 0 or when none
+    offsets: np.ndarray  # (P + 1,) int64
+    status: np.ndarray  # (G,) int8: 0 runnable, 1 running, 2 blocked, 3 dead
+    reason: np.ndarray  # (G,) int64 reason code, blocked goroutines only (-1 otherwise)
+    site: np.ndarray  # (G,) int64 site code (-1: none; always -1 for the dead)
+    count: np.ndarray  # (G,) int64 goroutines
+    # The last WINDOW events before each position, most recent first: column j is event
+    # k-1-j (-1 where that is before the run's start). Not stored: read from the events.
+    last_kind: np.ndarray  # (P, WINDOW) int64
+    last_g: np.ndarray
+    last_actor: np.ndarray
+    last_site: np.ndarray  # site codes
+
+
+    def select(self, index: np.ndarray) -> "PositionSnapshots":
+        """The positions `index`, in that order, as their own PositionSnapshots."""
+        index = np.asarray(index, dtype=np.int64)
+        first, length = self.offsets[index], self.offsets[index + 1] - self.offsets[index]
+        entry = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length) + np.repeat(first, length)
+        return PositionSnapshots(
+            self.kinds_before[index], self.last_g_events[index], self.last_g_site[index],
+            np.concatenate([[0], np.cumsum(length)]).astype(np.int64),
+            self.status[entry], self.reason[entry], self.site[entry], self.count[entry],
+            self.last_kind[index], self.last_g[index], self.last_actor[index], self.last_site[index],
+        )
+
+
+def last_events(
+    kind: np.ndarray, g: np.ndarray, actor: np.ndarray, site: np.ndarray, starts: np.ndarray, ks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The last WINDOW events before each position (starts: index of the position's
+    run's first event in the arrays; ks: its prefix length), as in PositionSnapshots."""
+    back = np.asarray(ks, dtype=np.int64)[:, None] - 1 - np.arange(WINDOW)[None, :]
+    valid = back >= 0
+    at = np.where(valid, np.asarray(starts, dtype=np.int64)[:, None] + back, 0)
+
+    def gather(column: np.ndarray) -> np.ndarray:
+        if column.size == 0:
+            return np.full(back.shape, -1, dtype=np.int64)
+        return np.where(valid, column[at], -1).astype(np.int64)
+
+    return gather(kind), gather(g), gather(actor), gather(site)
+
+
+def position_snapshots(
+    kind: np.ndarray, g: np.ndarray, actor: np.ndarray, reason: np.ndarray, site: np.ndarray, ks: np.ndarray
+) -> PositionSnapshots:
+    """The snapshots of one run before events ks (ascending, each <= the arrays' length).
+    O(events + positions x goroutines)."""
+    ks = np.asarray(ks, dtype=np.int64)
+    if ks.size and np.any(np.diff(ks) < 0):
+        raise ValueError("position_snapshots: positions must be ascending")
+    m = int(ks.max(initial=0))
+    kind = np.asarray(kind[:m], dtype=np.int64)
+    g = np.asarray(g[:m], dtype=np.int64)
+    actor = np.asarray(actor[:m], dtype=np.int64)
+    reason = np.asarray(reason[:m], dtype=np.int64)
+    site = np.asarray(site[:m], dtype=np.int64)
+    size = int(max(g.max(initial=0), actor.max(initial=0))) + 1
+    idx = np.arange(m, dtype=np.int64)
+    by_actor = ((kind == _CREATE) | (kind == _UNBLOCK)) & (actor > 0)
+    owner = np.where(by_actor, actor, g)
+    has_site = site >= 0
+    last = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event so far
+    where = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event naming its site
+    events = np.zeros(size, dtype=np.int64)  # per goroutine: its events so far
+    kinds_before = np.zeros((ks.size, N_KINDS), dtype=np.int64)
+    last_g_events = np.zeros(ks.size, dtype=np.int64)
+    last_g_site = np.full(ks.size, -1, dtype=np.int64)
+    offsets = [0]
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    counts = np.zeros(N_KINDS, dtype=np.int64)
+    lo = 0
+    for p, k in enumerate(ks.tolist()):
+        if k > lo:
+            np.maximum.at(last, g[lo:k], idx[lo:k])
+            keep = has_site[lo:k]
+            np.maximum.at(where, owner[lo:k][keep], idx[lo:k][keep])
+            counts = counts + np.bincount(kind[lo:k], minlength=N_KINDS)
+            events += np.bincount(g[lo:k], minlength=size)
+            lo = k
+        kinds_before[p] = counts
+        if k:
+            last_g = int(g[k - 1])
+            last_g_events[p] = events[last_g]
+            w = int(where[last_g])
+            last_g_site[p] = site[w] if w >= 0 else -1
+        parts.append(_aggregate(last, where, kind, reason, site))
+        offsets.append(offsets[-1] + parts[-1][0].size)
+    if parts:
+        status, reasons, sites, n = (np.concatenate(col) for col in zip(*parts))
+    else:
+        status, reasons, sites, n = (np.zeros(0, dtype=np.int64) for _ in range(4))
+    return PositionSnapshots(
+        kinds_before, last_g_events, last_g_site, np.array(offsets, dtype=np.int64),
+        status.astype(np.int8), reasons.astype(np.int64), sites.astype(np.int64), n.astype(np.int64),
+        *last_events(kind, g, actor, site, np.zeros(ks.size, dtype=np.int64), ks),
+    )
+
+
+def _aggregate(
+    last: np.ndarray, where: np.ndarray, kind: np.ndarray, reason: np.ndarray, site: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(status, reason, site, count) of each distinct entry of the goroutine table."""
+    seen = np.flatnonzero(last >= 0)
+    e = last[seen]
+    status = STATUS_AFTER[kind[e]].astype(np.int64)
+    r = np.where(status == BLOCKED, reason[e], -1)
+    w = where[seen]
+    s = np.where((status != DEAD) & (w >= 0), site[np.maximum(w, 0)] if site.size else -1, -1)
+    r = np.where(status == DEAD, -1, r)
+    if seen.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty
+    # One integer key per (status, reason + 1, site + 1): np.unique on a flat array.
+    rw, sw = int(r.max()) + 2, int(s.max()) + 2
+    keys, n = np.unique((status * rw + (r + 1)) * sw + (s + 1), return_counts=True)
+    return keys // (rw * sw), (keys // sw) % rw - 1, keys % sw - 1, n
