@@ -16,6 +16,7 @@ from schedcast.cli import app
 from schedcast.corpus.facts import ProgramFacts
 from schedcast.dataset.access import DatasetView, ExampleStructure, RunPrefix
 from schedcast.models import Examples, ModelError, load_predictor
+from schedcast.models.baselines import NgramPredictor
 from schedcast.models.features import feature_names, featurize
 from schedcast.models.structural import StructuralPredictor, apply_mask, fold_of_groups, scale_temperature
 
@@ -243,3 +244,32 @@ def test_vectorised_features_equal_the_per_example_replay(builtin_dataset: Path)
                 assert got.shape == want.shape
                 assert np.array_equal(got, want), np.argwhere(got != want)[:5]
                 assert report.without_facts == want_report.without_facts
+
+
+def test_a_stacked_ngram_is_out_of_fold_while_fitting_and_saved(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    n_per = 120
+    labels = np.concatenate([rng.choice(6, n_per, p=KNOWN[0]), rng.choice(6, n_per, p=KNOWN[1])])
+    train = _examples(n_per, None, labels)
+    groups = np.array([f"family{i % 6}" for i in range(len(train))])
+    model = StructuralPredictor(targets="hard", source_features=False, rebalance=0.0, max_iter=20, min_samples_leaf=5, ngram_order=3)
+    model.fit(train, groups=groups)
+    names = model.feature_names()
+    assert names[-6:] == [f"ngram.{k}" for k in ("GoBlock", "GoCreate", "GoEnd", "GoSched", "GoStart", "GoUnblock")]
+    # After fitting, the features carry the log-probabilities of the n-gram of all of train.
+    whole = NgramPredictor(3).fit(train)
+    x = model.features(train)
+    assert x.shape[1] == len(names)
+    assert np.allclose(x[:, -6:], np.log(whole.predict_proba(train)))
+    path = tmp_path / "structural.json"
+    model.save(path)
+    loaded = load_predictor(path)
+    assert isinstance(loaded, StructuralPredictor) and loaded.ngram_order == 3
+    assert np.array_equal(loaded.predict_proba(train), model.predict_proba(train))
+    blob = json.loads(path.read_text())
+    blob["state"]["ngram"] = None
+    path.write_text(json.dumps(blob))
+    with pytest.raises(ModelError, match="carries none"):
+        load_predictor(path)
+    with pytest.raises(ModelError, match="ngram_order"):
+        StructuralPredictor(ngram_order=-1)

@@ -75,6 +75,7 @@ class StructuralOptions:
     calibrate: bool = True
     seed: int = 0
     name: str = "structural"
+    ngram_order: int = 0  # > 0: stack a kind n-gram of this order (out of fold while fitting) as 6 features
 
 
 def state_targets(view, examples: Examples, run_keys: np.ndarray, ks: np.ndarray, min_runs: int) -> tuple[np.ndarray, int]:  # type: ignore[no-untyped-def]
@@ -139,6 +140,7 @@ def fit_structural(view, options: StructuralOptions = StructuralOptions(), train
     model = StructuralPredictor(
         targets=options.targets, source_features=options.source_features, mask=options.mask,
         rebalance=options.rebalance, max_iter=options.max_iter, seed=options.seed, name=options.name, folds=options.folds,
+        ngram_order=options.ngram_order,
     ).fit(train, groups=program_families(view, train.programs))
     if options.calibrate:
         val, _ = view.model_examples("val", "paper")

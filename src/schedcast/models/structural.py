@@ -42,7 +42,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted, fold_of_groups
+from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError, Predictor, check_fitted, fold_of_groups
+from schedcast.models.baselines import NgramPredictor
 from schedcast.models.features import FeatureReport, categorical_features, feature_names, featurize
 from schedcast.terminal import track
 
@@ -150,6 +151,7 @@ class StructuralPredictor(Predictor):
         seed: int = 0,
         name: str = "structural",
         folds: int = 3,
+        ngram_order: int = 0,
     ) -> None:
         if targets not in TARGETS:
             raise ModelError(f"structural: targets must be one of {TARGETS}, got {targets!r}")
@@ -159,6 +161,8 @@ class StructuralPredictor(Predictor):
             raise ModelError(f"structural: max_iter must be at least 1, got {max_iter}")
         if folds < 1:
             raise ModelError(f"structural: folds must be at least 1, got {folds}")
+        if ngram_order < 0:
+            raise ModelError(f"structural: ngram_order must be >= 0 (0: no n-gram features), got {ngram_order}")
         self.targets = targets
         self.source_features = source_features
         self.mask = mask
@@ -171,6 +175,10 @@ class StructuralPredictor(Predictor):
         self.seed = seed
         self.name = name  # type: ignore[misc]  # variants (ablations) save under their own names
         self.folds = folds
+        # > 0: the log-probabilities of a kind n-gram of this order are 6 more features
+        # (stacking): out of fold while fitting, the n-gram of all training examples after.
+        self.ngram_order = ngram_order
+        self.ngram: NgramPredictor | None = None
         self.boosters: list[Any] = []
         self.classes: list[np.ndarray] = []
         self.temperature = 1.0
@@ -186,9 +194,17 @@ class StructuralPredictor(Predictor):
         return bool(self.boosters)
 
     # -- fitting ------------------------------------------------------------------
+    def feature_names(self) -> list[str]:
+        names = feature_names(self.source_features)
+        return names + ([f"ngram.{k}" for k in KIND_NAMES] if self.ngram_order else [])
+
     def features(self, examples: Examples) -> np.ndarray:
         x, report = featurize(examples, self.source_features)
         self.last_report = report
+        if self.ngram_order:
+            if self.ngram is None:
+                raise ModelError("structural: this model stacks an n-gram but has none (fit it first)")
+            x = np.hstack([x, _log_proba(self.ngram, examples)])
         return x
 
     def _booster(self) -> Any:
@@ -200,7 +216,7 @@ class StructuralPredictor(Predictor):
             max_leaf_nodes=self.max_leaf_nodes,
             min_samples_leaf=self.min_samples_leaf,
             l2_regularization=self.l2_regularization,
-            categorical_features=categorical_features(feature_names(self.source_features)),
+            categorical_features=categorical_features(self.feature_names()),
             early_stopping=False,
             random_state=self.seed,
         )
@@ -216,7 +232,19 @@ class StructuralPredictor(Predictor):
         index = np.flatnonzero(keep)
         train = train.subset(index)
         groups = np.asarray(train.programs if groups is None else np.asarray(groups)[index]).astype(str)
-        x = self.features(train)
+        fold = fold_of_groups(groups, self.folds, self.seed)
+        n_folds = int(fold.max()) + 1
+        x, report = featurize(train, self.source_features)
+        self.last_report = report
+        if self.ngram_order:
+            # Stacking: each training example reads an n-gram fitted without its fold's families.
+            stacked = np.zeros((len(train), N_KINDS))
+            for f in range(n_folds):
+                held = np.flatnonzero(fold == f)
+                rest = np.flatnonzero(fold != f) if n_folds > 1 else held
+                stacked[held] = _log_proba(NgramPredictor(self.ngram_order).fit(train.subset(rest)), train.subset(held))
+            self.ngram = NgramPredictor(self.ngram_order).fit(train)
+            x = np.hstack([x, stacked])
         if self.targets == "soft" and train.targets is not None:
             target = np.asarray(train.targets, dtype=np.float64)
             self.info.soft_examples = int(np.count_nonzero(target.max(axis=1) < 1.0))
@@ -224,8 +252,6 @@ class StructuralPredictor(Predictor):
             target = np.eye(N_KINDS)[train.labels]
             self.info.soft_examples = 0
         self.class_weight = class_weights(target, self.rebalance)
-        fold = fold_of_groups(groups, self.folds, self.seed)
-        n_folds = int(fold.max()) + 1
         self.boosters, self.classes = [], []
         out_of_fold = np.zeros((len(train), N_KINDS))
         rows_total = 0
@@ -368,7 +394,7 @@ class StructuralPredictor(Predictor):
 
         base = loglik(x)
         rng = np.random.default_rng(self.seed)
-        names = feature_names(self.source_features)
+        names = self.feature_names()
         scores = []
         for j, name in enumerate(names):
             col = x[:, j].copy()
@@ -399,6 +425,7 @@ class StructuralPredictor(Predictor):
             "seed": self.seed,
             "name": self.name,
             "folds": self.folds,
+            "ngram_order": self.ngram_order,
         }
 
     def state(self) -> dict[str, Any]:
@@ -411,7 +438,8 @@ class StructuralPredictor(Predictor):
             blobs.append(buf.getvalue())
         return {
             "fitted": True,
-            "features": feature_names(self.source_features),
+            "features": self.feature_names(),
+            "ngram": None if self.ngram is None else self.ngram.state(),
             "sklearn": _sklearn_version(),
             "boosters_sha256": [hashlib.sha256(b).hexdigest() for b in blobs],
             "boosters": [base64.b64encode(b).decode() for b in blobs],
@@ -424,7 +452,7 @@ class StructuralPredictor(Predictor):
     def set_state(self, state: dict[str, Any]) -> None:
         if not state.get("fitted"):
             return
-        expected = feature_names(self.source_features)
+        expected = self.feature_names()
         if state.get("features") != expected:
             got = state.get("features") or []
             missing = [f for f in expected if f not in got]
@@ -450,6 +478,16 @@ class StructuralPredictor(Predictor):
         self.temperature = float(state["temperature"])
         self.class_weight = np.asarray(state["class_weight"], dtype=np.float64)
         self.info = FitInfo(**state.get("info", {}))
+        self.ngram = None
+        if self.ngram_order:
+            if not state.get("ngram"):
+                raise ModelError("structural model file stacks an n-gram but carries none: retrain it")
+            self.ngram = NgramPredictor(self.ngram_order)
+            self.ngram.set_state(state["ngram"])
+
+
+def _log_proba(ngram: NgramPredictor, examples: Examples) -> np.ndarray:
+    return np.log(np.clip(ngram.predict_proba(examples), 1e-12, None))
 
 
 def class_weights(target: np.ndarray, rebalance: float) -> np.ndarray:
