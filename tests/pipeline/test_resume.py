@@ -217,3 +217,11 @@ def test_dask_executor_gives_the_local_outputs(tmp_path: Path) -> None:
     assert "collect: up to date" in proc.stderr.decode()
     for stage in STAGE_DIRS:
         assert files(local / stage) == files(distributed / stage), stage
+
+
+def test_negative_stress_copies_is_one_clear_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["pipeline", "--stress-copies", "-1", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "corpus.stress_copies (--stress-copies) must be >= 0" in lines[0], result.output
+    assert not (tmp_path / "out").exists()

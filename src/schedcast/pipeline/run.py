@@ -110,6 +110,8 @@ def validate(config: PipelineConfig) -> None:
         raise ConfigError("dataset.validation must be in [0, 1)")
     if config.corpus.generated < 0:
         raise ConfigError("corpus.generated (--generated) must be >= 0")
+    if config.corpus.stress_copies < 0:
+        raise ConfigError("corpus.stress_copies (--stress-copies) must be >= 0 (0: off)")
 
 
 def main_job_command(out: Path, config: PipelineConfig) -> str:
