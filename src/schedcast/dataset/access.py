@@ -14,6 +14,7 @@ import pyarrow as pa
 from schedcast.dataset import schema
 from schedcast.dataset.examples import Examples
 from schedcast.dataset.prompts import PromptEvent, PromptExample, state_text
+from schedcast.dataset import snapshots
 from schedcast.dataset.snapshots import STATUS_AFTER, PositionSnapshots, last_events
 from schedcast.trace import KIND_NAMES
 
@@ -29,7 +30,6 @@ def program_source(sources_json: str) -> str:
 GOROUTINE_STATUS = ("runnable", "running", "blocked", "dead")
 # STATUS_AFTER (schedcast.dataset.snapshots): the status a goroutine is in after an event
 # of each kind (GoBlock, GoCreate, GoEnd, GoSched, GoStart, GoUnblock), an index into GOROUTINE_STATUS.
-_CREATE, _UNBLOCK = 1, 5
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,7 @@ class ExampleStructure:
 def site_owner(run: RunPrefix, k: int) -> np.ndarray:
     """Whose site each of the first k events names: the actor for GoCreate and
     GoUnblock (the stack is the creator's / unblocker's), else the goroutine itself."""
-    kind, g, actor = run.kind[:k], run.g[:k], run.actor[:k]
-    by_actor = ((kind == _CREATE) | (kind == _UNBLOCK)) & (actor > 0)
-    return np.where(by_actor, actor, g)
+    return snapshots.site_owner(run.kind[:k], run.g[:k], run.actor[:k])
 
 
 def goroutine_table(run: RunPrefix, k: int) -> tuple[np.ndarray, np.ndarray]:

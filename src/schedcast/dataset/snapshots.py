@@ -26,13 +26,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-N_KINDS = 6
-# The status a goroutine is in after an event of each kind (GoBlock, GoCreate, GoEnd,
-# GoSched, GoStart, GoUnblock): runnable 0, running 1, blocked 2, dead 3.
-STATUS_AFTER = np.array([2, 0, 3, 0, 1, 0], dtype=np.int8)
-BLOCKED, DEAD = 2, 3
+from schedcast.trace import KIND_NAMES, N_KINDS
+
+RUNNABLE, RUNNING, BLOCKED, DEAD = range(4)
+_AFTER = {"GoBlock": BLOCKED, "GoCreate": RUNNABLE, "GoEnd": DEAD, "GoSched": RUNNABLE, "GoStart": RUNNING, "GoUnblock": RUNNABLE}
+# The status a goroutine is in after an event of each kind (in KIND_NAMES order):
+# runnable 0, running 1, blocked 2, dead 3.
+STATUS_AFTER = np.array([_AFTER[k] for k in KIND_NAMES], dtype=np.int8)
 WINDOW = 16  # the last events before a position, kept beside its snapshot
-_CREATE, _UNBLOCK = 1, 5
+_CREATE, _UNBLOCK = KIND_NAMES.index("GoCreate"), KIND_NAMES.index("GoUnblock")
+
+
+def site_owner(kind: np.ndarray, g: np.ndarray, actor: np.ndarray) -> np.ndarray:
+    """Whose site each event names: the actor for GoCreate and GoUnblock (the stack is
+    the creator's / unblocker's), else the goroutine itself."""
+    by_actor = ((kind == _CREATE) | (kind == _UNBLOCK)) & (actor > 0)
+    return np.where(by_actor, actor, g)
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,6 @@ class PositionSnapshots:
     last_actor: np.ndarray
     last_site: np.ndarray  # site codes
 
-
     def select(self, index: np.ndarray) -> "PositionSnapshots":
         """The positions `index`, in that order, as their own PositionSnapshots."""
         index = np.asarray(index, dtype=np.int64)
@@ -68,6 +76,24 @@ class PositionSnapshots:
             self.status[entry], self.reason[entry], self.site[entry], self.count[entry],
             self.last_kind[index], self.last_g[index], self.last_actor[index], self.last_site[index],
         )
+
+
+def concat_snapshots(pieces: list[PositionSnapshots]) -> PositionSnapshots:
+    """Positions of the pieces one after the other (their offsets shifted)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    shift = np.cumsum([0] + [int(p.offsets[-1]) for p in pieces[:-1]])
+    return PositionSnapshots(
+        np.concatenate([p.kinds_before for p in pieces]),
+        np.concatenate([p.last_g_events for p in pieces]),
+        np.concatenate([p.last_g_site for p in pieces]),
+        np.concatenate([[0]] + [p.offsets[1:] + d for p, d in zip(pieces, shift)]).astype(np.int64),
+        np.concatenate([p.status for p in pieces]),
+        np.concatenate([p.reason for p in pieces]),
+        np.concatenate([p.site for p in pieces]),
+        np.concatenate([p.count for p in pieces]),
+        *(np.concatenate([getattr(p, name) for p in pieces]) for name in ("last_kind", "last_g", "last_actor", "last_site")),
+    )
 
 
 def last_events(
@@ -103,8 +129,7 @@ def position_snapshots(
     site = np.asarray(site[:m], dtype=np.int64)
     size = int(max(g.max(initial=0), actor.max(initial=0))) + 1
     idx = np.arange(m, dtype=np.int64)
-    by_actor = ((kind == _CREATE) | (kind == _UNBLOCK)) & (actor > 0)
-    owner = np.where(by_actor, actor, g)
+    owner = site_owner(kind, g, actor)
     has_site = site >= 0
     last = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event so far
     where = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event naming its site

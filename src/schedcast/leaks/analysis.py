@@ -22,7 +22,6 @@ runtime's goroutine ids, so the two are matched by id.
 from __future__ import annotations
 
 import functools
-import gc
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from schedcast.leaks.signal import next_kinds
 from schedcast.trace import GoState, Trace, TraceError, read_trace
+from schedcast.trace.reader import gc_paused
 from schedcast.trace.model import KIND_OF_TRANSITION, MAIN_GOROUTINE, Frame, Stack
 from schedcast.trace.snapshot import is_user_frame
 
@@ -353,19 +353,12 @@ def analyze_run(collection: Path, row: dict[str, object]) -> RunLeaks:
     path = row.get("trace_path")
     if not path:
         return RunLeaks(**base, profile_available=profile is not None, profile_leaked=0, trace_error="no trace", no_tests_ran=no_tests)  # type: ignore[arg-type]
-    # A trace is hundreds of thousands of tuples without reference cycles: the cyclic
-    # GC would only rescan them (about a third of the analysis time on a big trace).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        with warnings.catch_warnings():
+        with gc_paused(), warnings.catch_warnings():  # the analysis too walks every event
             warnings.simplefilter("ignore")
             trace = read_trace(Path(collection) / str(path))
-        run = analyze_trace(trace, profile, **base)  # type: ignore[arg-type]
+            run = analyze_trace(trace, profile, **base)  # type: ignore[arg-type]
     except TraceError as exc:
         return RunLeaks(**base, profile_available=profile is not None, profile_leaked=0, trace_error=str(exc), no_tests_ran=no_tests)  # type: ignore[arg-type]
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     run.no_tests_ran = no_tests
     return run

@@ -38,7 +38,7 @@ import numpy as np
 
 from schedcast.corpus.facts import OPS, ProgramFacts, facts_for_sources
 from schedcast.dataset.access import ExampleStructure
-from schedcast.dataset.snapshots import STATUS_AFTER, WINDOW, PositionSnapshots, position_snapshots
+from schedcast.dataset.snapshots import STATUS_AFTER, WINDOW, PositionSnapshots, concat_snapshots, position_snapshots
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError
 
 HISTORY = 8  # last kinds, as categorical features
@@ -134,7 +134,8 @@ class _SiteTable:
         return found
 
     def total(self, codes: np.ndarray, which: int) -> np.ndarray:
-        """Sum of the op (which=0) or next-op (1) vectors at these site codes."""
+        """Sum of the op (which=0) or next-op (1) vectors at these site codes (the
+        per-example reference, tests/models/featurize_reference.py, sums this way)."""
         acc = self._zero[which].copy()
         if codes.size:
             distinct, counts = np.unique(codes, return_counts=True)
@@ -147,24 +148,6 @@ def program_facts_of(structure: ExampleStructure, programs: list[str]) -> dict[s
     """Static facts of each program, from the source stored with the dataset."""
     files = [structure.sources.get(p, {}) for p in programs]
     return dict(zip(programs, facts_for_sources([(f, "") for f in files])))
-
-
-def _concat_snapshots(pieces: list[PositionSnapshots]) -> PositionSnapshots:
-    """Positions of the pieces one after the other (their offsets shifted)."""
-    if len(pieces) == 1:
-        return pieces[0]
-    shift = np.cumsum([0] + [int(p.offsets[-1]) for p in pieces[:-1]])
-    return PositionSnapshots(
-        np.concatenate([p.kinds_before for p in pieces]),
-        np.concatenate([p.last_g_events for p in pieces]),
-        np.concatenate([p.last_g_site for p in pieces]),
-        np.concatenate([[0]] + [p.offsets[1:] + d for p, d in zip(pieces, shift)]).astype(np.int64),
-        np.concatenate([p.status for p in pieces]),
-        np.concatenate([p.reason for p in pieces]),
-        np.concatenate([p.site for p in pieces]),
-        np.concatenate([p.count for p in pieces]),
-        *(np.concatenate([getattr(p, name) for p in pieces]) for name in ("last_kind", "last_g", "last_actor", "last_site")),
-    )
 
 
 def snapshots_of(s: ExampleStructure) -> tuple[PositionSnapshots, np.ndarray]:
@@ -187,7 +170,7 @@ def snapshots_of(s: ExampleStructure) -> tuple[PositionSnapshots, np.ndarray]:
             base += ks.size
     if not pieces:
         pieces.append(position_snapshots(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)))
-    return _concat_snapshots(pieces), at
+    return concat_snapshots(pieces), at
 
 
 @dataclass(frozen=True)

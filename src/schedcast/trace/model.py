@@ -190,6 +190,7 @@ HARNESS_MARK = "schedcastHarness"
 MAIN_GOROUTINE = 1  # the runtime gives the main goroutine ID 1
 
 
+@functools.cache  # few distinct entries; a trace asks once per goroutine (tens of thousands)
 def is_system_entry(entry: str) -> bool:
     """Whether a goroutine whose entry (root) function is ``entry`` is a system
     goroutine. An unknown entry (no stack ever seen) counts as system, like Go's
@@ -248,10 +249,9 @@ class Trace:
             # stacks are often empty: the tracer cannot unwind the C frames). One
             # alive before tracing started shows only its stacks' root.
             callbacks.update(g for g, e in entries.items() if e == CGO_CALLBACK_ENTRY)
-            system_entry = functools.lru_cache(maxsize=None)(is_system_entry)  # few distinct entries
             self._goroutines = {
                 g: GoroutineInfo(
-                    g, e, g != MAIN_GOROUTINE and g not in callbacks and system_entry(e), g in callbacks
+                    g, e, g != MAIN_GOROUTINE and g not in callbacks and is_system_entry(e), g in callbacks
                 )
                 for g, e in entries.items()
             }

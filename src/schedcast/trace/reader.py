@@ -18,10 +18,12 @@ cut short keeps its complete generations and warns (:class:`TruncatedTraceWarnin
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from typing import Callable
 
 from . import wire as W
@@ -1718,16 +1720,24 @@ def read_trace(
                 buf = f.read()
         except OSError as exc:
             raise TraceError(f"cannot read trace file: {exc.strerror or exc}", 0, path) from None
-    # The reader allocates hundreds of thousands of tuples and no reference cycles:
-    # the cyclic GC would only rescan them over and over (about 30 % of the time).
-    gc_was_enabled = gc.isenabled()
+    with gc_paused():
+        try:
+            return _read(buf, path, strict, fast, stop)
+        except TraceError as exc:
+            raise exc.with_path(path) from None
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic GC off for the block. A trace is hundreds of thousands of tuples
+    and no reference cycles: the GC would only rescan them over and over (about 30 % of
+    the time of reading, and a third of the leak view's analysis after it)."""
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read(buf, path, strict, fast, stop)
-    except TraceError as exc:
-        raise exc.with_path(path) from None
+        yield
     finally:
-        if gc_was_enabled:
+        if was_enabled:
             gc.enable()
 
 
