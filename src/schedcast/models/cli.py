@@ -83,6 +83,7 @@ def train_lm_cmd(
     chat: Annotated[bool, typer.Option("--chat/--no-chat", help="Wrap prompts in the tokenizer's chat template.")] = True,
     max_length: Annotated[int, typer.Option(help="Token budget per example (prompt + answer); prompts are truncated to fit.")] = 1024,
     max_examples: Annotated[Optional[int], typer.Option(help="Train on at most this many examples (whole groups, seeded).")] = None,
+    runs_per_group: Annotated[Optional[int], typer.Option("--runs-per-group", help="Take this many seeded-random runs of each group instead of whole groups (a small budget then covers more programs).")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training examples.")] = 1,
     batch_size: Annotated[int, typer.Option(help="Examples per optimizer step.")] = 4,
     learning_rate: Annotated[float, typer.Option(help="AdamW learning rate (linear warmup and decay).")] = 2e-4,
@@ -109,7 +110,7 @@ def train_lm_cmd(
 
     options = TrainOptions(
         objective=objective, kl_weight=kl_weight, model=model, prompt_format=prompt_format, chat=chat,
-        max_length=max_length, max_examples=max_examples, epochs=epochs, batch_size=batch_size,
+        max_length=max_length, max_examples=max_examples, runs_per_group=runs_per_group, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         target_modules=tuple(t.strip() for t in target_modules.split(",") if t.strip()),
         gradient_checkpointing=gradient_checkpointing, bf16=bf16, grouping=grouping, seed=seed,

@@ -131,6 +131,18 @@ def test_select_groups_keeps_whole_groups() -> None:
     assert select_groups(groups, None, 0).tolist() == list(range(10))
 
 
+def test_select_groups_runs_per_group_spreads_over_groups() -> None:
+    groups = np.repeat(np.arange(20), 10)  # 20 groups of 10 runs
+    keep = select_groups(groups, 30, seed=2, per_group=2)
+    kept = groups[keep]
+    assert keep.size == 30
+    assert np.unique(kept).size == 15  # 2 runs from each of 15 groups, not 3 whole groups
+    assert all((kept == g).sum() == 2 for g in np.unique(kept))
+    assert keep.tolist() == select_groups(groups, 30, seed=2, per_group=2).tolist()  # seeded
+    every = select_groups(groups, None, seed=0, per_group=3)
+    assert every.size == 60 and np.unique(groups[every]).size == 20
+
+
 def _options(**kw) -> TrainOptions:  # type: ignore[no-untyped-def]
     base = dict(max_length=320, max_examples=8, batch_size=4, epochs=1, checkpoint_every=1, chat=False, seed=3, learning_rate=5e-3)
     base.update(kw)

@@ -5,7 +5,9 @@
   every observed next event appears exactly as often as it was observed: this is the
   paper's "duplicated in proportion to the observed next-event frequency", without
   pairing one run's prefix with another run's event (DESIGN §9). `--max-examples`
-  takes whole groups, so each kept group keeps its observed frequencies.
+  takes whole groups, so each kept group keeps its observed frequencies; with
+  `--runs-per-group K` it takes K seeded-random runs of each group instead, so a small
+  budget covers many programs (each group's frequencies are then kept in expectation).
 - `kl`: CE + λ·KL(p̂ ‖ q), p̂ the example's group distribution (paper grouping by
   default), q the softmax over the six kind-token logits at the discriminating
   position (prompting.py).
@@ -47,6 +49,7 @@ class TrainOptions:
     chat: bool = True
     max_length: int = 1024
     max_examples: int | None = None
+    runs_per_group: int | None = None  # None: whole groups
     epochs: int = 1
     batch_size: int = 4
     learning_rate: float = 2e-4
@@ -72,6 +75,8 @@ class TrainOptions:
             raise LMError("--epochs, --batch-size and --checkpoint-every must be at least 1")
         if self.max_examples is not None and self.max_examples < 1:
             raise LMError(f"--max-examples must be at least 1 (got {self.max_examples})")
+        if self.runs_per_group is not None and self.runs_per_group < 1:
+            raise LMError(f"--runs-per-group must be at least 1 (got {self.runs_per_group})")
         if self.lora_r < 1 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
             raise LMError("LoRA needs r >= 1, alpha > 0 and 0 <= dropout < 1")
         if self.learning_rate <= 0:
@@ -111,22 +116,26 @@ class TrainReport:
     trainable_parameters: int = 0
 
 
-def select_groups(groups: np.ndarray, max_examples: int | None, seed: int) -> np.ndarray:
-    """Indices of the examples kept: whole groups in a seeded random order, as many as fit
-    in max_examples (all when None)."""
-    if max_examples is None or max_examples >= groups.size:
+def select_groups(groups: np.ndarray, max_examples: int | None, seed: int, per_group: int | None = None) -> np.ndarray:
+    """Indices of the examples kept: groups in a seeded random order, each whole (or, with
+    per_group, that many of its members drawn at random), as many as fit in max_examples
+    (all when None)."""
+    if per_group is None and (max_examples is None or max_examples >= groups.size):
         return np.arange(groups.size)
     rng = np.random.default_rng(seed)
     ids, inverse = np.unique(groups, return_inverse=True)
+    budget = groups.size if max_examples is None else max_examples
     keep: list[np.ndarray] = []
     total = 0
     for gi in rng.permutation(ids.size).tolist():
         members = np.flatnonzero(inverse == gi)
-        if total + members.size > max_examples:
+        if per_group is not None and members.size > per_group:
+            members = np.sort(rng.choice(members, size=per_group, replace=False))
+        if total + members.size > budget:
             continue
         keep.append(members)
         total += members.size
-        if total == max_examples:
+        if total == budget:
             break
     return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
 
@@ -390,7 +399,7 @@ def train_lm(view: Any, out: Path, options: TrainOptions, protocol: str = "paper
     groups_table = view.groups.filter(pl.col("grouping") == options.grouping)
     dist = dict(zip(groups_table["group_id"].to_list(), groups_table["p_hat"].to_list()))
     group_of = rows[column].to_numpy()
-    keep = select_groups(group_of, options.max_examples, options.seed)
+    keep = select_groups(group_of, options.max_examples, options.seed, options.runs_per_group)
     p_hat = np.array([dist[int(g)] for g in group_of[keep]], dtype=np.float64).reshape(-1, N_KINDS)
     p_hat /= p_hat.sum(axis=1, keepdims=True)
     labels = examples.labels[keep]
