@@ -263,22 +263,29 @@ def test_allowed_mask_equals_the_scheduler_fsm(builtin_collection: tuple[Path, p
     assert checked > 200
 
 
-def _replayed_snapshot(kinds: list[int], gs: list[int], actors: list[int], reasons: list[str], sites: list[str]) -> tuple:
+def _replayed_snapshot(
+    kinds: list[int], gs: list[int], actors: list[int], reasons: list[str], sites: list[str], actor_sites: list[str]
+) -> tuple:
     """The goroutine snapshot after these events, one event at a time in plain Python:
-    each goroutine's status after its last event, its block reason, the site of the
-    last event naming its site (the actor's for GoCreate / GoUnblock)."""
+    each goroutine's status after its last event (running if it was only seen acting),
+    its block reason, the last site named for it: an event's site is its goroutine's,
+    its actor_site (creates, unblocks) the actor's."""
     status_after = {0: 2, 1: 0, 2: 3, 3: 0, 4: 1, 5: 0}
     status: dict[int, int] = {}
     reason: dict[int, str] = {}
     site: dict[int, str] = {}
     events: dict[int, int] = {}
-    for kind, g, actor, r, s in zip(kinds, gs, actors, reasons, sites):
+    for kind, g, actor, r, s, a_s in zip(kinds, gs, actors, reasons, sites, actor_sites):
+        if actor > 0:
+            status.setdefault(actor, 1)
+            reason.setdefault(actor, "")
+            if a_s:
+                site[actor] = a_s
         status[g] = status_after[kind]
         reason[g] = r
         events[g] = events.get(g, 0) + 1
-        owner = actor if kind in (1, 5) and actor > 0 else g
         if s:
-            site[owner] = s
+            site[g] = s
     entries: dict[tuple[int, str, str], int] = {}
     for g, st in status.items():
         key = (st, reason[g] if st == 2 else "", site.get(g, "") if st != 3 else "")
@@ -305,6 +312,7 @@ def test_stored_snapshots_equal_a_replay_of_the_events(dataset: Path) -> None:
         want = _replayed_snapshot(
             run["kind"].to_list(), run["g"].to_list(), run["actor"].to_list(),
             [r or "" for r in run["reason"].to_list()], [s or "" for s in run["site"].to_list()],
+            [s or "" for s in run["actor_site"].to_list()],
         )
         got_entries = {(st, r, s): c for st, r, s, c in zip(row["status"], row["reason"], row["site"], row["count"])}
         assert (row["kinds_before"], row["last_g_events"], row["last_g_site"] or "", got_entries) == want, row

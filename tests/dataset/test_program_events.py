@@ -198,6 +198,35 @@ def test_actor_of_the_main_goroutines_creations_is_its_id(dataset: Path) -> None
     assert (creations["actor"] > 0).all()
 
 
+def test_creations_and_unblocks_name_the_actors_line(dataset: Path) -> None:
+    """An event's site is its goroutine's (a new goroutine's start function, where an
+    unblocked one waited); actor_site is the creator's go statement / the unblocker's
+    line, and the replayed snapshot puts each goroutine at its own line."""
+    from schedcast.dataset.access import DatasetView
+
+    events = pl.read_parquet(dataset / "events.parquet")
+    runs = pl.read_parquet(dataset / "runs.parquet").with_columns(pl.col("program_id").cast(pl.Utf8))
+    keys = runs.filter(pl.col("program_id") == "leak_select_two")["run_key"]
+    mine = events.filter(pl.col("run_key").is_in(keys.implode())).sort(["run_key", "seq"])
+    creations = mine.filter(pl.col("kind") == KIND_INDEX["GoCreate"])
+    assert creations.height == keys.len() >= 3
+    # leak_select_two/main.go: `func worker(` on line 5, `go worker(...)` on line 20.
+    assert set(zip(creations["site"], creations["actor_site"])) == {("prog/main.go:5", "prog/main.go:20")}
+    unblocks = mine.filter((pl.col("kind") == KIND_INDEX["GoUnblock"]) & (pl.col("actor") > 0))
+    for site, actor_site in zip(unblocks["site"], unblocks["actor_site"]):
+        # main's send (21) wakes the worker's select (7), the worker wakes main's send or receive (21, 22)
+        assert (site, actor_site) in {("prog/main.go:7", "prog/main.go:21"), ("prog/main.go:21", "prog/main.go:7"),
+                                      ("prog/main.go:21", "prog/main.go:8"), ("prog/main.go:22", "prog/main.go:9")}, (site, actor_site)
+    others = mine.filter(~pl.col("kind").is_in([KIND_INDEX["GoCreate"], KIND_INDEX["GoUnblock"]]))
+    assert set(others["actor_site"].fill_null("").to_list()) == {""}
+    view = DatasetView(dataset)
+    first = creations.row(0, named=True)
+    s = view.examples_at([first["run_key"]], [first["seq"] + 1]).structure
+    where = {state.g: (state.status, state.site) for state in s.snapshot(0)}
+    assert where[first["actor"]] == ("running", "prog/main.go:20")  # main, at its go statement
+    assert where[first["g"]] == ("runnable", "prog/main.go:5")  # the worker, at its start function
+
+
 def test_short_runs_have_no_duplicate_positions(dataset: Path) -> None:
     assert [paper_positions(n)[1].tolist() for n in (1, 2, 3, 4, 8)] == [[0], [0, 1], [0, 1, 2], [1, 2, 3], [2, 4, 6]]
     assert paper_positions(2)[0].tolist() == [25, 50]  # k = 1 named by 50 and 75 %: kept once, under 50 %

@@ -9,6 +9,9 @@ import datasets
 import polars as pl
 import pytest
 
+from schedcast.collect import RunConfig, collect
+from schedcast.corpus.program import load_program
+from schedcast.dataset import BuildOptions, build_dataset
 from schedcast.dataset.access import DatasetView
 from schedcast.dataset.export import export_hf, export_paper_jsonl
 from schedcast.dataset.prompts import FORMATS, PromptEvent, PromptExample, PromptTooLong, goroutine_states, render, truncate
@@ -91,11 +94,47 @@ def test_hf_export_round_trip(view: DatasetView, tmp_path: Path) -> None:
     assert len(row["paper_distribution"]) == 6 and abs(sum(row["paper_distribution"]) - 1) < 1e-5
 
 
-def test_a_cut_prefix_gives_the_same_prompts(view: DatasetView) -> None:
+PING_PONG = """package main
+
+// 60 round trips on unbuffered channels: every run has hundreds of program events.
+func main() {
+	ping, pong := make(chan int), make(chan int)
+	go func() {
+		for v := range ping {
+			pong <- v + 1
+		}
+		close(pong)
+	}()
+	for i := 0; i < 60; i++ {
+		ping <- i
+		<-pong
+	}
+	close(ping)
+	<-pong
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def long_runs(tmp_path_factory: pytest.TempPathFactory) -> DatasetView:
+    """A program whose runs are longer than the budgets below (the built-in programs'
+    runs can all stay under 80 events)."""
+    root = tmp_path_factory.mktemp("long-runs")
+    src = root / "src" / "ping_pong"
+    src.mkdir(parents=True)
+    (src / "main.go").write_text(PING_PONG)
+    collect([load_program(src)], root / "collection", RunConfig(runs=2), show_progress=False)
+    build_dataset(root / "collection", root / "dataset", BuildOptions(workers=1, all_depths=True))
+    return DatasetView(root / "dataset")
+
+
+def test_a_cut_prefix_gives_the_same_prompts(long_runs: DatasetView) -> None:
     """prompt_example(max_events=B) carries only the newest B events (a B-token prompt
     cannot show more) and computes the states vectorised: the states equal the replay of
     the whole prefix, and the truncated prompts are the same as from the whole prefix."""
+    view = long_runs
     rows = view.examples.filter(pl.col("label") >= 0).sort("k", descending=True).head(20)
+    assert rows["k"].min() > 80
     budget = 80
     cut_and_truncated = 0
     for row in rows.iter_rows(named=True):

@@ -32,7 +32,8 @@ class _ReferenceReplay:
         self.run = run
         size = int(max(run.g.max(initial=0), run.actor.max(initial=0))) + 2
         self.last = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event
-        self.where = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event naming its site
+        self.where = np.full(size, -1, dtype=np.int64)  # per goroutine: the site code where it last was
+        self.acted = np.zeros(size, dtype=bool)  # per goroutine: seen creating or unblocking
         self.events = np.zeros(size, dtype=np.int64)  # per goroutine: events so far
         self.kinds = np.zeros(N_KINDS, dtype=np.int64)
         self.k = 0
@@ -48,16 +49,20 @@ class _ReferenceReplay:
         np.add.at(self.events, g, 1)
         kind = run.kind[lo:k]
         self.kinds += np.bincount(kind, minlength=N_KINDS)
-        by_actor = ((kind == 1) | (kind == 5)) & (run.actor[lo:k] > 0)
-        owner = np.where(by_actor, run.actor[lo:k], g)
-        has = run.site[lo:k] >= 0
-        np.maximum.at(self.where, owner[has], idx[has])
+        # In event order: the actor stands at its actor_site (creates, unblocks), the
+        # goroutine at its own site.
+        for i in range(lo, k):
+            a = int(run.actor[i])
+            if a > 0:
+                self.acted[a] = True
+                if run.actor_site is not None and run.actor_site[i] >= 0:
+                    self.where[a] = run.actor_site[i]
+            if run.site[i] >= 0:
+                self.where[int(run.g[i])] = run.site[i]
         self.k = k
 
     def site_at(self) -> np.ndarray:
-        if self.run.site.size == 0:
-            return np.full(self.where.size, -1, dtype=np.int64)
-        return np.where(self.where >= 0, self.run.site[np.maximum(self.where, 0)], -1)
+        return self.where
 
 
 def featurize_reference(
@@ -112,7 +117,8 @@ def featurize_reference(
         seen = last >= 0
         status = np.full(last.size, -1, dtype=np.int64)
         status[seen] = STATUS_AFTER[run.kind[last[seen]]]
-        row[c : c + 4] = np.bincount(status[seen], minlength=4)[:4]
+        status[~seen & replay.acted] = 1  # seen only acting: running
+        row[c : c + 4] = np.bincount(status[status >= 0], minlength=4)[:4]
         c += 4
         row[c] = float(replay.kinds[1])
         c += 1
@@ -144,18 +150,27 @@ def featurize_reference(
             continue
         at = table.at
         zero_o, zero_n = np.zeros(nop), np.zeros(nnx)
-        o, nx = at(int(run.site[k - 1])) if k else (zero_o, zero_n)
+        # A goroutine just created (its GoCreate names its start function's line) or in
+        # its first run reads that line's func_start facts; so do runnable goroutines, and
+        # running ones at the line where the last event started them.
+        first_run = bool(k) and (
+            int(run.kind[k - 1]) == 1 or (int(run.kind[k - 1]) == 4 and int(replay.events[last_g]) <= 2)
+        )
+        o, nx = at(int(run.site[k - 1]), first_run) if k else (zero_o, zero_n)
         row[c : c + nop] = o
         row[c + nop : c + nop + nnx] = nx
         c += nop + nnx
-        o, nx = at(int(site_at[last_g])) if k else (zero_o, zero_n)
+        o, nx = at(int(site_at[last_g]), first_run) if k else (zero_o, zero_n)
         row[c : c + nop] = o
         row[c + nop : c + nop + nnx] = nx
         c += nop + nnx
-        for wanted in (1, 0):  # running, runnable: what they do next
-            row[c : c + nnx] = table.total(site_at[status == wanted], 1)
-            c += nnx
-        row[c] = float(np.count_nonzero((status == 0) & (site_at < 0)))
+        running = site_at[status == 1]
+        row[c : c + nnx] = table.total(running, 1, first_run & (running == (int(run.site[k - 1]) if k else -2)))
+        c += nnx
+        runnable = site_at[status == 0]
+        row[c : c + nnx] = table.total(runnable, 1, np.ones(runnable.size, dtype=bool))
+        c += nnx
+        row[c] = float(sum(1 for code in runnable.tolist() if code < 0 or table.is_entry(code)))
         c += 1
         row[c : c + nop] = table.total(site_at[blocked], 0)
         c += nop

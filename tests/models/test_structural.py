@@ -17,7 +17,7 @@ from schedcast.corpus.facts import ProgramFacts
 from schedcast.dataset.access import DatasetView, ExampleStructure, RunPrefix
 from schedcast.models import Examples, ModelError, load_predictor
 from schedcast.models.baselines import NgramPredictor
-from schedcast.models.features import feature_names, featurize
+from schedcast.models.features import FEATURES_VERSION, feature_names, featurize
 from schedcast.models.structural import StructuralPredictor, apply_mask, fold_of_groups, scale_temperature
 
 runner = CliRunner()
@@ -114,6 +114,11 @@ def test_a_model_file_with_other_features_fails_with_one_line(tmp_path: Path) ->
     with pytest.raises(ModelError, match="retrain it"):
         load_predictor(path)
     blob["state"]["features"] = feature_names(False)
+    del blob["state"]["features_version"]  # a model saved before the features' meaning changed
+    path.write_text(json.dumps(blob))
+    with pytest.raises(ModelError, match="version 1 of its features"):
+        load_predictor(path)
+    blob["state"]["features_version"] = FEATURES_VERSION
     blob["state"]["sklearn"] = "0.1"
     path.write_text(json.dumps(blob))
     with pytest.raises(ModelError, match="scikit-learn 0.1"):

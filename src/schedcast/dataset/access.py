@@ -43,6 +43,7 @@ class RunPrefix:
     actor: np.ndarray  # int32, canonical acting goroutine, 0 = not the program's
     reason: np.ndarray  # int32 codes
     site: np.ndarray  # int32 codes: the transitioning goroutine's top user frame
+    actor_site: np.ndarray | None = None  # int32 codes: GoCreate / GoUnblock, the actor's top user frame (-1: none)
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ class GoroutineState:
     g: int
     status: str  # runnable | running | blocked | dead (replayed from the prefix's six kinds)
     reason: str  # block reason when blocked, else ""
-    site: str  # where the goroutine last was: its own last site (GoBlock / GoSched / GoEnd), or the
-    #            site of a go statement or unblock it made; "" when the prefix never showed it at one
+    site: str  # where the goroutine last was: the last site an event names for it (its own events, or
+    #            the go statement / unblocking line of a create / unblock it made); "" when none
 
 
 @dataclass(frozen=True)
@@ -98,34 +99,33 @@ class ExampleStructure:
         run, k = self.prefix(i)
         last, site_at = goroutine_table(run, k)
         out = []
-        for g in np.flatnonzero(last >= 0).tolist():
+        for g in np.flatnonzero(last != -1).tolist():
             e = int(last[g])
-            status = GOROUTINE_STATUS[int(STATUS_AFTER[run.kind[e]])]
+            status = GOROUTINE_STATUS[int(STATUS_AFTER[run.kind[e]])] if e >= 0 else "running"
             reason = self.reasons[int(run.reason[e])] if status == "blocked" and run.reason[e] >= 0 else ""
             s = int(site_at[g])
             out.append(GoroutineState(g, status, reason, self.sites[s] if s >= 0 else ""))
         return out
 
 
-def site_owner(run: RunPrefix, k: int) -> np.ndarray:
-    """Whose site each of the first k events names: the actor for GoCreate and
-    GoUnblock (the stack is the creator's / unblocker's), else the goroutine itself."""
-    return snapshots.site_owner(run.kind[:k], run.g[:k], run.actor[:k])
-
-
 def goroutine_table(run: RunPrefix, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per canonical goroutine id (index), before event k: the index of its last event
-    as the goroutine changing state (-1: not seen) and the site code where it last was
-    (-1: none). O(k), vectorised."""
+    as the goroutine changing state (-1: not seen; -2: seen only acting, so running) and
+    the site code where it last was (-1: none; the rules of
+    `schedcast.dataset.snapshots.site_stream`). O(k), vectorised."""
     size = int(max(run.g[:k].max(initial=0), run.actor[:k].max(initial=0))) + 1
     last = np.full(size, -1, dtype=np.int64)
     idx = np.arange(k, dtype=np.int64)
     np.maximum.at(last, run.g[:k], idx)
-    owner = site_owner(run, k)
-    has_site = run.site[:k] >= 0
+    acting = run.actor[:k][run.actor[:k] > 0]
+    last[acting[last[acting] < 0]] = -2
+    owner, named = snapshots.site_stream(
+        run.g[:k], run.actor[:k], run.site[:k], None if run.actor_site is None else run.actor_site[:k]
+    )
+    has_site = named >= 0
     where = np.full(size, -1, dtype=np.int64)
-    np.maximum.at(where, owner[has_site], idx[has_site])
-    site_at = np.where(where >= 0, run.site[:k][np.maximum(where, 0)], -1) if k else np.full(size, -1, dtype=np.int64)
+    np.maximum.at(where, owner[has_site], np.arange(2 * k, dtype=np.int64)[has_site])
+    site_at = np.where(where >= 0, named[np.maximum(where, 0)], -1) if k else np.full(size, -1, dtype=np.int64)
     return last, site_at
 
 
@@ -156,8 +156,10 @@ class DatasetView:
         self._state_group = events["state_group"].to_numpy()
         self._reason_arrow = events["reason"].to_arrow()
         self._site_arrow = events["site"].to_arrow()
+        self._actor_site_arrow = events["actor_site"].to_arrow()
         self._group_runs: dict[int, int] | None = None
-        self._codes: tuple[tuple[np.ndarray, tuple[str, ...]], tuple[np.ndarray, tuple[str, ...]]] | None = None
+        # (reason codes, reasons), (site codes, actor-site codes, sites): sites in one vocabulary.
+        self._codes: tuple[tuple[np.ndarray, tuple[str, ...]], tuple[np.ndarray, np.ndarray, tuple[str, ...]]] | None = None
         self._files = {pid: json.loads(src) for pid, src in zip(self.programs["program_id"].to_list(), self.programs["sources"].to_list())}
         self._program_of_run = dict(zip(self.runs["run_key"].to_list(), self.runs["program_id"].cast(pl.Utf8).to_list()))
         self._source = {
@@ -198,8 +200,10 @@ class DatasetView:
 
     def _structure(self, run_keys: np.ndarray, ks: np.ndarray) -> ExampleStructure:
         if self._codes is None:
-            self._codes = (_codes(self._reason_arrow), _codes(self._site_arrow))
-        (reason_codes, reasons), (site_codes, sites) = self._codes
+            reason_codes, reasons = schema.string_codes(self._reason_arrow)
+            site_codes, actor_codes, sites = schema.shared_string_codes(self._site_arrow, self._actor_site_arrow)
+            self._codes = (reason_codes.astype(np.int32), reasons), (site_codes.astype(np.int32), actor_codes.astype(np.int32), sites)
+        (reason_codes, reasons), (site_codes, actor_codes, sites) = self._codes
         longest: dict[int, int] = {}
         for r, k in zip(run_keys.tolist(), ks.tolist()):
             longest[r] = max(longest.get(r, 0), k)
@@ -207,7 +211,8 @@ class DatasetView:
         for r, m in longest.items():
             s = self._span[r][0]
             runs[r] = RunPrefix(
-                self._kind[s : s + m], self._g[s : s + m], self._actor[s : s + m], reason_codes[s : s + m], site_codes[s : s + m]
+                self._kind[s : s + m], self._g[s : s + m], self._actor[s : s + m], reason_codes[s : s + m], site_codes[s : s + m],
+                actor_codes[s : s + m],
             )
         program_of_run = {r: self._program_of_run[r] for r in longest}
         stored_keys, stored = self._stored_snapshots()
@@ -228,7 +233,7 @@ class DatasetView:
         with reasons and sites as codes into the events' vocabularies."""
         if self._snapshots is None:
             assert self._codes is not None
-            (_, reasons), (site_codes, sites) = self._codes
+            (_, reasons), (site_codes, _, sites) = self._codes
             t = self._snapshots_table.combine_chunks()
             keys = t["run_key"].to_numpy().astype(np.int64) * _KEY_SCALE + t["k"].to_numpy().astype(np.int64)
             order = np.argsort(keys, kind="stable")
@@ -355,7 +360,7 @@ _KEY_SCALE = 1 << 32  # stored snapshot key: run_key * _KEY_SCALE + k
 
 def _recode(column: pa.Array | pa.ChunkedArray, vocab: tuple[str, ...], what: str) -> np.ndarray:
     """Codes into `vocab` (-1 for null or "") of a string column."""
-    codes, names = _codes(column)
+    codes, names = schema.string_codes(column)
     index = {v: i for i, v in enumerate(vocab)}
     missing = sorted({n for n in names if n and n not in index})
     if missing:
@@ -364,18 +369,3 @@ def _recode(column: pa.Array | pa.ChunkedArray, vocab: tuple[str, ...], what: st
         )
     lookup = np.array([index.get(n, -1) if n else -1 for n in names] + [-1], dtype=np.int64)
     return lookup[codes] if codes.size else np.zeros(0, dtype=np.int64)
-
-
-def _codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Integer codes (-1 for null or empty) and the vocabulary of a string column."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if not pa.types.is_dictionary(column.type):
-        column = column.dictionary_encode()
-    vocab = tuple(str(v) if v is not None else "" for v in column.dictionary.to_pylist())
-    indices = column.indices.cast(pa.int64()).fill_null(-1)
-    codes = indices.to_numpy(zero_copy_only=False).astype(np.int32)
-    empty = [i for i, v in enumerate(vocab) if v == ""]
-    if empty:
-        codes = np.where(np.isin(codes, empty), -1, codes)
-    return codes, vocab

@@ -173,24 +173,15 @@ def _add_examples(
     parts["state_group"].append(np.where(has_next, state_group[ks], -1).astype(np.int32))
 
 
-def _codes_of(column: pa.DictionaryArray) -> tuple[np.ndarray, list[str]]:
-    """Indices (-1 for "") and dictionary of a run's dictionary-encoded string column."""
-    vocab = [str(v) for v in column.dictionary.to_pylist()]
-    codes = column.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    if "" in vocab:
-        codes = np.where(codes == vocab.index(""), -1, codes)
-    return codes, vocab
-
-
 def _add_snapshots(
     parts: dict[str, list[Any]], run_key: int, ks: np.ndarray, kinds: np.ndarray, goroutines: np.ndarray,
-    actors: np.ndarray, reasons: pa.DictionaryArray, sites: pa.DictionaryArray,
+    actors: np.ndarray, reasons: pa.DictionaryArray, sites: pa.DictionaryArray, actor_sites: pa.DictionaryArray,
 ) -> None:
     """The goroutine snapshot at each of the run's positions ks (snapshots.parquet)."""
-    reason_codes, reason_vocab = _codes_of(reasons)
-    site_codes, site_vocab = _codes_of(sites)
+    reason_codes, reason_vocab = schema.string_codes(reasons)
+    site_codes, actor_site_codes, site_vocab = schema.shared_string_codes(sites, actor_sites)
     ks = np.sort(ks)
-    snap = position_snapshots(kinds, goroutines, actors, reason_codes, site_codes, ks)
+    snap = position_snapshots(kinds, goroutines, actors, reason_codes, site_codes, ks, actor_site_codes)
     site_name = np.array([*site_vocab, ""], dtype=object)  # code -1 -> ""
     reason_name = np.array([*reason_vocab, ""], dtype=object)
     for p in range(ks.size):
@@ -358,8 +349,10 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         ev_parts["actor"].append(actors)
         reasons = pa.array(ev.reasons, type=pa.string()).dictionary_encode()
         sites = pa.array(ev.sites, type=pa.string()).dictionary_encode()
+        actor_sites = pa.array(ev.actor_sites, type=pa.string()).dictionary_encode()
         ev_parts["reason"].append(reasons)
         ev_parts["site"].append(sites)
+        ev_parts["actor_site"].append(actor_sites)
         ev_parts["time_ns"].append(np.array(ev.times, dtype=np.int64))
         ev_parts["allowed"].append(np.array(ev.allowed, dtype=np.uint8))
 
@@ -385,7 +378,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         paper_codes.append(paper_group.astype(np.int64) * 6 + kinds[depth_ks])
         _add_examples(ex_parts, run_key, depth_ks, "paper", depths, paper_group, kinds, goroutines, state_group, split)
         report.examples[f"paper/{split}"] += int(depth_ks.size)
-        _add_snapshots(snap_parts, run_key, depth_ks, kinds, goroutines, actors, reasons, sites)
+        _add_snapshots(snap_parts, run_key, depth_ks, kinds, goroutines, actors, reasons, sites, actor_sites)
         if options.all_depths:
             ks = np.arange(0, n + 1, options.stride, dtype=np.int32)
             if ks[-1] != n:

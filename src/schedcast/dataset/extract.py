@@ -110,6 +110,9 @@ class RunEvents:
     actors: list[int] = field(default_factory=list)  # canonical id of the acting goroutine, 0 = not the program's
     reasons: list[str] = field(default_factory=list)
     sites: list[str] = field(default_factory=list)  # top user frame (file:line) of the transitioning goroutine
+    # GoCreate / GoUnblock by a program goroutine: the actor's top user frame (the go
+    # statement, the send / unlock that unblocked), else "".
+    actor_sites: list[str] = field(default_factory=list)
     times: list[int] = field(default_factory=list)  # ns since the first event of the sequence
     state_keys: list[int] = field(default_factory=list)  # 64-bit digest of the abstract state before event k, k = 0..n
     state_texts: dict[int, str] = field(default_factory=dict)  # digest -> readable key, once per distinct state
@@ -120,6 +123,7 @@ class RunEvents:
 
 
 _BLOCK, _CREATE, _END, _SCHED, _START, _UNBLOCK = (1 << i for i in range(6))
+_ACTOR_SITE_KINDS = (KIND_INDEX["GoCreate"], KIND_INDEX["GoUnblock"])
 
 
 def allowed_mask(running: int, runnable: int, blocked: int, syscall: int, gomaxprocs: int, cgo_callbacks: bool = False) -> int:
@@ -348,6 +352,7 @@ def _extract(read: tuple[Trace, list[str]], rules: EventRules) -> RunEvents:
         out.actors.append(actor)
         out.reasons.append(ev.reason)
         out.sites.append(user_site(ev.stack) if ev.stack else "")
+        out.actor_sites.append(user_site(ev.actor_stack) if actor > 0 and k in _ACTOR_SITE_KINDS and ev.actor_stack else "")
         if t0 is None:
             t0 = ev.time
         out.times.append(ev.time - t0)

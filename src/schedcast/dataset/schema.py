@@ -19,10 +19,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 3  # 3: snapshots.parquet
+SCHEMA_VERSION = 4  # 3: snapshots.parquet; 4: events.actor_site (creators and unblockers stand at their own line)
 _META = {b"schedcast.dataset_schema_version": str(SCHEMA_VERSION).encode()}
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _SIX_F = pa.list_(pa.float32(), 6)
@@ -72,6 +73,7 @@ EVENTS = pa.schema(
         ("actor", pa.int32()),  # canonical id of the acting goroutine; 0 = not the program's
         ("reason", _DICT),
         ("site", _DICT),  # top user frame of the transitioning goroutine, file:line
+        ("actor_site", _DICT),  # GoCreate / GoUnblock: the actor's top user frame (go statement, send, unlock...), else ""
         ("time_ns", pa.int64()),  # since the run's first event
         ("allowed", pa.uint8()),  # before this event: bit i set = the scheduler FSM allows kind i
         ("state_group", pa.int32()),  # abstract-state group of the position before this event (groups.parquet)
@@ -182,3 +184,34 @@ def read(path: Path) -> pa.Table:
             "rebuild the dataset with `schedcast dataset build`"
         )
     return table
+
+
+def string_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Integer codes (int64, -1 for null or "") and the vocabulary of a string column
+    (dictionary-encoded or not)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    vocab = tuple(str(v) if v is not None else "" for v in column.dictionary.to_pylist())
+    codes = column.indices.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    empty = [i for i, v in enumerate(vocab) if v == ""]
+    if empty:
+        codes = np.where(np.isin(codes, empty), -1, codes)
+    return codes, vocab
+
+
+def shared_string_codes(
+    a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Codes of two string columns in one vocabulary (a's, then b's new names)."""
+    codes_a, vocab_a = string_codes(a)
+    codes_b, vocab_b = string_codes(b)
+    vocab = list(vocab_a)
+    index = {v: i for i, v in enumerate(vocab)}
+    for v in vocab_b:
+        if v and v not in index:
+            index[v] = len(vocab)
+            vocab.append(v)
+    lookup = np.array([index[v] if v else -1 for v in vocab_b] + [-1], dtype=np.int64)
+    return codes_a, lookup[codes_b] if codes_b.size else codes_b, tuple(vocab)

@@ -15,9 +15,11 @@ walks every event, so it stores, per paper-protocol example (snapshots.parquet):
 
 The replay rules are those of `schedcast.dataset.access.goroutine_table`: a
 goroutine's status is the one after its last event as the goroutine changing state,
-its site is that of the last event naming its site (the actor's for GoCreate and
-GoUnblock). `position_snapshots` is the one implementation; the dataset build and
-the prediction-time fallback (positions not stored) both call it.
+its site is the last one an event names for it (`site_stream`): an event's ``site``
+is always the changing goroutine's (a new goroutine's start function for GoCreate,
+where it was blocked for GoUnblock), its ``actor_site`` the creator's go statement or
+the unblocker's send / unlock. `position_snapshots` is the one implementation; the
+dataset build and the prediction-time fallback (positions not stored) both call it.
 """
 
 from __future__ import annotations
@@ -37,11 +39,19 @@ WINDOW = 16  # the last events before a position, kept beside its snapshot
 _CREATE, _UNBLOCK = KIND_NAMES.index("GoCreate"), KIND_NAMES.index("GoUnblock")
 
 
-def site_owner(kind: np.ndarray, g: np.ndarray, actor: np.ndarray) -> np.ndarray:
-    """Whose site each event names: the actor for GoCreate and GoUnblock (the stack is
-    the creator's / unblocker's), else the goroutine itself."""
-    by_actor = ((kind == _CREATE) | (kind == _UNBLOCK)) & (actor > 0)
-    return np.where(by_actor, actor, g)
+def site_stream(g: np.ndarray, actor: np.ndarray, site: np.ndarray, actor_site: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The sites the events name, as one stream of 2m (goroutine, site code) pairs:
+    entry 2i is event i's actor at its actor_site (-1 when none), entry 2i+1 its
+    goroutine at its site. A goroutine's site before event k is the last entry < 2k
+    naming it with a site >= 0."""
+    m = g.size
+    owner = np.empty(2 * m, dtype=np.int64)
+    where = np.empty(2 * m, dtype=np.int64)
+    owner[1::2] = g
+    where[1::2] = site
+    owner[0::2] = actor
+    where[0::2] = -1 if actor_site is None else np.where(actor > 0, actor_site[:m], -1)
+    return owner, where
 
 
 @dataclass(frozen=True)
@@ -114,10 +124,12 @@ def last_events(
 
 
 def position_snapshots(
-    kind: np.ndarray, g: np.ndarray, actor: np.ndarray, reason: np.ndarray, site: np.ndarray, ks: np.ndarray
+    kind: np.ndarray, g: np.ndarray, actor: np.ndarray, reason: np.ndarray, site: np.ndarray, ks: np.ndarray,
+    actor_site: np.ndarray | None = None,
 ) -> PositionSnapshots:
     """The snapshots of one run before events ks (ascending, each <= the arrays' length).
-    O(events + positions x goroutines)."""
+    O(events + positions x goroutines). Without actor_site, creators and unblockers
+    keep the site of their own last event."""
     ks = np.asarray(ks, dtype=np.int64)
     if ks.size and np.any(np.diff(ks) < 0):
         raise ValueError("position_snapshots: positions must be ascending")
@@ -129,10 +141,13 @@ def position_snapshots(
     site = np.asarray(site[:m], dtype=np.int64)
     size = int(max(g.max(initial=0), actor.max(initial=0))) + 1
     idx = np.arange(m, dtype=np.int64)
-    owner = site_owner(kind, g, actor)
-    has_site = site >= 0
+    owner, named = site_stream(g, actor, site, None if actor_site is None else np.asarray(actor_site[:m], dtype=np.int64))
+    stream_idx = np.arange(2 * m, dtype=np.int64)
+    has_site = named >= 0
     last = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event so far
-    where = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event naming its site
+    where = np.full(size, -1, dtype=np.int64)  # per goroutine: its last stream entry naming its site
+    acted = np.zeros(size, dtype=bool)  # per goroutine: seen acting (creating, unblocking)
+    acting = actor > 0
     events = np.zeros(size, dtype=np.int64)  # per goroutine: its events so far
     kinds_before = np.zeros((ks.size, N_KINDS), dtype=np.int64)
     last_g_events = np.zeros(ks.size, dtype=np.int64)
@@ -144,8 +159,9 @@ def position_snapshots(
     for p, k in enumerate(ks.tolist()):
         if k > lo:
             np.maximum.at(last, g[lo:k], idx[lo:k])
-            keep = has_site[lo:k]
-            np.maximum.at(where, owner[lo:k][keep], idx[lo:k][keep])
+            acted[actor[lo:k][acting[lo:k]]] = True
+            keep = has_site[2 * lo : 2 * k]
+            np.maximum.at(where, owner[2 * lo : 2 * k][keep], stream_idx[2 * lo : 2 * k][keep])
             counts = counts + np.bincount(kind[lo:k], minlength=N_KINDS)
             events += np.bincount(g[lo:k], minlength=size)
             lo = k
@@ -154,8 +170,8 @@ def position_snapshots(
             last_g = int(g[k - 1])
             last_g_events[p] = events[last_g]
             w = int(where[last_g])
-            last_g_site[p] = site[w] if w >= 0 else -1
-        parts.append(_aggregate(last, where, kind, reason, site))
+            last_g_site[p] = named[w] if w >= 0 else -1
+        parts.append(_aggregate(last, where, kind, reason, named, acted))
         offsets.append(offsets[-1] + parts[-1][0].size)
     if parts:
         status, reasons, sites, n = (np.concatenate(col) for col in zip(*parts))
@@ -169,13 +185,15 @@ def position_snapshots(
 
 
 def _aggregate(
-    last: np.ndarray, where: np.ndarray, kind: np.ndarray, reason: np.ndarray, site: np.ndarray
+    last: np.ndarray, where: np.ndarray, kind: np.ndarray, reason: np.ndarray, site: np.ndarray, acted: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(status, reason, site, count) of each distinct entry of the goroutine table."""
-    seen = np.flatnonzero(last >= 0)
+    """(status, reason, site, count) of each distinct entry of the goroutine table. A
+    goroutine seen only acting (e.g. main creating goroutines before its first own
+    event) is running."""
+    seen = np.flatnonzero((last >= 0) | acted)
     e = last[seen]
-    status = STATUS_AFTER[kind[e]].astype(np.int64)
-    r = np.where(status == BLOCKED, reason[e], -1)
+    status = np.where(e >= 0, STATUS_AFTER[kind[np.maximum(e, 0)]] if kind.size else RUNNING, RUNNING).astype(np.int64)
+    r = np.where(status == BLOCKED, reason[np.maximum(e, 0)] if reason.size else -1, -1)
     w = where[seen]
     s = np.where((status != DEAD) & (w >= 0), site[np.maximum(w, 0)] if site.size else -1, -1)
     r = np.where(status == DEAD, -1, r)

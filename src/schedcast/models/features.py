@@ -41,6 +41,9 @@ from schedcast.dataset.access import ExampleStructure
 from schedcast.dataset.snapshots import STATUS_AFTER, WINDOW, PositionSnapshots, concat_snapshots, position_snapshots
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError
 
+# Bumped when a feature's meaning changes under the same name (a saved model is refused).
+# 2: sites follow each goroutine (creators at their go statement); func_start facts at entry.
+FEATURES_VERSION = 2
 HISTORY = 8  # last kinds, as categorical features
 SAME_G = 4  # same-goroutine flags for the last few events
 RECENT = 16  # kind shares over the last RECENT events
@@ -49,6 +52,7 @@ STATUSES = ("runnable", "running", "blocked", "dead")
 REASON_CATEGORIES = ("chan_receive", "chan_send", "select", "mutex", "cond", "waitgroup", "sleep", "other")
 NEXT_NAMES = (*OPS, "nothing")  # next_ops vocabulary; "nothing": no operation follows in the function
 _OP_INDEX = {op: i for i, op in enumerate(OPS)}
+_START, _CREATE = KIND_NAMES.index("GoStart"), KIND_NAMES.index("GoCreate")
 _NEXT_INDEX = {op: i for i, op in enumerate(NEXT_NAMES)}
 
 
@@ -102,7 +106,13 @@ class FeatureReport:
 
 
 class _SiteTable:
-    """One program's op and next-op vectors per site code, computed on first use."""
+    """One program's op and next-op vectors per site code, computed on first use.
+
+    A line can hold facts of two functions: `go func() {` is the parent's go statement
+    and the literal's func_start. A goroutine entering the function (its first run)
+    reads the func_start facts there; any other goroutine at that line the others
+    (`at(code, entry)`; either falls back to all the line's facts when it has none of
+    its own)."""
 
     def __init__(self, facts: ProgramFacts, sites: tuple[str, ...]) -> None:
         self.facts = facts
@@ -111,14 +121,16 @@ class _SiteTable:
         counts = facts.counts()
         self.counts = np.log1p(np.array([counts[o] for o in OPS], dtype=np.float64)) if self.has_facts else np.zeros(len(OPS))
         self._zero = (np.zeros(len(OPS)), np.zeros(len(NEXT_NAMES)))
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache: dict[tuple[int, bool], tuple[np.ndarray, np.ndarray]] = {}
 
-    def at(self, code: int) -> tuple[np.ndarray, np.ndarray]:
+    def at(self, code: int, entry: bool = False) -> tuple[np.ndarray, np.ndarray]:
         if code < 0:
             return self._zero
-        found = self._cache.get(code)
+        found = self._cache.get((code, entry))
         if found is None:
             facts = self.facts.at(self.sites[code])
+            mine = tuple(f for f in facts if (f.op == "func_start") == entry)
+            facts = mine or facts
             if not facts:
                 found = self._zero
             else:
@@ -130,17 +142,21 @@ class _SiteTable:
                         if name in _NEXT_INDEX:
                             nx[_NEXT_INDEX[name]] = 1.0
                 found = (o, nx)
-            self._cache[code] = found
+            self._cache[(code, entry)] = found
         return found
 
-    def total(self, codes: np.ndarray, which: int) -> np.ndarray:
-        """Sum of the op (which=0) or next-op (1) vectors at these site codes (the
-        per-example reference, tests/models/featurize_reference.py, sums this way)."""
+    def is_entry(self, code: int) -> bool:
+        """Whether a function starts on this line (a goroutine there may be entering it)."""
+        return code >= 0 and any(f.op == "func_start" for f in self.facts.at(self.sites[code]))
+
+    def total(self, codes: np.ndarray, which: int, entry: np.ndarray | None = None) -> np.ndarray:
+        """Sum of the op (which=0) or next-op (1) vectors at these site codes, each read
+        as an entry or not (the per-example reference, tests/models/featurize_reference.py,
+        sums this way)."""
         acc = self._zero[which].copy()
-        if codes.size:
-            distinct, counts = np.unique(codes, return_counts=True)
-            for code, count in zip(distinct.tolist(), counts.tolist()):
-                acc += count * self.at(code)[which]
+        flags = np.zeros(codes.size, dtype=bool) if entry is None else np.asarray(entry, dtype=bool)
+        for code, flag in zip(codes.tolist(), flags.tolist()):
+            acc += self.at(code, flag)[which]
         return acc
 
 
@@ -165,7 +181,7 @@ def snapshots_of(s: ExampleStructure) -> tuple[PositionSnapshots, np.ndarray]:
         for rows in np.split(missing, np.flatnonzero(np.diff(keys)) + 1):
             run = s.runs[int(s.run_keys[rows[0]])]
             ks, inverse = np.unique(s.ks[rows], return_inverse=True)
-            pieces.append(position_snapshots(run.kind, run.g, run.actor, run.reason, run.site, ks))
+            pieces.append(position_snapshots(run.kind, run.g, run.actor, run.reason, run.site, ks, run.actor_site))
             at[rows] = base + inverse.reshape(-1)
             base += ks.size
     if not pieces:
@@ -275,13 +291,26 @@ def _source_features(
     last_site = np.where(has_last, w.site[:, 0], -1)
     last_g_site = np.where(has_last, snaps.last_g_site[at], -1)
     site = snaps.site[entry]
-    # One (program, site) key per vector needed; each distinct key's vectors looked up once.
+    # Which facts of a line apply (_SiteTable): a goroutine just created (GoCreate names
+    # its start function's line) or in its first run reads the func_start facts, and so
+    # do runnable goroutines (not yet run, or resuming); running goroutines do only when
+    # the last event started them there; blocked ones never (they wait on an operation).
+    first_run = has_last & (
+        (w.kind[:, 0] == _CREATE) | ((w.kind[:, 0] == _START) & (snaps.last_g_events[at] <= 2))
+    )
+    entry_flag = (status == 0) | ((status == 1) & first_run[ex] & (site == last_site[ex]))
+    # One (program, site, entry) key per vector needed; each distinct key's vectors looked up once.
     width = len(s.sites) + 1
-    keys = np.concatenate([prog * width + last_site + 1, prog * width + last_g_site + 1, prog[ex] * width + site + 1])
+    keys = np.concatenate([
+        (prog * width + last_site + 1) * 2 + first_run,
+        (prog * width + last_g_site + 1) * 2 + first_run,
+        (prog[ex] * width + site + 1) * 2 + entry_flag,
+    ])
     distinct, inverse = np.unique(keys, return_inverse=True)
-    vectors = [tables[int(key) // width].at(int(key) % width - 1) for key in distinct.tolist()]
+    vectors = [tables[int(key) // 2 // width].at(int(key) // 2 % width - 1, bool(key % 2)) for key in distinct.tolist()]
     op = np.stack([v[0] for v in vectors]) if vectors else np.zeros((0, nop))
     nx = np.stack([v[1] for v in vectors]) if vectors else np.zeros((0, nnx))
+    starts_here = np.array([tables[int(key) // 2 // width].is_entry(int(key) // 2 % width - 1) for key in distinct.tolist()], dtype=bool)
     inverse = inverse.reshape(-1)
     i_last, i_last_g, i_entry = inverse[:n], inverse[n : 2 * n], inverse[2 * n :]
 
@@ -290,7 +319,8 @@ def _source_features(
         np.add.at(acc, ex[mask], count[mask, None] * vecs[i_entry[mask]])
         return acc
 
-    fresh = (status == 0) & (site < 0)
+    # Runnable and not yet run: at its start function's line (or never shown at a site).
+    fresh = (status == 0) & ((site < 0) | starts_here[i_entry])
     block = np.concatenate([
         op[i_last], nx[i_last], op[i_last_g], nx[i_last_g],
         summed(status == 1, nx),  # running: what they do next

@@ -44,7 +44,7 @@ import numpy as np
 
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError, Predictor, check_fitted, fold_of_groups
 from schedcast.models.baselines import NgramPredictor
-from schedcast.models.features import FeatureReport, categorical_features, feature_names, featurize
+from schedcast.models.features import FEATURES_VERSION, FeatureReport, categorical_features, feature_names, featurize
 from schedcast.terminal import track
 
 TARGETS = ("soft", "hard")
@@ -439,6 +439,7 @@ class StructuralPredictor(Predictor):
         return {
             "fitted": True,
             "features": self.feature_names(),
+            "features_version": FEATURES_VERSION,
             "ngram": None if self.ngram is None else self.ngram.state(),
             "sklearn": _sklearn_version(),
             "boosters_sha256": [hashlib.sha256(b).hexdigest() for b in blobs],
@@ -459,6 +460,11 @@ class StructuralPredictor(Predictor):
             raise ModelError(
                 f"structural model computed other features ({len(got)} saved, {len(expected)} now; "
                 f"missing e.g. {missing[:3]}): retrain it with `schedcast train structural`"
+            )
+        if state.get("features_version", 1) != FEATURES_VERSION:
+            raise ModelError(
+                f"structural model computed version {state.get('features_version', 1)} of its features, this schedcast "
+                f"computes version {FEATURES_VERSION}: retrain it with `schedcast train structural`"
             )
         if state.get("sklearn") != _sklearn_version():
             raise ModelError(

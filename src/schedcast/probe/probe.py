@@ -204,6 +204,8 @@ def _rollout_examples(base, prefixes: list[Prefix], ext: list[tuple[list[int], l
             np.concatenate([real.actor[:k], np.array(actors, dtype=real.actor.dtype)]),
             np.concatenate([real.reason[:k], np.full(len(kinds), -1, dtype=real.reason.dtype)]),
             np.concatenate([real.site[:k], np.full(len(kinds), -1, dtype=real.site.dtype)]),
+            None if real.actor_site is None
+            else np.concatenate([real.actor_site[:k], np.full(len(kinds), -1, dtype=real.actor_site.dtype)]),
         )
         history.append(kind)
     n = len(prefixes)
