@@ -153,9 +153,8 @@ def featurize_reference(
         # A goroutine just created (its GoCreate names its start function's line) or in
         # its first run reads that line's func_start facts; so do runnable goroutines, and
         # running ones at the line where the last event started them.
-        first_run = bool(k) and (
-            int(run.kind[k - 1]) == 1 or (int(run.kind[k - 1]) == 4 and int(replay.events[last_g]) <= 2)
-        )
+        started = bool(k) and int(run.kind[k - 1]) == 4 and int(replay.events[last_g]) <= 2
+        first_run = started or (bool(k) and int(run.kind[k - 1]) == 1)
         o, nx = at(int(run.site[k - 1]), first_run) if k else (zero_o, zero_n)
         row[c : c + nop] = o
         row[c + nop : c + nop + nnx] = nx
@@ -165,7 +164,7 @@ def featurize_reference(
         row[c + nop : c + nop + nnx] = nx
         c += nop + nnx
         running = site_at[status == 1]
-        row[c : c + nnx] = table.total(running, 1, first_run & (running == (int(run.site[k - 1]) if k else -2)))
+        row[c : c + nnx] = table.total(running, 1, started & (running == (int(run.site[k - 1]) if k else -2)))
         c += nnx
         runnable = site_at[status == 0]
         row[c : c + nnx] = table.total(runnable, 1, np.ones(runnable.size, dtype=bool))

@@ -278,3 +278,52 @@ def test_a_stacked_ngram_is_out_of_fold_while_fitting_and_saved(tmp_path: Path) 
         load_predictor(path)
     with pytest.raises(ModelError, match="ngram_order"):
         StructuralPredictor(ngram_order=-1)
+
+
+SPAWNER = """package main
+
+import "sync"
+
+func work(out chan<- int) {
+	out <- 1
+}
+
+func main() {
+	out := make(chan int, 8)
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(out)
+		}()
+	}
+	wg.Wait()
+}
+"""
+
+
+def test_a_line_reads_the_facts_of_who_stands_on_it() -> None:
+    """`go func() {` (line 14) is main's go statement and the literal's first line: a
+    goroutine entering the literal reads its func_start facts, main the go statement's,
+    whose next operations look through wg.Add (silent in the trace) to the go again."""
+    from schedcast.corpus.facts import facts_for_sources
+    from schedcast.models.features import NEXT_NAMES, OPS, _SiteTable
+
+    (facts,) = facts_for_sources([({"main.go": SPAWNER}, "")])
+    assert not facts.parse_errors
+    sites = ("prog/main.go:14", "prog/main.go:13", "prog/main.go:5")
+    table = _SiteTable(facts, sites)
+
+    def named(vector: np.ndarray, names: tuple[str, ...]) -> set[str]:
+        return {n for n, v in zip(names, vector.tolist()) if v}
+
+    op, nx = table.at(0, entry=False)  # main at its go statement
+    assert named(op, OPS) == {"go"} and named(nx, NEXT_NAMES) == {"wg_add", "go", "wg_wait"}
+    op, nx = table.at(0, entry=True)  # the new goroutine entering the literal
+    assert named(op, OPS) == {"func_start"} and "go" not in named(nx, NEXT_NAMES)
+    op, nx = table.at(1, entry=True)  # wg.Add: no func_start here, so its own facts either way
+    assert named(op, OPS) == {"wg_add"} and named(nx, NEXT_NAMES) == {"go"}
+    op, nx = table.at(2, entry=False)  # `func work(`: only a func_start, read by anyone there
+    assert named(op, OPS) == {"func_start"} and named(nx, NEXT_NAMES) == {"send"}
+    assert table.is_entry(0) and not table.is_entry(1) and table.at(-1) == table.at(-1, True)

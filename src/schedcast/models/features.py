@@ -36,13 +36,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from schedcast.corpus.facts import OPS, ProgramFacts, facts_for_sources
+from schedcast.corpus.facts import OPS, ProgramFacts, SiteFact, facts_for_sources
 from schedcast.dataset.access import ExampleStructure
 from schedcast.dataset.snapshots import STATUS_AFTER, WINDOW, PositionSnapshots, concat_snapshots, position_snapshots
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError
 
 # Bumped when a feature's meaning changes under the same name (a saved model is refused).
-# 2: sites follow each goroutine (creators at their go statement); func_start facts at entry.
+# 2: sites follow each goroutine (creators at their go statement); func_start facts at entry;
+#    next operations look through the silent ones (wg.Add, context.WithCancel, timers).
 FEATURES_VERSION = 2
 HISTORY = 8  # last kinds, as categorical features
 SAME_G = 4  # same-goroutine flags for the last few events
@@ -52,6 +53,8 @@ STATUSES = ("runnable", "running", "blocked", "dead")
 REASON_CATEGORIES = ("chan_receive", "chan_send", "select", "mutex", "cond", "waitgroup", "sleep", "other")
 NEXT_NAMES = (*OPS, "nothing")  # next_ops vocabulary; "nothing": no operation follows in the function
 _OP_INDEX = {op: i for i, op in enumerate(OPS)}
+# Operations that never show in the trace: the goroutine goes on to what follows them.
+SILENT_OPS = frozenset({"wg_add", "ctx_with_cancel", "timer"})
 _START, _CREATE = KIND_NAMES.index("GoStart"), KIND_NAMES.index("GoCreate")
 _NEXT_INDEX = {op: i for i, op in enumerate(NEXT_NAMES)}
 
@@ -122,6 +125,25 @@ class _SiteTable:
         self.counts = np.log1p(np.array([counts[o] for o in OPS], dtype=np.float64)) if self.has_facts else np.zeros(len(OPS))
         self._zero = (np.zeros(len(OPS)), np.zeros(len(NEXT_NAMES)))
         self._cache: dict[tuple[int, bool], tuple[np.ndarray, np.ndarray]] = {}
+        # Per (function, silent op): what can follow that op there (all its sites together).
+        self._after: dict[tuple[str, str], set[str]] = {}
+        for fact in facts.sites:
+            if fact.op in SILENT_OPS:
+                self._after.setdefault((fact.func, fact.op), set()).update(fact.next_ops)
+
+    def next_names(self, fact: SiteFact) -> set[str]:
+        """What can follow a site: its next operations and, through operations that never
+        show in the trace (SILENT_OPS: `wg.Add(1); go f()` is followed by a go statement),
+        what follows those in the same function."""
+        names = set(fact.next_ops or ("nothing",))
+        todo = [n for n in names if n in SILENT_OPS]
+        while todo:
+            for name in self._after.get((fact.func, todo.pop()), ()):
+                if name not in names:
+                    names.add(name)
+                    if name in SILENT_OPS:
+                        todo.append(name)
+        return names
 
     def at(self, code: int, entry: bool = False) -> tuple[np.ndarray, np.ndarray]:
         if code < 0:
@@ -138,7 +160,7 @@ class _SiteTable:
                 nx = np.zeros(len(NEXT_NAMES))
                 for fact in facts:
                     o[_OP_INDEX[fact.op]] = 1.0
-                    for name in fact.next_ops or ("nothing",):
+                    for name in self.next_names(fact):
                         if name in _NEXT_INDEX:
                             nx[_NEXT_INDEX[name]] = 1.0
                 found = (o, nx)
@@ -295,10 +317,11 @@ def _source_features(
     # its start function's line) or in its first run reads the func_start facts, and so
     # do runnable goroutines (not yet run, or resuming); running goroutines do only when
     # the last event started them there; blocked ones never (they wait on an operation).
-    first_run = has_last & (
-        (w.kind[:, 0] == _CREATE) | ((w.kind[:, 0] == _START) & (snaps.last_g_events[at] <= 2))
-    )
-    entry_flag = (status == 0) | ((status == 1) & first_run[ex] & (site == last_site[ex]))
+    started = has_last & (w.kind[:, 0] == _START) & (snaps.last_g_events[at] <= 2)
+    first_run = started | (has_last & (w.kind[:, 0] == _CREATE))
+    # (After a GoCreate the running creator may stand on the same line, `go func() {`:
+    # it is not entering, the new goroutine is, and that one is runnable.)
+    entry_flag = (status == 0) | ((status == 1) & started[ex] & (site == last_site[ex]))
     # One (program, site, entry) key per vector needed; each distinct key's vectors looked up once.
     width = len(s.sites) + 1
     keys = np.concatenate([
