@@ -36,7 +36,6 @@ _AFTER = {"GoBlock": BLOCKED, "GoCreate": RUNNABLE, "GoEnd": DEAD, "GoSched": RU
 # runnable 0, running 1, blocked 2, dead 3.
 STATUS_AFTER = np.array([_AFTER[k] for k in KIND_NAMES], dtype=np.int8)
 WINDOW = 16  # the last events before a position, kept beside its snapshot
-_CREATE, _UNBLOCK = KIND_NAMES.index("GoCreate"), KIND_NAMES.index("GoUnblock")
 
 
 def site_stream(g: np.ndarray, actor: np.ndarray, site: np.ndarray, actor_site: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
