@@ -4,6 +4,12 @@ For each (kind of the example's last event -> label) pair the kernels make and t
 training programs rarely do, counts the train split's examples (every protocol) and
 the test split's paper-protocol examples (docs/models.md, "Stress forms").
 
+Then, on the paper-protocol examples of both splits, what the structural model's
+source features say about GoCreate: of the examples where a running goroutine can make
+a go statement next (`src.running.next.go` > 0), the share whose next event is a
+GoCreate, and the share of the GoCreate examples that feature covers (docs/models.md,
+"Where each goroutine stands").
+
 Usage: python benchmarks/transitions.py DATASET
 """
 
@@ -14,6 +20,8 @@ from pathlib import Path
 
 import polars as pl
 
+from schedcast.dataset.access import DatasetView
+from schedcast.models.features import feature_names, featurize
 from schedcast.trace import KIND_NAMES
 
 PAIRS = (("GoStart", "GoCreate"), ("GoCreate", "GoEnd"), ("GoStart", "GoUnblock"))
@@ -35,6 +43,18 @@ def main() -> None:
             f"{a} -> {b}: {rows.filter((pl.col('kind') == code[a]) & (pl.col('label') == code[b])).height}" for a, b in PAIRS
         ]
         print(f"{split} ({protocol or 'every protocol'}): {rows.height} examples; " + "; ".join(counts))
+    view = DatasetView(args.dataset)
+    column = feature_names(True).index("src.running.next.go")
+    create = code["GoCreate"]
+    for split in ("train", "test"):
+        examples, _ = view.model_examples(split, "paper")
+        can_go = featurize(examples, True)[0][:, column] > 0
+        is_create = examples.labels == create
+        print(
+            f"{split} (paper): a running goroutine can make a go statement next at {int(can_go.sum())} examples, "
+            f"{(is_create & can_go).sum() / max(can_go.sum(), 1):.0%} of them a GoCreate; "
+            f"they cover {(is_create & can_go).sum() / max(is_create.sum(), 1):.0%} of the {int(is_create.sum())} GoCreate examples"
+        )
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ _OP_INDEX = {op: i for i, op in enumerate(OPS)}
 # Operations that never show in the trace: the goroutine goes on to what follows them.
 SILENT_OPS = frozenset({"wg_add", "ctx_with_cancel", "timer"})
 _START, _CREATE = KIND_NAMES.index("GoStart"), KIND_NAMES.index("GoCreate")
+_FUNC_START = _OP_INDEX["func_start"]
 _NEXT_INDEX = {op: i for i, op in enumerate(NEXT_NAMES)}
 
 
@@ -169,7 +170,7 @@ class _SiteTable:
 
     def is_entry(self, code: int) -> bool:
         """Whether a function starts on this line (a goroutine there may be entering it)."""
-        return code >= 0 and any(f.op == "func_start" for f in self.facts.at(self.sites[code]))
+        return bool(self.at(code, entry=True)[0][_FUNC_START])
 
     def total(self, codes: np.ndarray, which: int, entry: np.ndarray | None = None) -> np.ndarray:
         """Sum of the op (which=0) or next-op (1) vectors at these site codes, each read
@@ -330,10 +331,9 @@ def _source_features(
         (prog[ex] * width + site + 1) * 2 + entry_flag,
     ])
     distinct, inverse = np.unique(keys, return_inverse=True)
-    vectors = [tables[int(key) // 2 // width].at(int(key) // 2 % width - 1, bool(key % 2)) for key in distinct.tolist()]
+    vectors = [tables[key // 2 // width].at(key // 2 % width - 1, bool(key % 2)) for key in distinct.tolist()]
     op = np.stack([v[0] for v in vectors]) if vectors else np.zeros((0, nop))
     nx = np.stack([v[1] for v in vectors]) if vectors else np.zeros((0, nnx))
-    starts_here = np.array([tables[int(key) // 2 // width].is_entry(int(key) // 2 % width - 1) for key in distinct.tolist()], dtype=bool)
     inverse = inverse.reshape(-1)
     i_last, i_last_g, i_entry = inverse[:n], inverse[n : 2 * n], inverse[2 * n :]
 
@@ -342,8 +342,10 @@ def _source_features(
         np.add.at(acc, ex[mask], count[mask, None] * vecs[i_entry[mask]])
         return acc
 
-    # Runnable and not yet run: at its start function's line (or never shown at a site).
-    fresh = (status == 0) & ((site < 0) | starts_here[i_entry])
+    # Runnable and not yet run: at its start function's line (runnable goroutines read a
+    # line's func_start facts, so its op vector says whether one starts there), or never
+    # shown at a site.
+    fresh = (status == 0) & ((site < 0) | (op[i_entry, _FUNC_START] > 0))
     block = np.concatenate([
         op[i_last], nx[i_last], op[i_last_g], nx[i_last_g],
         summed(status == 1, nx),  # running: what they do next
