@@ -76,6 +76,16 @@ def test_every_operation_with_its_successors(every_op: tuple[ProgramFacts, str])
     assert all(not s.detail.get("guessed") for s in facts.sites)
 
 
+def test_calls_stand_for_what_the_callee_does_first() -> None:
+    """A call of one of the program's own functions (or concrete methods) reads as the
+    callee's first operations, through chains of calls and recursion; calls the
+    analyzer cannot resolve (other packages, interface methods) are transparent."""
+    source = (PROGRAMS / "calls.go").read_text()
+    facts = source_facts({"main.go": source.encode()})
+    assert facts.typed and facts.parse_errors == ()
+    _check_annotated(facts, "prog/main.go", source)
+
+
 def test_select_details(every_op: tuple[ProgramFacts, str]) -> None:
     facts, _ = every_op
     selects = {s.line: s.detail for s in facts.sites if s.op == "select"}

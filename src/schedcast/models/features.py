@@ -44,7 +44,8 @@ from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError
 # Bumped when a feature's meaning changes under the same name (a saved model is refused).
 # 2: sites follow each goroutine (creators at their go statement); func_start facts at entry;
 #    next operations look through the silent ones (wg.Add, context.WithCancel, timers).
-FEATURES_VERSION = 2
+# 3: next operations follow calls of the program's own functions (schedcast.corpus.facts).
+FEATURES_VERSION = 3
 HISTORY = 8  # last kinds, as categorical features
 SAME_G = 4  # same-goroutine flags for the last few events
 RECENT = 16  # kind shares over the last RECENT events

@@ -141,7 +141,7 @@ func main() { // want: func_start -> ctx_with_cancel
 	}
 	<-time.After(time.Millisecond) // want: timer -> recv; recv -> go
 	c := &counter{}
-	go c.inc() // want: go -> go
+	go c.inc() // want: go -> rwmutex_lock
 	var f fakeLock
 	f.Lock()
 	t := &table{data: map[string]int{}}
@@ -149,12 +149,12 @@ func main() { // want: func_start -> ctx_with_cancel
 	_ = t.get("a")
 	q := &queue{}
 	q.cond = sync.NewCond(&q.mu)
-	go q.push(1) // want: go -> go
+	go q.push(1) // want: go -> mutex_lock
 	_ = q.pop()
 	q.closeAll()
 	ints := make(chan int)
 	go drain(ints) // want: go -> close
-	close(ints)    // want: close -> return
+	close(ints)    // want: close -> select
 	pick(make(chan int), make(chan int), nil)
 	waitAll(2)
 } // want: func_end ->

@@ -225,9 +225,19 @@ func analyze(p program, maxBytes int64) result {
 		res.Errors = append(res.Errors, fmt.Sprintf("type error: ... %d more", typeErrors-5))
 	}
 	res.Typed = len(res.Errors) == 0
-	a := &analyzer{info: info}
-	for _, f := range files {
-		a.file(f)
+	// Calls see their callee's first operations from the pass before: pass k follows
+	// chains of k calls. Passes stop when no function's first operations change.
+	var a *analyzer
+	callees := map[*types.Func]opSet{}
+	for pass := 0; pass < maxPasses; pass++ {
+		a = &analyzer{info: info, callees: callees, entries: map[*types.Func]opSet{}}
+		for _, f := range files {
+			a.file(f)
+		}
+		if sameEntries(a.entries, callees) {
+			break
+		}
+		callees = a.entries
 	}
 	for _, s := range a.sites {
 		s.Next = s.next.sorted()
@@ -245,6 +255,21 @@ func analyze(p program, maxBytes int64) result {
 	return res
 }
 
+// maxPasses bounds the call depth followed (and the work: each pass walks every function).
+const maxPasses = 6
+
+func sameEntries(x, y map[*types.Func]opSet) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	for k, v := range x {
+		if w, ok := y[k]; !ok || !v.equal(w) {
+			return false
+		}
+	}
+	return true
+}
+
 func firstLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {
@@ -257,6 +282,9 @@ type analyzer struct {
 	info  *types.Info
 	steps int // statements walked so far: loops nest multiplicatively, so bound the work
 	sites []*site
+	// What a goroutine can do first when it enters each declared function of the
+	// program: `callees` from the previous pass (calls read it), `entries` this pass.
+	callees, entries map[*types.Func]opSet
 	// Per file: import name -> path (the syntax fallback's way to read time.Sleep).
 	imports map[string]string
 }
@@ -267,7 +295,9 @@ type function struct {
 	decl   bool // a declared function (its literals are named name.funcN, not name.N)
 	start  token.Pos // the func keyword: the line a goroutine's trace shows when it enters
 	body   *ast.BlockStmt
+	obj    *types.Func // a declared function's object (nil: a literal, or not type-checked)
 	sites  map[ast.Node]*site
+	calls  map[ast.Node]*types.Func // calls of the program's own declared functions
 	skip   map[ast.Node]bool // nodes that are not sites of their own (select comm ops, go calls)
 	defers []deferred        // deferred sites in source order
 	labels map[string]*target
@@ -323,7 +353,8 @@ func (a *analyzer) file(f *ast.File) {
 		switch d := decl.(type) {
 		case *ast.FuncDecl:
 			if d.Body != nil {
-				a.function(&function{name: funcName(d), decl: true, start: d.Type.Func, body: d.Body})
+				obj, _ := a.info.Defs[d.Name].(*types.Func)
+				a.function(&function{name: funcName(d), decl: true, start: d.Type.Func, body: d.Body, obj: obj})
 			}
 		case *ast.GenDecl:
 			// Package-level variables initialised with function literals.
@@ -381,6 +412,7 @@ func funcName(d *ast.FuncDecl) string {
 // does the same for the literals inside it.
 func (a *analyzer) function(fn *function) {
 	fn.sites = map[ast.Node]*site{}
+	fn.calls = map[ast.Node]*types.Func{}
 	fn.skip = map[ast.Node]bool{}
 	fn.labels = map[string]*target{}
 	a.collect(fn)
@@ -393,6 +425,9 @@ func (a *analyzer) function(fn *function) {
 		}
 	}
 	entry := a.walkList(fn, fn.body.List, setOf(opReturn))
+	if fn.obj != nil {
+		a.entries[fn.obj] = entry
+	}
 	// What a goroutine can do first when it enters the function: a goroutine that has
 	// just started shows the func line as its site in the trace.
 	if fn.start.IsValid() {
@@ -480,6 +515,10 @@ func (a *analyzer) collect(fn *function) {
 				fn.sites[n] = s
 				if isDeferred {
 					fn.defers[d].site = s
+				}
+			} else if _, isDeferred := deferCalls[n]; !isDeferred {
+				if callee := a.callee(n); callee != nil {
+					fn.calls[n] = callee
 				}
 			}
 		}
@@ -798,21 +837,76 @@ func (a *analyzer) walkList(fn *function, list []ast.Stmt, cont opSet) opSet {
 	return cont
 }
 
-// chain links the sites found in nodes (in evaluation order) in front of cont.
+// chain links the sites found in nodes (in evaluation order) in front of cont. A call
+// of one of the program's own functions stands for what that function does first
+// (from the previous pass): its first operations, and cont where it can return
+// without one.
 func (a *analyzer) chain(fn *function, cont opSet, nodes ...ast.Node) opSet {
-	ops := []*site{}
+	steps := []step{}
 	for _, n := range nodes {
 		if n != nil && !isNil(n) {
-			ops = append(ops, a.exprSites(fn, n)...)
+			steps = append(steps, a.exprSites(fn, n)...)
 		}
 	}
-	for i := len(ops) - 1; i >= 0; i-- {
-		for k := range cont {
-			ops[i].next[k] = true
+	for i := len(steps) - 1; i >= 0; i-- {
+		if s := steps[i].site; s != nil {
+			for k := range cont {
+				s.next[k] = true
+			}
+			cont = setOf(s.Op)
+			continue
 		}
-		cont = setOf(ops[i].Op)
+		entry := a.callees[steps[i].callee]
+		if len(entry) == 0 {
+			continue // not known yet, or nothing reached: the call is transparent
+		}
+		through := opSet{}
+		for k := range entry {
+			if k == opReturn {
+				for c := range cont {
+					through[c] = true
+				}
+			} else {
+				through[k] = true
+			}
+		}
+		cont = through
 	}
 	return cont
+}
+
+// step is one thing a goroutine does while it evaluates an expression: an operation
+// (a site) or a call of one of the program's declared functions (callee).
+type step struct {
+	site   *site
+	callee *types.Func
+}
+
+// callee is the program's own declared function or concrete method a call names, or
+// nil (built-ins, other packages, interface methods, function values: they have no
+// entry of their own).
+func (a *analyzer) callee(call *ast.CallExpr) *types.Func {
+	fun := unparen(call.Fun)
+	switch x := fun.(type) {
+	case *ast.IndexExpr:
+		fun = x.X
+	case *ast.IndexListExpr:
+		fun = x.X
+	}
+	var id *ast.Ident
+	switch f := fun.(type) {
+	case *ast.Ident:
+		id = f
+	case *ast.SelectorExpr:
+		id = f.Sel
+	default:
+		return nil
+	}
+	obj, ok := a.info.Uses[id].(*types.Func)
+	if !ok {
+		return nil
+	}
+	return obj.Origin()
 }
 
 func isNil(n ast.Node) bool {
@@ -825,10 +919,11 @@ func isNil(n ast.Node) bool {
 	return false
 }
 
-// exprSites lists the sites inside a node in evaluation order (operands before the
-// operation), without entering function literals or nested statements' bodies.
-func (a *analyzer) exprSites(fn *function, root ast.Node) []*site {
-	var out []*site
+// exprSites lists the sites and program calls inside a node in evaluation order
+// (operands before the operation), without entering function literals or nested
+// statements' bodies.
+func (a *analyzer) exprSites(fn *function, root ast.Node) []step {
+	var out []step
 	var stack []ast.Node
 	ast.Inspect(root, func(n ast.Node) bool {
 		if n == nil {
@@ -836,8 +931,10 @@ func (a *analyzer) exprSites(fn *function, root ast.Node) []*site {
 			stack = stack[:len(stack)-1]
 			if s, ok := fn.sites[top]; ok {
 				if _, isCall := top.(*ast.CallExpr); !(isCall && s.Detail != nil && s.Detail["deferred"] == true) {
-					out = append(out, s)
+					out = append(out, step{site: s})
 				}
+			} else if c, ok := fn.calls[top]; ok {
+				out = append(out, step{callee: c})
 			}
 			return true
 		}

@@ -30,7 +30,7 @@ func TestLoad(t *testing.T) { // want: func_start -> go timer
 	c := &cache{items: map[int]int{}}
 	results := make(chan int)
 	for i := 0; i < 2; i++ {
-		go func() { // want: go -> go timer; func_start -> send
+		go func() { // want: go -> go timer; func_start -> mutex_lock
 			results <- c.load(1, func() int { return 1 }) // want: send -> return; return -> ; func_end ->; func_start -> return
 		}() // want: func_end ->
 	}
