@@ -16,6 +16,7 @@ from schedcast.models.features import (
     REASON_CATEGORIES,
     RECENT,
     SAME_G,
+    WAKES,
     FeatureReport,
     _SiteTable,
     feature_names,
@@ -164,15 +165,21 @@ def featurize_reference(
         row[c + nop : c + nop + nnx] = nx
         c += nop + nnx
         running = site_at[status == 1]
-        row[c : c + nnx] = table.total(running, 1, started & (running == (int(run.site[k - 1]) if k else -2)))
+        running_next = table.total(running, 1, started & (running == (int(run.site[k - 1]) if k else -2)))
+        row[c : c + nnx] = running_next
         c += nnx
         runnable = site_at[status == 0]
         row[c : c + nnx] = table.total(runnable, 1, np.ones(runnable.size, dtype=bool))
         c += nnx
         row[c] = float(sum(1 for code in runnable.tolist() if code < 0 or table.is_entry(code)))
         c += 1
-        row[c : c + nop] = table.total(site_at[blocked], 0)
+        blocked_op = table.total(site_at[blocked], 0)
+        row[c : c + nop] = blocked_op
         c += nop
+        for wake, wakers, waiters in WAKES:  # src.wake.*
+            woken = sum(blocked_op[OPS.index(o)] for o in waiters)
+            row[c] = min(sum(running_next[NEXT_NAMES.index(o)] for o in wakers), woken)
+            c += 1
         row[c : c + nop] = table.counts
         c += nop
         row[c] = 1.0

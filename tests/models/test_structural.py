@@ -18,7 +18,7 @@ from schedcast.dataset.access import DatasetView, ExampleStructure, RunPrefix
 from schedcast.models import Examples, ModelError, load_predictor
 from schedcast.models.baselines import NgramPredictor
 from schedcast.models.features import FEATURES_VERSION, feature_names, featurize
-from schedcast.models.structural import StructuralPredictor, apply_mask, fold_of_groups, scale_temperature
+from schedcast.models.structural import StructuralPredictor, apply_mask, fit_temperature, fold_of_groups, scale_temperature
 
 runner = CliRunner()
 BLOCK, CREATE, END, SCHED, START, UNBLOCK = range(6)
@@ -150,8 +150,9 @@ def test_cross_fitting_calibrates_on_out_of_fold_predictions(tmp_path: Path) -> 
     assert len(model.boosters) == 3 and model.info.folds == 3
     before = model.predict_proba(train, calibrated=False)
     empty = train.subset(np.zeros(0, dtype=np.int64))
-    model.calibrate(empty)  # no validation: the out-of-fold predictions alone
+    model.calibrate(empty)  # no validation: the out-of-fold predictions alone, named
     assert model.info.calibration_examples == len(train) and model.temperature != 1.0
+    assert model.info.calibration_source.startswith("out-of-fold")
     after = model.predict_proba(train)
     assert np.array_equal(before.argmax(axis=1), after.argmax(axis=1))
     # The model predicts the mean of its fold boosters.
@@ -167,6 +168,17 @@ def test_cross_fitting_calibrates_on_out_of_fold_predictions(tmp_path: Path) -> 
     path.write_text(json.dumps(blob))
     with pytest.raises(ModelError, match="older schedcast"):
         load_predictor(path)
+
+
+def test_with_validation_the_temperature_is_fitted_on_validation_alone() -> None:
+    """Validation is predicted as the model predicts (the mean of its fold boosters);
+    the sharper single-booster out-of-fold predictions are only the fallback."""
+    model, train, groups = _grouped_model(folds=3)
+    val = train.subset(np.flatnonzero(groups == "family0"))
+    model.calibrate(val)
+    assert model.info.calibration_source == "validation" and model.info.calibration_examples == len(val)
+    assert model.temperature == fit_temperature(model.predict_proba(val, calibrated=False), val.labels)
+    assert model.temperature != 1.0
 
 
 def test_predict_moves_marginal_is_predict_proba() -> None:

@@ -114,7 +114,7 @@ def ablations_markdown(ab: dict[str, Any]) -> str:
         "## The structural predictor: ablations",
         "",
         f"{ab['examples']} {ab['split']} examples (paper protocol). Each variant differs from the saved model in one choice "
-        "and is trained on the same examples; temperatures are fitted on out-of-fold training predictions and validation, never on these examples. "
+        "and is trained on the same examples; temperatures are fitted on validation (out-of-fold training predictions when there is none), never on these examples. "
         f"Saved model: temperature {ab['temperature']:.3f}, {ab['info'].get('train_examples')} training examples "
         f"({ab['info'].get('soft_examples')} with a soft target), {ab['info'].get('folds', 1)} fold boosters, fit in {ab['info'].get('fit_seconds', 0):.1f} s, "
         f"{len(ab['info'].get('programs_without_facts') or {})} training programs without source facts.",

@@ -52,7 +52,7 @@ class StructuralResult:
             f"{name}: fit on {info.train_examples} examples ({info.soft_examples} with a soft target, {info.train_rows} booster rows) "
             f"in {info.fit_seconds:.1f} s ({info.fit_cpu_seconds:.1f} s CPU; {info.folds} fold boosters, out of fold: accuracy "
             f"{100 * info.out_of_fold_accuracy:.1f} %, NLL {info.out_of_fold_nll:.3f}); temperature {self.model.temperature:.3f} on "
-            f"{info.calibration_examples} out-of-fold training + validation examples "
+            f"{info.calibration_examples} {info.calibration_source} examples "
             f"(validation NLL {info.validation_nll_before:.3f} -> {info.validation_nll_after:.3f}); "
             f"{len(unparsed)} programs without source facts ({info.without_facts} examples) -> {self.path}"
         )
@@ -67,8 +67,8 @@ def check_structural_options(options: StructuralOptions) -> None:
 
 def train_structural(dataset: Path, out: Path, options: StructuralOptions = StructuralOptions()) -> StructuralResult:
     """The structural predictor (gradient boosting over history, scheduler state and
-    source features), temperature on the out-of-fold training predictions and
-    validation, saved as OUT/NAME.json."""
+    source features), temperature on validation (the out-of-fold training
+    predictions when it has none), saved as OUT/NAME.json."""
     check_structural_options(options)
     model = fit_structural(DatasetView(dataset), options)
     out.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ def train_structural_cmd(
     targets: Annotated[str, typer.Option(help="soft: each example's state-group distribution p̂ (back-off: its label); hard: the label only.")] = "soft",
     source: Annotated[bool, typer.Option("--source/--no-source", help="Use static facts of the program's source.")] = True,
     mask: Annotated[bool, typer.Option("--mask/--no-mask", help="Mask probabilities to the kinds the scheduler FSM allows.")] = True,
-    calibrate: Annotated[bool, typer.Option("--calibrate/--no-calibrate", help="Fit a temperature on the out-of-fold training predictions and the validation split.")] = True,
+    calibrate: Annotated[bool, typer.Option("--calibrate/--no-calibrate", help="Fit a temperature on the validation split (the out-of-fold training predictions when it has no examples).")] = True,
     rebalance: Annotated[float, typer.Option(help="Weight each kind by (its training share) ** -REBALANCE (0: off).")] = 0.5,
     positions: Annotated[int, typer.Option(help="Extra training positions drawn from each train run, besides the paper's three.")] = 10,
     min_group_runs: Annotated[int, typer.Option(help="Soft targets from state groups seen in at least this many runs.")] = 3,
@@ -50,8 +50,8 @@ def train_structural_cmd(
     name: Annotated[str, typer.Option(help="Model name (file OUT/NAME.json).")] = "structural",
 ) -> None:
     """Fit the structural predictor (gradient boosting over history, scheduler state and
-    source features) on the train split; temperature on the out-of-fold training
-    predictions and validation."""
+    source features) on the train split; temperature on the validation split (the
+    out-of-fold training predictions when it has no examples)."""
     from schedcast.dataset.schema import SchemaError
     from schedcast.models.api import train_structural
     from schedcast.models.base import ModelError

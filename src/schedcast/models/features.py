@@ -23,7 +23,9 @@ Three groups (names start with the group):
   event are and what can follow them; the same for the last event's goroutine at
   its current site (what it will do next when it runs); summed over running and
   over runnable goroutines (what they will do next) and over blocked goroutines
-  (what they wait on); the program's operation counts; whether facts exist.
+  (what they wait on); who can wake whom (``src.wake.*``: a running goroutine's next
+  operation against what blocked ones wait on, WAKES); the program's operation
+  counts; whether facts exist.
 
 A program whose source cannot be analysed gets zeros for every ``src.*`` feature and
 ``src.has_facts = 0`` (its examples are counted in `FeatureReport.without_facts`).
@@ -45,7 +47,8 @@ from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError
 # 2: sites follow each goroutine (creators at their go statement); func_start facts at entry;
 #    next operations look through the silent ones (wg.Add, context.WithCancel, timers).
 # 3: next operations follow calls of the program's own functions (schedcast.corpus.facts).
-FEATURES_VERSION = 3
+# 4: src.wake.* (running goroutines that can wake blocked ones).
+FEATURES_VERSION = 4
 HISTORY = 8  # last kinds, as categorical features
 SAME_G = 4  # same-goroutine flags for the last few events
 RECENT = 16  # kind shares over the last RECENT events
@@ -59,6 +62,29 @@ SILENT_OPS = frozenset({"wg_add", "ctx_with_cancel", "timer"})
 _START, _CREATE = KIND_NAMES.index("GoStart"), KIND_NAMES.index("GoCreate")
 _FUNC_START = _OP_INDEX["func_start"]
 _NEXT_INDEX = {op: i for i, op in enumerate(NEXT_NAMES)}
+# Who can wake whom: (name, what a running goroutine does next, what a blocked one waits on).
+# src.wake.NAME = min(running goroutines that can do one of the first next, blocked
+# goroutines waiting on one of the second), summed over the operations of each side.
+WAKES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("receiver", ("send", "close", "select"), ("recv", "select")),
+    ("sender", ("recv", "select"), ("send", "select")),
+    ("mutex", ("mutex_unlock",), ("mutex_lock",)),
+    ("rwmutex", ("rwmutex_unlock", "rwmutex_runlock"), ("rwmutex_lock", "rwmutex_rlock")),
+    ("waitgroup", ("wg_done",), ("wg_wait",)),
+    ("cond", ("cond_signal", "cond_broadcast"), ("cond_wait",)),
+    ("context", ("ctx_cancel",), ("ctx_done", "select")),
+)
+
+
+def wake_features(running_next: np.ndarray, blocked_op: np.ndarray) -> np.ndarray:
+    """(n, len(WAKES)) from the running goroutines' summed next-op vectors (NEXT_NAMES
+    columns) and the blocked goroutines' summed op vectors (OPS columns)."""
+    cols = []
+    for _, wakers, waiters in WAKES:
+        a = running_next[:, [_NEXT_INDEX[o] for o in wakers]].sum(axis=1)
+        b = blocked_op[:, [_OP_INDEX[o] for o in waiters]].sum(axis=1)
+        cols.append(np.minimum(a, b))
+    return np.stack(cols, axis=1)
 
 
 def reason_category(reason: str) -> int:
@@ -94,6 +120,7 @@ def feature_names(source: bool) -> list[str]:
         names += [f"src.last_g.op.{o}" for o in OPS] + [f"src.last_g.next.{o}" for o in NEXT_NAMES]
         names += [f"src.running.next.{o}" for o in NEXT_NAMES] + [f"src.runnable.next.{o}" for o in NEXT_NAMES]
         names += ["src.runnable.fresh"] + [f"src.blocked.op.{o}" for o in OPS]
+        names += [f"src.wake.{w}" for w, _, _ in WAKES]
         names += [f"src.program.{o}" for o in OPS] + ["src.has_facts"]
     return names
 
@@ -347,12 +374,14 @@ def _source_features(
     # line's func_start facts, so its op vector says whether one starts there), or never
     # shown at a site.
     fresh = (status == 0) & ((site < 0) | (op[i_entry, _FUNC_START] > 0))
+    running_next, blocked_op = summed(status == 1, nx), summed(status == 2, op)
     block = np.concatenate([
         op[i_last], nx[i_last], op[i_last_g], nx[i_last_g],
-        summed(status == 1, nx),  # running: what they do next
+        running_next,  # running: what they do next
         summed(status == 0, nx),  # runnable
         np.bincount(ex[fresh], weights=count[fresh], minlength=n)[:, None],
-        summed(status == 2, op),  # blocked: what they wait on
+        blocked_op,  # blocked: what they wait on
+        wake_features(running_next, blocked_op),
         np.stack([t.counts for t in tables])[prog] if tables else np.zeros((n, nop)),
         np.ones((n, 1)),
     ], axis=1)

@@ -131,8 +131,8 @@ def program_families(view, programs: np.ndarray) -> np.ndarray:  # type: ignore[
 
 
 def fit_structural(view, options: StructuralOptions = StructuralOptions(), train: Examples | None = None) -> StructuralPredictor:  # type: ignore[no-untyped-def]
-    """Fit on the train split, cross-fitted by family; calibrate the temperature on the
-    out-of-fold training predictions and validation (never test)."""
+    """Fit on the train split, cross-fitted by family; calibrate the temperature on
+    validation (the out-of-fold training predictions when it has none; never test)."""
     if train is None:
         train = structural_training_examples(view, options)
     elif options.targets == "hard":

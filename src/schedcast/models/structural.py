@@ -20,10 +20,14 @@ kinds the scheduler FSM allows, temperature-scaled on validation.
   never saw its family. `folds=1`: one booster on everything (no out-of-fold
   predictions).
 - Calibration: one temperature T for the log-probabilities, fitted to minimise the
-  NLL after masking on the out-of-fold training predictions plus the validation
-  split (both unseen by the boosters that predict them; never the test split).
-  With `folds=1` only validation is used. Dividing log-probabilities by T > 0 keeps
-  their order, so calibration never changes the predicted kind.
+  NLL after masking on the validation split (never the test split), predicted by
+  the model as it predicts (the mean of the fold boosters). The out-of-fold training
+  predictions are the fallback when there are no validation examples (the fit info
+  says which was used): they come from one booster each, which is sharper than the
+  mean of three, so they ask for a higher temperature than the model needs (on the
+  main job's dataset 1.56 against 1.37 on validation; docs/models.md). Dividing
+  log-probabilities by T > 0 keeps their order, so calibration never changes the
+  predicted kind.
 - predict_moves: a distribution over (goroutine, kind) moves the FSM allows, from the
   goroutine snapshot: a kind's probability is split evenly between the goroutines
   that can make it (running ones block, yield, end; runnable ones start; blocked ones
@@ -121,7 +125,8 @@ class FitInfo:
     train_rows: int = 0  # booster rows (soft targets: one per kind with mass)
     soft_examples: int = 0  # examples whose target was a state group's distribution
     validation_examples: int = 0
-    calibration_examples: int = 0  # out-of-fold training examples + validation examples the temperature saw
+    calibration_examples: int = 0  # examples the temperature was fitted on
+    calibration_source: str = "none"  # validation | out-of-fold training (no validation examples) | none
     folds: int = 1
     out_of_fold_accuracy: float = float("nan")  # of the fold boosters on the families they did not see (masked, T = 1)
     out_of_fold_nll: float = float("nan")
@@ -286,28 +291,31 @@ class StructuralPredictor(Predictor):
         return self
 
     def calibrate(self, validation: Examples) -> StructuralPredictor:
-        """Fit the temperature on the out-of-fold training predictions (when fit() made
-        them) plus these validation examples (never the test split)."""
+        """Fit the temperature on these validation examples (never the test split); with
+        none, on the out-of-fold training predictions fit() made (named in
+        info.calibration_source); with neither, T stays 1."""
         check_fitted(self, self.fitted)
         keep = np.flatnonzero(validation.labels >= 0)
         validation = validation.subset(keep)
-        p = self.predict_proba(validation, calibrated=False)
-        labels = validation.labels
         self.info.validation_examples = len(validation)
+        self.temperature = 1.0
         if len(validation):
+            p, labels = self.predict_proba(validation, calibrated=False), validation.labels
             idx = np.arange(labels.size)
             self.info.validation_nll_before = float(-np.mean(np.log(np.clip(p[idx, labels], 1e-12, None))))
-        if self._out_of_fold is not None:
-            p = np.concatenate([self._out_of_fold[0], p])
-            labels = np.concatenate([self._out_of_fold[1], labels])
-        if labels.size == 0:
+            self.info.calibration_source = "validation"
+        elif self._out_of_fold is not None and self._out_of_fold[1].size:
+            p, labels = self._out_of_fold
+            self.info.calibration_source = "out-of-fold training (no validation examples)"
+        else:
+            self.info.calibration_source = "none"
+            self.info.calibration_examples = 0
             return self
         self.temperature = fit_temperature(p, labels)
         self.info.calibration_examples = int(labels.size)
         if len(validation):
             q = self.predict_proba(validation)
-            idx = np.arange(validation.labels.size)
-            self.info.validation_nll_after = float(-np.mean(np.log(np.clip(q[idx, validation.labels], 1e-12, None))))
+            self.info.validation_nll_after = float(-np.mean(np.log(np.clip(q[idx, labels], 1e-12, None))))
         return self
 
     # -- prediction -----------------------------------------------------------------
