@@ -269,11 +269,13 @@ def _replayed_snapshot(
     """The goroutine snapshot after these events, one event at a time in plain Python:
     each goroutine's status after its last event (running if it was only seen acting),
     its block reason, the last site named for it: an event's site is its goroutine's,
-    its actor_site (creates, unblocks) the actor's."""
+    its actor_site (creates, unblocks) the actor's; and its start, the first site named
+    for it (a GoCreate's site: its start function's line, the entry flag set)."""
     status_after = {0: 2, 1: 0, 2: 3, 3: 0, 4: 1, 5: 0}
     status: dict[int, int] = {}
     reason: dict[int, str] = {}
     site: dict[int, str] = {}
+    start: dict[int, tuple[str, bool]] = {}
     events: dict[int, int] = {}
     for kind, g, actor, r, s, a_s in zip(kinds, gs, actors, reasons, sites, actor_sites):
         if actor > 0:
@@ -281,14 +283,17 @@ def _replayed_snapshot(
             reason.setdefault(actor, "")
             if a_s:
                 site[actor] = a_s
+                start.setdefault(actor, (a_s, False))
         status[g] = status_after[kind]
         reason[g] = r
         events[g] = events.get(g, 0) + 1
         if s:
             site[g] = s
-    entries: dict[tuple[int, str, str], int] = {}
+            start.setdefault(g, (s, kind == 1))
+    entries: dict[tuple[int, str, str, str, bool], int] = {}
     for g, st in status.items():
-        key = (st, reason[g] if st == 2 else "", site.get(g, "") if st != 3 else "")
+        first = start.get(g, ("", False)) if st != 3 else ("", False)
+        key = (st, reason[g] if st == 2 else "", site.get(g, "") if st != 3 else "", *first)
         entries[key] = entries.get(key, 0) + 1
     last_g = gs[-1] if gs else None
     by_kind = [kinds.count(c) for c in range(6)]
@@ -314,16 +319,23 @@ def test_stored_snapshots_equal_a_replay_of_the_events(dataset: Path) -> None:
             [r or "" for r in run["reason"].to_list()], [s or "" for s in run["site"].to_list()],
             [s or "" for s in run["actor_site"].to_list()],
         )
-        got_entries = {(st, r, s): c for st, r, s, c in zip(row["status"], row["reason"], row["site"], row["count"])}
+        got_entries = {
+            (st, r, s, f, e): c
+            for st, r, s, f, e, c in zip(row["status"], row["reason"], row["site"], row["start_site"], row["start_entry"], row["count"])
+        }
         assert (row["kinds_before"], row["last_g_events"], row["last_g_site"] or "", got_entries) == want, row
         # The view reads them back into the events' vocabularies, at the same positions.
         p = int(structure.stored_at[i])
         stored = structure.stored
         assert p >= 0 and stored.kinds_before[p].tolist() == row["kinds_before"]
         lo, hi = int(stored.offsets[p]), int(stored.offsets[p + 1])
+        name = lambda code: structure.sites[code] if code >= 0 else ""  # noqa: E731
         back = {
-            (int(st), structure.reasons[r] if r >= 0 else "", structure.sites[s] if s >= 0 else ""): int(c)
-            for st, r, s, c in zip(stored.status[lo:hi], stored.reason[lo:hi], stored.site[lo:hi], stored.count[lo:hi])
+            (int(st), structure.reasons[r] if r >= 0 else "", name(s), name(f), bool(e)): int(c)
+            for st, r, s, f, e, c in zip(
+                stored.status[lo:hi], stored.reason[lo:hi], stored.site[lo:hi], stored.start_site[lo:hi],
+                stored.start_entry[lo:hi], stored.count[lo:hi],
+            )
         }
         assert back == got_entries
         checked += 1

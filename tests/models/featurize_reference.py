@@ -35,6 +35,8 @@ class _ReferenceReplay:
         self.last = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event
         self.where = np.full(size, -1, dtype=np.int64)  # per goroutine: the site code where it last was
         self.acted = np.zeros(size, dtype=bool)  # per goroutine: seen creating or unblocking
+        # per goroutine: the first site named for it, and whether that is its GoCreate's (its start function's line)
+        self.start: dict[int, tuple[int, bool]] = {}
         self.events = np.zeros(size, dtype=np.int64)  # per goroutine: events so far
         self.kinds = np.zeros(N_KINDS, dtype=np.int64)
         self.k = 0
@@ -58,8 +60,10 @@ class _ReferenceReplay:
                 self.acted[a] = True
                 if run.actor_site is not None and run.actor_site[i] >= 0:
                     self.where[a] = run.actor_site[i]
+                    self.start.setdefault(a, (int(run.actor_site[i]), False))
             if run.site[i] >= 0:
                 self.where[int(run.g[i])] = run.site[i]
+                self.start.setdefault(int(run.g[i]), (int(run.site[i]), int(run.kind[i]) == 1))
         self.k = k
 
     def site_at(self) -> np.ndarray:
@@ -165,9 +169,22 @@ def featurize_reference(
         row[c + nop : c + nop + nnx] = nx
         c += nop + nnx
         running = site_at[status == 1]
-        running_next = table.total(running, 1, started & (running == (int(run.site[k - 1]) if k else -2)))
+        running_flags = started & (running == (int(run.site[k - 1]) if k else -2))
+        running_next = table.total(running, 1, running_flags)
         row[c : c + nnx] = running_next
         c += nnx
+        # Running goroutines that can only return next: in their start function, in a callee,
+        # or not known (not created in the prefix), one by one.
+        returns = [0.0, 0.0, 0.0]
+        for g_run, code, flag in zip(np.flatnonzero(status == 1).tolist(), running.tolist(), np.broadcast_to(running_flags, running.shape).tolist()):
+            nx_here = at(int(code), bool(flag))[1]
+            back = nx_here[NEXT_NAMES.index("return")] + nx_here[NEXT_NAMES.index("nothing")]
+            if back and back == nx_here.sum():
+                first, created = replay.start.get(g_run, (-1, False))
+                if not created:
+                    returns[2] += 1.0
+                else:
+                    returns[0 if table.funcs(int(code), bool(flag)) & table.funcs(first, True) else 1] += 1.0
         runnable = site_at[status == 0]
         row[c : c + nnx] = table.total(runnable, 1, np.ones(runnable.size, dtype=bool))
         c += nnx
@@ -180,6 +197,8 @@ def featurize_reference(
             woken = sum(blocked_op[OPS.index(o)] for o in waiters)
             row[c] = min(sum(running_next[NEXT_NAMES.index(o)] for o in wakers), woken)
             c += 1
+        row[c : c + 3] = returns
+        c += 3
         row[c : c + nop] = table.counts
         c += nop
         row[c] = 1.0

@@ -239,6 +239,7 @@ def test_vectorised_features_equal_the_per_example_replay(builtin_dataset: Path)
     from tests.models.featurize_reference import featurize_reference
 
     view = DatasetView(builtin_dataset)
+    seen: dict[str, int] = {}
     for split in ("train", "val", "test"):
         examples, _ = view.model_examples(split)
         if len(examples) == 0:
@@ -261,6 +262,12 @@ def test_vectorised_features_equal_the_per_example_replay(builtin_dataset: Path)
                 assert got.shape == want.shape
                 assert np.array_equal(got, want), np.argwhere(got != want)[:5]
                 assert report.without_facts == want_report.without_facts
+                if source:
+                    names = feature_names(True)
+                    for column in ("src.running.return_ends", "src.running.return_unknown", "src.wake.receiver"):
+                        seen[column] = seen.get(column, 0) + int(np.count_nonzero(got[:, names.index(column)]))
+    # The comparison covered the features that read each goroutine's start and the wake pairs.
+    assert all(seen.values()), seen
 
 
 def test_a_stacked_ngram_is_out_of_fold_while_fitting_and_saved(tmp_path: Path) -> None:

@@ -246,6 +246,8 @@ class DatasetView:
             offsets, status = lists("status")
             _, reason = lists("reason")
             _, site = lists("site")
+            _, start_site = lists("start_site")
+            _, start_entry = lists("start_entry")
             _, count = lists("count")
             starts = np.array([self._span[int(r)][0] for r in t["run_key"].to_pylist()], dtype=np.int64)
             kinds_before = t["kinds_before"].combine_chunks().flatten().to_numpy().astype(np.int64).reshape(-1, 6)
@@ -257,6 +259,8 @@ class DatasetView:
                 status.to_numpy(zero_copy_only=False).astype(np.int8),
                 _recode(reason, reasons, "reason"),
                 _recode(site, sites, "site"),
+                _recode(start_site, sites, "site"),
+                start_entry.to_numpy(zero_copy_only=False).astype(bool),
                 count.to_numpy(zero_copy_only=False).astype(np.int64),
                 *last_events(self._kind, self._g, self._actor, site_codes, starts, t["k"].to_numpy()),
             )

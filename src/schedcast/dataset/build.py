@@ -194,6 +194,8 @@ def _add_snapshots(
         parts["status"].append(snap.status[lo:hi].tolist())
         parts["reason"].append(reason_name[snap.reason[lo:hi]].tolist())
         parts["site"].append(site_name[snap.site[lo:hi]].tolist())
+        parts["start_site"].append(site_name[snap.start_site[lo:hi]].tolist())
+        parts["start_entry"].append(snap.start_entry[lo:hi].tolist())
         parts["count"].append(snap.count[lo:hi].tolist())
 
 

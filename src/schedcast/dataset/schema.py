@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 4  # 3: snapshots.parquet; 4: events.actor_site (creators and unblockers stand at their own line)
+SCHEMA_VERSION = 5  # 3: snapshots.parquet; 4: events.actor_site (creators and unblockers stand at their own line); 5: snapshot starts
 _META = {b"schedcast.dataset_schema_version": str(SCHEMA_VERSION).encode()}
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _SIX_F = pa.list_(pa.float32(), 6)
@@ -119,10 +119,12 @@ SNAPSHOTS = pa.schema(
         ("kinds_before", pa.list_(pa.int32(), 6)),  # prefix events per kind
         ("last_g_events", pa.int32()),  # prefix events of the last event's goroutine (0 at k = 0)
         ("last_g_site", _DICT),  # where that goroutine last was ("" = none)
-        # The snapshot aggregated: one entry per distinct (status, block reason, site).
+        # The snapshot aggregated: one entry per distinct (status, block reason, site, start).
         ("status", pa.list_(pa.int8())),  # 0 runnable, 1 running, 2 blocked, 3 dead
         ("reason", pa.list_(pa.string())),  # blocked goroutines' reason, else ""
         ("site", pa.list_(pa.string())),  # "" = none (always for the dead)
+        ("start_site", pa.list_(pa.string())),  # the first site named for the goroutine ("" = none; dataset/snapshots.py)
+        ("start_entry", pa.list_(pa.bool_())),  # that start is its GoCreate's site (its start function's line)
         ("count", pa.list_(pa.int32())),
     ],
     metadata=_META,

@@ -9,9 +9,17 @@ walks every event, so it stores, per paper-protocol example (snapshots.parquet):
 - ``kinds_before``: the prefix's event count per kind (GoBlock .. GoUnblock);
 - ``last_g_events``: how many prefix events the last event's goroutine made;
 - ``last_g_site``: the site where that goroutine last was ("" when none);
-- the snapshot aggregated: one entry per distinct (status, block reason, site) of the
-  live goroutines with its goroutine count; dead goroutines as one entry with no
-  reason and no site (what a goroutine did before it ended is not stored).
+- the snapshot aggregated: one entry per distinct (status, block reason, site, start)
+  of the live goroutines with its goroutine count; dead goroutines as one entry with
+  no reason, site or start (what a goroutine did before it ended is not stored).
+
+A goroutine's *start* is the first site an event names for it (`start_site`): a
+goroutine created in the prefix starts at its GoCreate's site, its start function's
+line (`start_entry` true); one first seen acting (main creating goroutines before its
+first own event) at that go statement or unblocking line, and one first seen in an
+event of its own at that event's site (`start_entry` false: a line inside its function).
+A model reads from it whether a goroutine still stands in the function it started in
+(a `return` there ends it) or in one it called.
 
 The replay rules are those of `schedcast.dataset.access.goroutine_table`: a
 goroutine's status is the one after its last event as the goroutine changing state,
@@ -36,6 +44,7 @@ _AFTER = {"GoBlock": BLOCKED, "GoCreate": RUNNABLE, "GoEnd": DEAD, "GoSched": RU
 # runnable 0, running 1, blocked 2, dead 3.
 STATUS_AFTER = np.array([_AFTER[k] for k in KIND_NAMES], dtype=np.int8)
 WINDOW = 16  # the last events before a position, kept beside its snapshot
+_CREATE = KIND_NAMES.index("GoCreate")
 
 
 def site_stream(g: np.ndarray, actor: np.ndarray, site: np.ndarray, actor_site: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -66,6 +75,8 @@ class PositionSnapshots:
     status: np.ndarray  # (G,) int8: 0 runnable, 1 running, 2 blocked, 3 dead
     reason: np.ndarray  # (G,) int64 reason code, blocked goroutines only (-1 otherwise)
     site: np.ndarray  # (G,) int64 site code (-1: none; always -1 for the dead)
+    start_site: np.ndarray  # (G,) int64 site code of the goroutine's start (-1: none; always for the dead)
+    start_entry: np.ndarray  # (G,) bool: the start is its start function's line (its GoCreate's site)
     count: np.ndarray  # (G,) int64 goroutines
     # The last WINDOW events before each position, most recent first: column j is event
     # k-1-j (-1 where that is before the run's start). Not stored: read from the events.
@@ -82,7 +93,8 @@ class PositionSnapshots:
         return PositionSnapshots(
             self.kinds_before[index], self.last_g_events[index], self.last_g_site[index],
             np.concatenate([[0], np.cumsum(length)]).astype(np.int64),
-            self.status[entry], self.reason[entry], self.site[entry], self.count[entry],
+            self.status[entry], self.reason[entry], self.site[entry], self.start_site[entry], self.start_entry[entry],
+            self.count[entry],
             self.last_kind[index], self.last_g[index], self.last_actor[index], self.last_site[index],
         )
 
@@ -100,6 +112,8 @@ def concat_snapshots(pieces: list[PositionSnapshots]) -> PositionSnapshots:
         np.concatenate([p.status for p in pieces]),
         np.concatenate([p.reason for p in pieces]),
         np.concatenate([p.site for p in pieces]),
+        np.concatenate([p.start_site for p in pieces]),
+        np.concatenate([p.start_entry for p in pieces]),
         np.concatenate([p.count for p in pieces]),
         *(np.concatenate([getattr(p, name) for p in pieces]) for name in ("last_kind", "last_g", "last_actor", "last_site")),
     )
@@ -145,6 +159,7 @@ def position_snapshots(
     has_site = named >= 0
     last = np.full(size, -1, dtype=np.int64)  # per goroutine: its last event so far
     where = np.full(size, -1, dtype=np.int64)  # per goroutine: its last stream entry naming its site
+    first = np.full(size, 2 * m, dtype=np.int64)  # per goroutine: its first stream entry naming a site (2m: none)
     acted = np.zeros(size, dtype=bool)  # per goroutine: seen acting (creating, unblocking)
     acting = actor > 0
     events = np.zeros(size, dtype=np.int64)  # per goroutine: its events so far
@@ -161,6 +176,7 @@ def position_snapshots(
             acted[actor[lo:k][acting[lo:k]]] = True
             keep = has_site[2 * lo : 2 * k]
             np.maximum.at(where, owner[2 * lo : 2 * k][keep], stream_idx[2 * lo : 2 * k][keep])
+            np.minimum.at(first, owner[2 * lo : 2 * k][keep], stream_idx[2 * lo : 2 * k][keep])
             counts = counts + np.bincount(kind[lo:k], minlength=N_KINDS)
             events += np.bincount(g[lo:k], minlength=size)
             lo = k
@@ -170,36 +186,46 @@ def position_snapshots(
             last_g_events[p] = events[last_g]
             w = int(where[last_g])
             last_g_site[p] = named[w] if w >= 0 else -1
-        parts.append(_aggregate(last, where, kind, reason, named, acted))
+        parts.append(_aggregate(last, where, first, kind, reason, named, acted))
         offsets.append(offsets[-1] + parts[-1][0].size)
     if parts:
-        status, reasons, sites, n = (np.concatenate(col) for col in zip(*parts))
+        status, reasons, sites, starts, entries, n = (np.concatenate(col) for col in zip(*parts))
     else:
-        status, reasons, sites, n = (np.zeros(0, dtype=np.int64) for _ in range(4))
+        status, reasons, sites, starts, entries, n = (np.zeros(0, dtype=np.int64) for _ in range(6))
     return PositionSnapshots(
         kinds_before, last_g_events, last_g_site, np.array(offsets, dtype=np.int64),
-        status.astype(np.int8), reasons.astype(np.int64), sites.astype(np.int64), n.astype(np.int64),
+        status.astype(np.int8), reasons.astype(np.int64), sites.astype(np.int64), starts.astype(np.int64),
+        entries.astype(bool), n.astype(np.int64),
         *last_events(kind, g, actor, site, np.zeros(ks.size, dtype=np.int64), ks),
     )
 
 
 def _aggregate(
-    last: np.ndarray, where: np.ndarray, kind: np.ndarray, reason: np.ndarray, site: np.ndarray, acted: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(status, reason, site, count) of each distinct entry of the goroutine table. A
-    goroutine seen only acting (e.g. main creating goroutines before its first own
-    event) is running."""
+    last: np.ndarray, where: np.ndarray, first: np.ndarray, kind: np.ndarray, reason: np.ndarray, site: np.ndarray,
+    acted: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """(status, reason, site, start site, start entry, count) of each distinct entry of
+    the goroutine table. A goroutine seen only acting (e.g. main creating goroutines
+    before its first own event) is running."""
     seen = np.flatnonzero((last >= 0) | acted)
+    if seen.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty, empty, empty
     e = last[seen]
     status = np.where(e >= 0, STATUS_AFTER[kind[np.maximum(e, 0)]] if kind.size else RUNNING, RUNNING).astype(np.int64)
     r = np.where(status == BLOCKED, reason[np.maximum(e, 0)] if reason.size else -1, -1)
     w = where[seen]
     s = np.where((status != DEAD) & (w >= 0), site[np.maximum(w, 0)] if site.size else -1, -1)
     r = np.where(status == DEAD, -1, r)
-    if seen.size == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, empty
-    # One integer key per (status, reason + 1, site + 1): np.unique on a flat array.
-    rw, sw = int(r.max()) + 2, int(s.max()) + 2
-    keys, n = np.unique((status * rw + (r + 1)) * sw + (s + 1), return_counts=True)
-    return keys // (rw * sw), (keys // sw) % rw - 1, keys % sw - 1, n
+    f = first[seen]
+    named = (status != DEAD) & (f < site.size)
+    start = np.where(named, site[np.minimum(f, max(site.size - 1, 0))] if site.size else -1, -1)
+    # An odd stream entry is the event's own goroutine at its site; a GoCreate's site is its start function's line.
+    entry = named & (f % 2 == 1) & (kind[np.minimum(f // 2, max(kind.size - 1, 0))] == _CREATE if kind.size else False)
+    # One integer key per (status, reason + 1, site + 1, start + 1, entry): np.unique on a flat array.
+    rw, sw = int(r.max()) + 2, int(max(s.max(), start.max())) + 2
+    keys, n = np.unique((((status * rw + (r + 1)) * sw + (s + 1)) * sw + (start + 1)) * 2 + entry, return_counts=True)
+    entry_out, keys = keys % 2, keys // 2
+    start_out, keys = keys % sw - 1, keys // sw
+    site_out, keys = keys % sw - 1, keys // sw
+    return keys // rw, keys % rw - 1, site_out, start_out, entry_out, n

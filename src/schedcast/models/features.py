@@ -24,8 +24,12 @@ Three groups (names start with the group):
   its current site (what it will do next when it runs); summed over running and
   over runnable goroutines (what they will do next) and over blocked goroutines
   (what they wait on); who can wake whom (``src.wake.*``: a running goroutine's next
-  operation against what blocked ones wait on, WAKES); the program's operation
-  counts; whether facts exist.
+  operation against what blocked ones wait on, WAKES); running goroutines that can
+  only return next, split by whether they stand in the function they started in (a
+  return ends them), in one they called, or where that is not known (goroutines not
+  created in the prefix): ``src.running.return_ends`` / ``return_to_caller`` /
+  ``return_unknown``;
+  the program's operation counts; whether facts exist.
 
 A program whose source cannot be analysed gets zeros for every ``src.*`` feature and
 ``src.has_facts = 0`` (its examples are counted in `FeatureReport.without_facts`).
@@ -48,7 +52,8 @@ from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError
 #    next operations look through the silent ones (wg.Add, context.WithCancel, timers).
 # 3: next operations follow calls of the program's own functions (schedcast.corpus.facts).
 # 4: src.wake.* (running goroutines that can wake blocked ones).
-FEATURES_VERSION = 4
+# 5: src.running.return_ends / return_to_caller (dataset format 5: each goroutine's start).
+FEATURES_VERSION = 5
 HISTORY = 8  # last kinds, as categorical features
 SAME_G = 4  # same-goroutine flags for the last few events
 RECENT = 16  # kind shares over the last RECENT events
@@ -62,6 +67,7 @@ SILENT_OPS = frozenset({"wg_add", "ctx_with_cancel", "timer"})
 _START, _CREATE = KIND_NAMES.index("GoStart"), KIND_NAMES.index("GoCreate")
 _FUNC_START = _OP_INDEX["func_start"]
 _NEXT_INDEX = {op: i for i, op in enumerate(NEXT_NAMES)}
+_NEXT_RETURN, _NEXT_NOTHING = _NEXT_INDEX["return"], _NEXT_INDEX["nothing"]
 # Who can wake whom: (name, what a running goroutine does next, what a blocked one waits on).
 # src.wake.NAME = min(running goroutines that can do one of the first next, blocked
 # goroutines waiting on one of the second), summed over the operations of each side.
@@ -121,6 +127,7 @@ def feature_names(source: bool) -> list[str]:
         names += [f"src.running.next.{o}" for o in NEXT_NAMES] + [f"src.runnable.next.{o}" for o in NEXT_NAMES]
         names += ["src.runnable.fresh"] + [f"src.blocked.op.{o}" for o in OPS]
         names += [f"src.wake.{w}" for w, _, _ in WAKES]
+        names += ["src.running.return_ends", "src.running.return_to_caller", "src.running.return_unknown"]
         names += [f"src.program.{o}" for o in OPS] + ["src.has_facts"]
     return names
 
@@ -195,6 +202,14 @@ class _SiteTable:
                 found = (o, nx)
             self._cache[(code, entry)] = found
         return found
+
+    def funcs(self, code: int, entry: bool = False) -> frozenset[str]:
+        """The functions whose facts `at(code, entry)` reads (empty: none)."""
+        if code < 0:
+            return frozenset()
+        facts = self.facts.at(self.sites[code])
+        mine = tuple(f for f in facts if (f.op == "func_start") == entry)
+        return frozenset(f.func for f in (mine or facts))
 
     def is_entry(self, code: int) -> bool:
         """Whether a function starts on this line (a goroutine there may be entering it)."""
@@ -375,6 +390,25 @@ def _source_features(
     # shown at a site.
     fresh = (status == 0) & ((site < 0) | (op[i_entry, _FUNC_START] > 0))
     running_next, blocked_op = summed(status == 1, nx), summed(status == 2, op)
+    # A running goroutine that can only return next: does that end it (it stands in the
+    # function it started in) or go back to a caller? Known for goroutines created in the
+    # prefix (their start is their GoCreate's line); unknown for the others (main first
+    # seen creating inside a helper it called). One lookup per distinct (program, site, start).
+    returning = nx[:, _NEXT_RETURN] + nx[:, _NEXT_NOTHING]
+    only_returns = (returning > 0) & (returning == nx.sum(axis=1))  # nothing but a return can come next
+    running = np.flatnonzero((status == 1) & only_returns[i_entry])
+    start, start_entry = snaps.start_site[entry[running]], snaps.start_entry[entry[running]].astype(np.int64)
+    keys2 = ((prog[ex[running]] * width + site[running] + 1) * 2 + entry_flag[running]) * (2 * width) + (start + 1) * 2 + start_entry
+    distinct2, inverse2 = np.unique(keys2, return_inverse=True)
+    where_to = np.full(distinct2.size, 2)  # 0: ends, 1: back to a caller, 2: unknown
+    for j, key in enumerate(distinct2.tolist()):
+        here, there = divmod(key, 2 * width)
+        if there % 2:  # the start is a GoCreate's line: the start function is known
+            table = tables[here // 2 // width]
+            mine = table.funcs(here // 2 % width - 1, bool(here % 2))
+            where_to[j] = 0 if mine & table.funcs(there // 2 - 1, True) else 1
+    returns = np.zeros((n, 3))
+    np.add.at(returns, (ex[running], where_to[inverse2.reshape(-1)]), count[running])
     block = np.concatenate([
         op[i_last], nx[i_last], op[i_last_g], nx[i_last_g],
         running_next,  # running: what they do next
@@ -382,6 +416,7 @@ def _source_features(
         np.bincount(ex[fresh], weights=count[fresh], minlength=n)[:, None],
         blocked_op,  # blocked: what they wait on
         wake_features(running_next, blocked_op),
+        returns,  # running goroutines that can return next: in their start function, or not
         np.stack([t.counts for t in tables])[prog] if tables else np.zeros((n, nop)),
         np.ones((n, 1)),
     ], axis=1)
