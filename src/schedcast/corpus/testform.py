@@ -16,9 +16,11 @@ both forms always fall on the same side of every split.
 The *stress form* (`as_test_kernels(programs, copies=N)`, id suffix ``.stressN``) is
 the same test kernel, but its ``TestProgram`` runs N copies of the body in goroutines
 at once and waits for them: the shape of the leak-profile kernels (a loop that starts
-the buggy code in many goroutines, each starting its own). It only suits programs
-whose state is local to ``main`` (the generated ones), since the copies share the
-package's variables.
+the buggy code in many goroutines, each starting its own). Each copy is started by a
+goroutine that starts it and returns, as a kernel's function starts its code with
+``go func() { ... }()`` and returns: a goroutine that spawns and then ends, which the
+``main`` programs never show. It only suits programs whose state is local to ``main``
+(the generated ones), since the copies share the package's variables.
 """
 
 from __future__ import annotations

@@ -118,13 +118,17 @@ import (
 )
 
 // %s runs %d copies of the program's main body at once and waits for them.
+// Each copy is started the way the leak-profile kernels start their code: by a
+// goroutine that starts it and returns at once.
 func %s(t *testing.T) {
 	var copies programsync.WaitGroup
 	for i := 0; i < %d; i++ {
 		copies.Add(1)
 		go func() {
-			defer copies.Done()
-			%s()
+			go func() {
+				defer copies.Done()
+				%s()
+			}()
 		}()
 	}
 	copies.Wait()
