@@ -10,6 +10,11 @@ a go statement next (`src.running.next.go` > 0), the share whose next event is a
 GoCreate, and the share of the GoCreate examples that feature covers (docs/models.md,
 "Where each goroutine stands").
 
+And the same for GoEnd: of the examples where a running goroutine that can only return
+next stands in the function it started in (`src.running.return_ends` > 0), the share
+whose next event is a GoEnd, the share of the GoEnd examples it covers, and how many of
+those follow a GoCreate (docs/models.md, "Calls, wakes and starts").
+
 Usage: python benchmarks/transitions.py DATASET
 """
 
@@ -44,16 +49,27 @@ def main() -> None:
         ]
         print(f"{split} ({protocol or 'every protocol'}): {rows.height} examples; " + "; ".join(counts))
     view = DatasetView(args.dataset)
-    column = feature_names(True).index("src.running.next.go")
-    create = code["GoCreate"]
+    names = feature_names(True)
+    go_column, end_column, last_column = (names.index(n) for n in ("src.running.next.go", "src.running.return_ends", "hist.kind[-1]"))
+    create, end = code["GoCreate"], code["GoEnd"]
     for split in ("train", "test"):
         examples, _ = view.model_examples(split, "paper")
-        can_go = featurize(examples, True)[0][:, column] > 0
+        x = featurize(examples, True)[0]
+        can_go = x[:, go_column] > 0
         is_create = examples.labels == create
         print(
             f"{split} (paper): a running goroutine can make a go statement next at {int(can_go.sum())} examples, "
             f"{(is_create & can_go).sum() / max(can_go.sum(), 1):.0%} of them a GoCreate; "
             f"they cover {(is_create & can_go).sum() / max(is_create.sum(), 1):.0%} of the {int(is_create.sum())} GoCreate examples"
+        )
+        ends = x[:, end_column] > 0
+        is_end = examples.labels == end
+        after_create = ends & (x[:, last_column] == create)
+        print(
+            f"{split} (paper): a running goroutine can only return from its start function next at {int(ends.sum())} examples, "
+            f"{(is_end & ends).sum() / max(ends.sum(), 1):.0%} of them a GoEnd; "
+            f"they cover {(is_end & ends).sum() / max(is_end.sum(), 1):.0%} of the {int(is_end.sum())} GoEnd examples; "
+            f"right after a GoCreate: {int(after_create.sum())} examples, {int((after_create & is_end).sum())} of them a GoEnd"
         )
 
 

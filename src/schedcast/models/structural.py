@@ -25,7 +25,8 @@ kinds the scheduler FSM allows, temperature-scaled on validation.
   predictions are the fallback when there are no validation examples (the fit info
   says which was used): they come from one booster each, which is sharper than the
   mean of three, so they ask for a higher temperature than the model needs (on the
-  main job's dataset 1.56 against 1.37 on validation; docs/models.md). Dividing
+  main job's dataset 1.525 pooled with validation against 1.400 on validation alone;
+  docs/models.md). Dividing
   log-probabilities by T > 0 keeps their order, so calibration never changes the
   predicted kind.
 - predict_moves: a distribution over (goroutine, kind) moves the FSM allows, from the
@@ -37,6 +38,7 @@ kinds the scheduler FSM allows, temperature-scaled on validation.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import pickle
@@ -130,7 +132,6 @@ class FitInfo:
     folds: int = 1
     out_of_fold_accuracy: float = float("nan")  # of the fold boosters on the families they did not see (masked, T = 1)
     out_of_fold_nll: float = float("nan")
-    temperature: float = 1.0
     validation_nll_before: float = float("nan")
     validation_nll_after: float = float("nan")
     fit_seconds: float = 0.0
@@ -491,7 +492,8 @@ class StructuralPredictor(Predictor):
         self.classes = [np.asarray(c, dtype=np.int64) for c in state["classes"]]
         self.temperature = float(state["temperature"])
         self.class_weight = np.asarray(state["class_weight"], dtype=np.float64)
-        self.info = FitInfo(**state.get("info", {}))
+        known = {f.name for f in dataclasses.fields(FitInfo)}
+        self.info = FitInfo(**{k: v for k, v in state.get("info", {}).items() if k in known})
         self.ngram = None
         if self.ngram_order:
             if not state.get("ngram"):
