@@ -631,8 +631,9 @@ var packageFuncs = map[string]map[string]string{
 	},
 }
 
-// classifyCall names the concurrency operation a call performs, or "".
-func (a *analyzer) classifyCall(call *ast.CallExpr) (string, map[string]any) {
+// calledExpr is the expression naming the function a call calls, without parentheses
+// or type arguments.
+func calledExpr(call *ast.CallExpr) ast.Expr {
 	fun := unparen(call.Fun)
 	switch x := fun.(type) {
 	case *ast.IndexExpr:
@@ -640,7 +641,12 @@ func (a *analyzer) classifyCall(call *ast.CallExpr) (string, map[string]any) {
 	case *ast.IndexListExpr:
 		fun = x.X
 	}
-	switch f := fun.(type) {
+	return fun
+}
+
+// classifyCall names the concurrency operation a call performs, or "".
+func (a *analyzer) classifyCall(call *ast.CallExpr) (string, map[string]any) {
+	switch f := calledExpr(call).(type) {
 	case *ast.Ident:
 		obj, known := a.info.Uses[f]
 		if !known {
@@ -886,15 +892,8 @@ type step struct {
 // nil (built-ins, other packages, interface methods, function values: they have no
 // entry of their own).
 func (a *analyzer) callee(call *ast.CallExpr) *types.Func {
-	fun := unparen(call.Fun)
-	switch x := fun.(type) {
-	case *ast.IndexExpr:
-		fun = x.X
-	case *ast.IndexListExpr:
-		fun = x.X
-	}
 	var id *ast.Ident
-	switch f := fun.(type) {
+	switch f := calledExpr(call).(type) {
 	case *ast.Ident:
 		id = f
 	case *ast.SelectorExpr:
