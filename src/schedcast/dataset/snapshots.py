@@ -218,10 +218,10 @@ def _aggregate(
     s = np.where((status != DEAD) & (w >= 0), site[np.maximum(w, 0)] if site.size else -1, -1)
     r = np.where(status == DEAD, -1, r)
     f = first[seen]
-    named = (status != DEAD) & (f < site.size)
-    start = np.where(named, site[np.minimum(f, max(site.size - 1, 0))] if site.size else -1, -1)
+    has_start = (status != DEAD) & (f < site.size)
+    start = np.where(has_start, site[np.minimum(f, max(site.size - 1, 0))] if site.size else -1, -1)
     # An odd stream entry is the event's own goroutine at its site; a GoCreate's site is its start function's line.
-    entry = named & (f % 2 == 1) & (kind[np.minimum(f // 2, max(kind.size - 1, 0))] == _CREATE if kind.size else False)
+    entry = has_start & (f % 2 == 1) & (kind[np.minimum(f // 2, max(kind.size - 1, 0))] == _CREATE if kind.size else False)
     # One integer key per (status, reason + 1, site + 1, start + 1, entry): np.unique on a flat array.
     rw, sw = int(r.max()) + 2, int(max(s.max(), start.max())) + 2
     keys, n = np.unique((((status * rw + (r + 1)) * sw + (s + 1)) * sw + (start + 1)) * 2 + entry, return_counts=True)

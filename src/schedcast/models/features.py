@@ -52,7 +52,7 @@ from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError
 #    next operations look through the silent ones (wg.Add, context.WithCancel, timers).
 # 3: next operations follow calls of the program's own functions (schedcast.corpus.facts).
 # 4: src.wake.* (running goroutines that can wake blocked ones).
-# 5: src.running.return_ends / return_to_caller (dataset format 5: each goroutine's start).
+# 5: src.running.return_ends / return_to_caller / return_unknown (dataset format 5: each goroutine's start).
 FEATURES_VERSION = 5
 HISTORY = 8  # last kinds, as categorical features
 SAME_G = 4  # same-goroutine flags for the last few events
@@ -181,14 +181,18 @@ class _SiteTable:
                         todo.append(name)
         return names
 
+    def _read(self, code: int, entry: bool) -> tuple[SiteFact, ...]:
+        """The facts of the line a goroutine reads: the func_start ones when it enters
+        the function there, the others otherwise (all of them when it has none of its own)."""
+        facts = self.facts.at(self.sites[code])
+        return tuple(f for f in facts if (f.op == "func_start") == entry) or facts
+
     def at(self, code: int, entry: bool = False) -> tuple[np.ndarray, np.ndarray]:
         if code < 0:
             return self._zero
         found = self._cache.get((code, entry))
         if found is None:
-            facts = self.facts.at(self.sites[code])
-            mine = tuple(f for f in facts if (f.op == "func_start") == entry)
-            facts = mine or facts
+            facts = self._read(code, entry)
             if not facts:
                 found = self._zero
             else:
@@ -205,11 +209,7 @@ class _SiteTable:
 
     def funcs(self, code: int, entry: bool = False) -> frozenset[str]:
         """The functions whose facts `at(code, entry)` reads (empty: none)."""
-        if code < 0:
-            return frozenset()
-        facts = self.facts.at(self.sites[code])
-        mine = tuple(f for f in facts if (f.op == "func_start") == entry)
-        return frozenset(f.func for f in (mine or facts))
+        return frozenset(f.func for f in self._read(code, entry)) if code >= 0 else frozenset()
 
     def is_entry(self, code: int) -> bool:
         """Whether a function starts on this line (a goroutine there may be entering it)."""
@@ -397,16 +397,15 @@ def _source_features(
     returning = nx[:, _NEXT_RETURN] + nx[:, _NEXT_NOTHING]
     only_returns = (returning > 0) & (returning == nx.sum(axis=1))  # nothing but a return can come next
     running = np.flatnonzero((status == 1) & only_returns[i_entry])
-    start, start_entry = snaps.start_site[entry[running]], snaps.start_entry[entry[running]].astype(np.int64)
-    keys2 = ((prog[ex[running]] * width + site[running] + 1) * 2 + entry_flag[running]) * (2 * width) + (start + 1) * 2 + start_entry
-    distinct2, inverse2 = np.unique(keys2, return_inverse=True)
-    where_to = np.full(distinct2.size, 2)  # 0: ends, 1: back to a caller, 2: unknown
-    for j, key in enumerate(distinct2.tolist()):
-        here, there = divmod(key, 2 * width)
-        if there % 2:  # the start is a GoCreate's line: the start function is known
-            table = tables[here // 2 // width]
-            mine = table.funcs(here // 2 % width - 1, bool(here % 2))
-            where_to[j] = 0 if mine & table.funcs(there // 2 - 1, True) else 1
+    cases = np.stack([
+        prog[ex[running]], site[running], entry_flag[running], snaps.start_site[entry[running]], snaps.start_entry[entry[running]],
+    ], axis=1).astype(np.int64)
+    distinct2, inverse2 = np.unique(cases, axis=0, return_inverse=True)
+    where_to = np.full(len(distinct2), 2)  # 0: ends, 1: back to a caller, 2: unknown
+    for j, (p, here, here_entry, start, created) in enumerate(distinct2.tolist()):
+        if created:  # the start is a GoCreate's line: the start function is known
+            in_start = tables[p].funcs(here, bool(here_entry)) & tables[p].funcs(start, True)
+            where_to[j] = 0 if in_start else 1
     returns = np.zeros((n, 3))
     np.add.at(returns, (ex[running], where_to[inverse2.reshape(-1)]), count[running])
     block = np.concatenate([
@@ -416,7 +415,7 @@ def _source_features(
         np.bincount(ex[fresh], weights=count[fresh], minlength=n)[:, None],
         blocked_op,  # blocked: what they wait on
         wake_features(running_next, blocked_op),
-        returns,  # running goroutines that can return next: in their start function, or not
+        returns,  # running goroutines that can only return next: it ends them, goes to a caller, unknown
         np.stack([t.counts for t in tables])[prog] if tables else np.zeros((n, nop)),
         np.ones((n, 1)),
     ], axis=1)

@@ -26,9 +26,8 @@ kinds the scheduler FSM allows, temperature-scaled on validation.
   says which was used): they come from one booster each, which is sharper than the
   mean of three, so they ask for a higher temperature than the model needs (on the
   main job's dataset 1.525 pooled with validation against 1.400 on validation alone;
-  docs/models.md). Dividing
-  log-probabilities by T > 0 keeps their order, so calibration never changes the
-  predicted kind.
+  docs/models.md). Dividing log-probabilities by T > 0 keeps their order, so
+  calibration never changes the predicted kind.
 - predict_moves: a distribution over (goroutine, kind) moves the FSM allows, from the
   goroutine snapshot: a kind's probability is split evenly between the goroutines
   that can make it (running ones block, yield, end; runnable ones start; blocked ones
