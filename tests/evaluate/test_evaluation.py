@@ -50,6 +50,12 @@ def test_train_then_evaluate_writes_every_table(builtin_dataset: Path, tmp_path:
     # argmax is the majority class: at least as accurate, and its probabilities far better.
     assert by_name["ngram"]["accuracy"]["estimate"] >= blob["majority_accuracy"]
     assert by_name["ngram"]["nll"]["estimate"] < by_name["majority"]["nll"]["estimate"]
+    # Each model's ECE beside the ECE a perfectly calibrated model with its confidences scores here.
+    for name, row in by_name.items():
+        assert 0 <= row["ece_floor"]["mean"] <= row["ece_floor"]["q95"] < 1, name
+    assert by_name["majority"]["ece_floor"]["q95"] == 0  # confidence 1 everywhere: nothing to miss by chance
+    assert by_name["ngram"]["ece_floor"]["mean"] > 0
+    assert "ECE against its sampling floor" in page.read_text() and "ECE against its sampling floor" in result.output
     confusion = np.array(by_name["prior"]["confusion"])
     assert confusion.sum() == blob["n_examples"]
     text = page.read_text()

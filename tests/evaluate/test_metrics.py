@@ -62,6 +62,23 @@ def test_ece_of_a_perfectly_calibrated_predictor_is_zero() -> None:
     assert m.ece(p, y) == pytest.approx(0.0)
 
 
+def test_ece_floor_by_hand() -> None:
+    # Confidence 1: every draw is right, every bin exact -> 0.
+    assert m.ece_floor(np.tile([1.0, 0, 0, 0, 0, 0], (4, 1))) == m.EceFloor(0.0, 0.0)
+    # One example at confidence .5: each draw is right or wrong, |1 - .5| = |0 - .5| = .5.
+    one = m.ece_floor(np.array([[0.5, 0.5, 0, 0, 0, 0]]), draws=50)
+    assert one.mean == pytest.approx(0.5) and one.q95 == pytest.approx(0.5)
+    # Two examples at confidences .9 and .1-ish (bins 13 and 3, top label .9 and .4):
+    # E|hit - c| per bin = 2 c (1 - c): .18 and .48, each weight 1/2 -> .33.
+    two = np.array([[0.9, 0.1, 0, 0, 0, 0], [0.4, 0.3, 0.3, 0, 0, 0]])
+    assert m.ece_floor(two, draws=20000).mean == pytest.approx(0.33, abs=0.01)
+    # Many examples: the floor shrinks like 1 / sqrt(n) (bin of 40,000 at .7: about .0018).
+    big = m.ece_floor(np.tile([0.7, 0.3, 0, 0, 0, 0], (40000, 1)), draws=20)
+    assert big.mean < 0.006 and big.q95 >= big.mean
+    with pytest.raises(m.MetricInputError, match="draw"):
+        m.ece_floor(two, draws=0)
+
+
 def test_confidence_one_falls_in_the_last_bin() -> None:
     p = np.array([[1.0, 0, 0, 0, 0, 0]])
     assert m.ece(p, np.array([1])) == pytest.approx(1.0)

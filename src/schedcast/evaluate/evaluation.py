@@ -48,6 +48,8 @@ class ModelScores:
     # predictions themselves (float32) when the split has at most PREDICTIONS_KEPT_UP_TO examples.
     reliability: list[dict[str, Any]] = field(default_factory=list, repr=False)
     probs: np.ndarray | None = field(default=None, repr=False)
+    # The ECE a perfectly calibrated model with these confidences would score here (metrics.ece_floor).
+    ece_floor: m.EceFloor | None = None
 
 
 @dataclass
@@ -85,6 +87,7 @@ class Evaluation:
             d["accuracy"] = s.accuracy.__dict__
             d["nll"] = s.nll.__dict__
             d["entropy_vs_nondeterminism"] = s.entropy_vs_nondeterminism.__dict__ if s.entropy_vs_nondeterminism else None
+            d["ece_floor"] = s.ece_floor.__dict__ if s.ece_floor else None
             out["models"].append(d)
         return out
 
@@ -205,6 +208,7 @@ def evaluate(
                 correct=correct.astype(bool),
                 reliability=reliability_bins(q, y, pred),
                 probs=q.astype(np.float32) if len(examples) <= PREDICTIONS_KEPT_UP_TO else None,
+                ece_floor=m.ece_floor(q, model=model.name),
             )
         )
 

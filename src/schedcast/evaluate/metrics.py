@@ -99,6 +99,30 @@ def ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS, model: st
     return _binned_gap(conf, hit, n_bins)
 
 
+@dataclass(frozen=True)
+class EceFloor:
+    mean: float  # mean ECE over the draws
+    q95: float  # 95 % of the draws score at most this
+
+
+def ece_floor(probs: np.ndarray, n_bins: int = ECE_BINS, draws: int = 200, seed: int = 0, model: str = "model") -> EceFloor:
+    """The ECE a perfectly calibrated predictor with these confidences would score on
+    this many examples: each draw makes every example's top label right with
+    probability equal to its confidence, then computes the top-label ECE (`ece`'s bins).
+    Not 0 on a finite set (a bin of n examples misses its confidence by about
+    sqrt(c(1-c)/n)); a model's ECE below the 95 % figure is within sampling noise of
+    perfect calibration."""
+    p = check_probs(probs, model)
+    if draws < 1:
+        raise MetricInputError(f"{model}: ece_floor needs at least 1 draw, got {draws}")
+    if p.shape[0] == 0:
+        return EceFloor(0.0, 0.0)
+    conf = p.max(axis=1)
+    rng = np.random.default_rng(seed)
+    gaps = np.array([_binned_gap(conf, (rng.random(conf.size) < conf).astype(np.float64), n_bins) for _ in range(draws)])
+    return EceFloor(float(gaps.mean()), float(np.quantile(gaps, 0.95)))
+
+
 def classwise_ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS, model: str = "model") -> float:
     """Mean over the six kinds of the binned gap between p_k and the frequency of kind k."""
     p, y = _pair(probs, labels, model)

@@ -37,6 +37,8 @@ def main_rows(ev: Evaluation) -> list[dict[str, Any]]:
                 "nll_ci_high": s.nll.high,
                 "brier": s.brier,
                 "ece_15_bins": s.ece,
+                "ece_floor_mean": s.ece_floor.mean if s.ece_floor else None,
+                "ece_floor_95": s.ece_floor.q95 if s.ece_floor else None,
                 "classwise_ece": s.classwise_ece,
                 "mean_abs_diff_prototype_ece": s.mean_abs_diff,
                 "kl_phat_q": s.kl,
@@ -46,6 +48,18 @@ def main_rows(ev: Evaluation) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def ece_floor_line(ev: Evaluation) -> str:
+    """One line: each model's ECE against the ECE a perfectly calibrated model with its
+    confidences would score on these examples (metrics.ece_floor)."""
+    parts = [f"{s.name} {s.ece:.3f} vs {s.ece_floor.mean:.3f} (95 %: {s.ece_floor.q95:.3f})" for s in ev.models if s.ece_floor]
+    if not parts:
+        return ""
+    return (
+        f"ECE against its sampling floor on these {ev.n_examples} examples (a perfectly calibrated model with the same "
+        "confidences, 200 draws: mean, 95th percentile): " + "; ".join(parts)
+    )
 
 
 def print_evaluation(ev: Evaluation, console: Console) -> None:
@@ -100,6 +114,8 @@ def print_evaluation(ev: Evaluation, console: Console) -> None:
             highlight=False,
         )
     console.print("* MAD: mean absolute difference between q and p̂, what the research prototype called ECE.", highlight=False)
+    if floors := ece_floor_line(ev):
+        console.print(floors, highlight=False)
     k = Table(title="accuracy per true kind (%)")
     k.add_column("model")
     for name in KIND_NAMES:
@@ -236,6 +252,8 @@ def results_markdown(ev: Evaluation, context: dict[str, Any]) -> str:
     lines.append(f"| majority class | {_pct(ev.majority_accuracy)} | | | | | | | | |")
     for r in ev.references:
         lines.append(f"| {r.name} | {_pct(r.accuracy)} | | | | | | | | |")
+    if floors := ece_floor_line(ev):
+        lines += ["", floors + "."]
     lines += [
         "",
         "Reference rows (defined in docs/evaluate.md; computed on exactly these examples):",
