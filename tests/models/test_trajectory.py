@@ -184,3 +184,48 @@ def test_kind_heads_are_an_ensemble(builtin_dataset: Path) -> None:
     np.testing.assert_allclose(mixed, members.mean(axis=0), atol=1e-5)
     assert np.abs(members[0] - members[1]).max() > 1e-3
     np.testing.assert_allclose(model.predict_proba(examples).sum(axis=1), 1.0)
+
+
+def test_structural_prior_is_out_of_fold_while_training_and_saved(builtin_dataset: Path, tmp_path: Path) -> None:
+    """With structural_prior, the kind logits read the structural model's log-probabilities:
+    while training, each position reads the fold booster that never saw its family (so
+    they differ from the mean of all boosters, which predictions read); the structural
+    model is saved inside the file, and a file without it fails with one line."""
+    import torch
+
+    from schedcast.models.fitting import program_families
+
+    view = DatasetView(builtin_dataset)
+    model = fit_trajectory(view, TrajectoryConfig(**{**asdict(TINY), "structural_prior": True, "epochs": 1}), label="stacked")
+    assert model.structural is not None and len(model.structural.boosters) > 1
+    keys, ks = training_positions(view, "train")
+    train = view.examples_at(keys, ks)
+    train = train.subset(np.flatnonzero(train.labels >= 0))
+    held = model.structural.held_out_proba(train, program_families(view, train.programs))
+    mean = model.structural.raw_proba(train)
+    assert np.abs(held - mean).max() > 0.05
+    # Each position's held-out distribution is its own fold booster's.
+    fold = np.array([model.structural._fold_of_group[g] for g in program_families(view, train.programs).astype(str)])
+    np.testing.assert_allclose(held[fold == 0], model.structural._booster_proba(0, model.structural.features(train.subset(np.flatnonzero(fold == 0)))))
+    examples, _ = view.model_examples("train")
+    feats = model.features(examples)
+    np.testing.assert_allclose(feats["structural"], np.log(np.maximum(model.structural.raw_proba(examples), 1e-12)), rtol=1e-5)
+    assert model.net.structural_weight.shape == (1, 6)
+    # The prior moves the prediction: with its weight at zero the kinds change.
+    q = model.predict_proba(examples)
+    learned = model.net.structural_weight.detach().clone()
+    with torch.no_grad():
+        model.net.structural_weight.zero_()
+    assert np.abs(model.predict_proba(examples) - q).max() > 1e-3
+    with torch.no_grad():
+        model.net.structural_weight.copy_(learned)
+    np.testing.assert_allclose(model.predict_proba(examples), q)
+    path = tmp_path / "stacked.json"
+    model.save(path)
+    loaded = load_predictor(path)
+    np.testing.assert_allclose(loaded.structural.raw_proba(examples), model.structural.raw_proba(examples))
+    blob = json.loads(path.read_text())
+    del blob["state"]["structural"]
+    path.write_text(json.dumps(blob))
+    with pytest.raises(ModelError, match="structural prior"):
+        load_predictor(path)

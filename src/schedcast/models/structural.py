@@ -193,6 +193,8 @@ class StructuralPredictor(Predictor):
         # Out-of-fold (masked) predictions and labels of the training examples, kept after
         # fit for calibrate(); not saved.
         self._out_of_fold: tuple[np.ndarray, np.ndarray] | None = None
+        # The fold each training group was held out in, kept after fit for held_out_proba(); not saved.
+        self._fold_of_group: dict[str, int] = {}
 
     @property
     def fitted(self) -> bool:
@@ -239,6 +241,7 @@ class StructuralPredictor(Predictor):
         groups = np.asarray(train.programs if groups is None else np.asarray(groups)[index]).astype(str)
         fold = fold_of_groups(groups, self.folds, self.seed)
         n_folds = int(fold.max()) + 1
+        self._fold_of_group = dict(zip(groups.tolist(), fold.tolist())) if n_folds > 1 else {}
         x, report = featurize(train, self.source_features)
         self.last_report = report
         if self.ngram_order:
@@ -337,6 +340,26 @@ class StructuralPredictor(Predictor):
             x = self.features(examples)
         with _one_thread():
             return np.mean([self._booster_proba(i, x) for i in range(len(self.boosters))], axis=0)
+
+    def held_out_proba(self, examples: Examples, groups: np.ndarray) -> np.ndarray:
+        """Like raw_proba, but each example reads the fold booster that did not see its
+        group (`groups` as given to fit, one per example); a group fit never saw reads
+        the mean of all boosters. For stacking on other positions of the training
+        programs; only right after fit (the fold map is not saved)."""
+        check_fitted(self, self.fitted)
+        groups = np.asarray(groups).astype(str)
+        if len(examples) != groups.size:
+            raise ModelError(f"structural: held_out_proba got {groups.size} groups for {len(examples)} examples")
+        x = self.features(examples)
+        out = np.zeros((len(examples), N_KINDS))
+        fold = np.array([self._fold_of_group.get(g, -1) for g in groups.tolist()], dtype=np.int64)
+        for f in range(len(self.boosters)):
+            rows = np.flatnonzero(fold == f)
+            out[rows] = self._booster_proba(f, x[rows])
+        rows = np.flatnonzero(fold < 0)
+        if rows.size:
+            out[rows] = np.mean([self._booster_proba(i, x[rows]) for i in range(len(self.boosters))], axis=0)
+        return out
 
     def predict_proba(
         self, examples: Examples, *, calibrated: bool = True, mask: bool | None = None, x: np.ndarray | None = None

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from schedcast.models.baselines import NgramPredictor
+from schedcast.models.structural import StructuralPredictor
 from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted, fold_of_groups
 
 if TYPE_CHECKING:
@@ -146,6 +147,11 @@ class TrajectoryConfig:
     # initialisation; predictions average their move distributions (an ensemble: one
     # head's kind distribution varies with its seed).
     kind_heads: int = 1
+    # The structural model's log-probabilities as a third prior of the kind logits, with a
+    # learned weight per kind (stacking): fitted on the train split first (as `schedcast
+    # train structural` does, without its temperature); while training, each position
+    # reads the fold booster that did not see its program's family.
+    structural_prior: bool = False
 
 
 @dataclass
@@ -259,6 +265,7 @@ def _empty_features(n: int, window: int) -> dict[str, np.ndarray]:
         "mask": np.zeros((n, n_moves(W)), dtype=bool),
         "n_other": np.zeros((n, len(GOROUTINE_KINDS)), dtype=np.int64),
         "ngram": np.zeros((n, N_KINDS), dtype=np.float32),
+        "structural": np.zeros((n, N_KINDS), dtype=np.float32),
     }
 
 
@@ -303,6 +310,8 @@ def _net(config: TrajectoryConfig, n_reasons: int):  # type: ignore[no-untyped-d
             self.other_count = nn.Parameter(torch.zeros(len(GOROUTINE_KINDS)))
             heads = max(config.kind_heads, 1)
             self.ngram_weight = nn.Parameter(torch.ones(heads, N_KINDS))  # the n-gram prior's weight per kind and head
+            if config.structural_prior:
+                self.structural_weight = nn.Parameter(torch.ones(heads, N_KINDS))
             L = min(config.kind_context, W)
             if config.kind_input != "transformer":
                 self.kind_mlps = nn.ModuleList([
@@ -349,6 +358,8 @@ def _net(config: TrajectoryConfig, n_reasons: int):  # type: ignore[no-untyped-d
             outs = []
             for head in range(max(config.kind_heads, 1)):
                 kind_logits = self.ngram_weight[head] * f["ngram"] + from_transformer  # (n, 6)
+                if config.structural_prior:
+                    kind_logits = kind_logits + self.structural_weight[head] * f["structural"]
                 if config.kind_input in ("kinds", "both"):
                     kind_logits = kind_logits + self.kind_mlps[head](kinds_in)
                 if config.factorized:
@@ -386,6 +397,7 @@ class TrajectoryPredictor(Predictor):
         self.name = label  # type: ignore[misc]  # the variant's name in tables; files record the class (type(self).name)
         self.net: Any = None
         self.ngram: NgramPredictor | None = None  # the kind n-gram prior (cfg.ngram_order > 0)
+        self.structural: StructuralPredictor | None = None  # the structural prior (cfg.structural_prior)
         self.info = TrainInfo()
 
     # -- the display name: CE and CE+KL variants can sit side by side -------------
@@ -413,6 +425,10 @@ class TrajectoryPredictor(Predictor):
             feat.one(run.kind, run.g, reasons, run.site, k, status, allowed, out, i)
         if self.ngram is not None:
             out["ngram"] = _log_prior(self.ngram.predict_proba(examples))
+        if self.cfg.structural_prior:
+            if self.structural is None:
+                raise ModelError(f"{self.label}: this model reads a structural prior but has none (fit it first)")
+            out["structural"] = _log_prior(self.structural.raw_proba(examples))
         return out
 
     def _fit_ngram(self, train: Examples, groups: np.ndarray) -> np.ndarray:
@@ -435,13 +451,15 @@ class TrajectoryPredictor(Predictor):
     # -- fitting ---------------------------------------------------------------
     def fit(  # type: ignore[override]
         self, train: Examples, validation: Examples | None = None, next_g: np.ndarray | None = None,
-        families: np.ndarray | None = None,
+        families: np.ndarray | None = None, structural: StructuralPredictor | None = None,
     ) -> TrajectoryPredictor:
         """Train on these positions (every position of every training run, from
         `training_positions`); `next_g` is the canonical goroutine of each label's event
         (without it the move is read from the structure where the prefix holds it);
         `train.targets` (soft, the state group's p̂) feeds the KL term when kl_weight > 0;
-        `families` (per position; default its program) are the n-gram prior's folds."""
+        `families` (per position; default its program) are the n-gram prior's folds;
+        `structural` (required with cfg.structural_prior) is a structural model fitted on
+        the same training programs with the same families as groups."""
         import torch
 
         if train.structure is None:
@@ -461,6 +479,12 @@ class TrajectoryPredictor(Predictor):
         feats, targets = self._training_features(train, rng, self.cfg.reason_dropout, next_g)
         if self.cfg.ngram_order > 0:
             feats["ngram"] = self._fit_ngram(train, groups)
+        self.structural = None
+        if self.cfg.structural_prior:
+            if structural is None or not structural.fitted:
+                raise ModelError(f"{self.label}: structural_prior needs a fitted structural model (fit_trajectory fits one)")
+            feats["structural"] = _log_prior(structural.held_out_proba(train, groups))
+            self.structural = structural
         soft = train.targets if train.targets is not None else np.eye(N_KINDS)[train.labels]
         val = None
         if validation is not None and len(validation):
@@ -641,11 +665,13 @@ class TrajectoryPredictor(Predictor):
         import torch
 
         ngram = None if self.ngram is None else {"order": self.ngram.order, "alpha": self.ngram.alpha, **self.ngram.state()}
+        structural = None if self.structural is None else {"config": self.structural.config(), "state": self.structural.state()}
         if self.net is None:
-            return {"weights": None, "info": asdict(self.info), "ngram": ngram}
+            return {"weights": None, "info": asdict(self.info), "ngram": ngram, "structural": structural}
         buf = io.BytesIO()
         torch.save(self.net.state_dict(), buf)
-        return {"weights": base64.b64encode(buf.getvalue()).decode("ascii"), "info": asdict(self.info), "ngram": ngram}
+        weights = base64.b64encode(buf.getvalue()).decode("ascii")
+        return {"weights": weights, "info": asdict(self.info), "ngram": ngram, "structural": structural}
 
     def set_state(self, state: dict[str, Any]) -> None:
         import torch
@@ -658,6 +684,13 @@ class TrajectoryPredictor(Predictor):
             self.ngram.set_state(ngram)
         elif self.cfg.ngram_order > 0 and state.get("weights") is not None:
             raise ModelError(f"{self.label}: the model file has no n-gram prior (an older format); train it again")
+        self.structural = None
+        structural = state.get("structural")
+        if structural is not None:
+            self.structural = StructuralPredictor(**structural["config"])
+            self.structural.set_state(structural["state"])
+        elif self.cfg.structural_prior and state.get("weights") is not None:
+            raise ModelError(f"{self.label}: the model file reads a structural prior but carries none; train it again")
         if state.get("weights") is None:
             self.net = None
             return
@@ -727,7 +760,7 @@ def state_group_targets(view, run_keys: np.ndarray, ks: np.ndarray, labels: np.n
 
 def fit_trajectory(view, config: TrajectoryConfig = TrajectoryConfig(), label: str = "trajectory") -> TrajectoryPredictor:  # type: ignore[no-untyped-def]
     """Train on every position of every train run; report the validation NLL per epoch."""
-    import polars as pl
+    from schedcast.models.fitting import StructuralOptions, fit_structural, program_families
 
     keys, ks = training_positions(view, "train", config.min_depth, config.max_depth)
     if keys.size == 0:
@@ -738,10 +771,15 @@ def fit_trajectory(view, config: TrajectoryConfig = TrajectoryConfig(), label: s
     vkeys, vks = training_positions(view, "val")
     validation = view.examples_at(vkeys, vks) if vkeys.size else None
     next_g = np.array([view.run_events(int(r))[1][int(k)] for r, k in zip(keys, ks)], dtype=np.int64)
-    family = dict(zip(view.programs["program_id"].cast(pl.Utf8).to_list(), view.programs["family"].cast(pl.Utf8).to_list()))
-    families = np.array([family.get(str(p), str(p)) for p in train.programs], dtype=object)
+    families = program_families(view, train.programs)
+    structural = None
+    if config.structural_prior:
+        # The structural model as `schedcast train structural` fits it (its own training
+        # positions, families as folds), without the temperature: the kind head learns
+        # its own weight per kind.
+        structural = fit_structural(view, StructuralOptions(calibrate=False, seed=config.seed, name=f"{label}.structural"))
     model = TrajectoryPredictor(asdict(config), label=label)
-    return model.fit(train, validation, next_g, families)
+    return model.fit(train, validation, next_g, families, structural)
 
 
 def trajectory_name(config: TrajectoryConfig) -> str:

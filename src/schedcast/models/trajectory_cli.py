@@ -25,6 +25,10 @@ def train_trajectory_cmd(
     seed: Annotated[int, typer.Option(help="Seed (initialisation, shuffling, reason dropout).")] = 0,
     temperature: Annotated[float, typer.Option(help="Prediction temperature (logits / T) stored with the model.")] = TrajectoryConfig.temperature,
     ngram_order: Annotated[int, typer.Option("--ngram-order", help="Order of the kind n-gram prior added to the kind logits (0 = none).")] = TrajectoryConfig.ngram_order,
+    structural_prior: Annotated[bool, typer.Option(
+        "--structural-prior/--no-structural-prior",
+        help="Add the structural model's log-probabilities (fitted first on the train split; out of fold while training) to the kind logits.",
+    )] = TrajectoryConfig.structural_prior,
     name: Annotated[str, typer.Option(help="Model name (file OUT/NAME.json); the default says the objective.")] = "",
 ) -> None:
     """Fit the trajectory model (a small causal transformer over event tokens, output over
@@ -45,7 +49,7 @@ def train_trajectory_cmd(
     name = name or ("trajectory_kl" if kl_weight > 0 else "trajectory_ce")
     config = replace(
         TrajectoryConfig(), window=window, d_model=d_model, n_layers=layers, kl_weight=kl_weight, epochs=epochs, threads=threads, seed=seed,
-        temperature=temperature, ngram_order=ngram_order,
+        temperature=temperature, ngram_order=ngram_order, structural_prior=structural_prior,
     )
     try:
         model = fit_trajectory(DatasetView(dataset), config, label=name)
