@@ -1,3 +1,3 @@
 """schedcast: learn and measure what a concurrent Go program does next."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
