@@ -219,6 +219,18 @@ def test_probe_cli_tables_and_bad_input(builtin_dataset: Path, tmp_path: Path) -
     one_line([str(builtin_dataset), str(models), "--split", "train", "--mode", "greedy"], "unknown mode 'greedy'")
 
 
+def test_mean_tv_over_prefix_rows_by_hand() -> None:
+    from schedcast.probe.probe import mean_tv_over
+
+    nan = np.nan
+    tv = np.array([[0.2, 0.4, nan], [0.4, nan, nan], [0.6, 0.8, nan]])
+    # step 1: (.2 + .4 + .6) / 3 = .4; step 2: (.4 + .8) / 2 = .6; step 3: no point -> mean .5
+    assert mean_tv_over(tv, np.arange(3)) == pytest.approx(0.5)
+    # a row drawn twice counts twice: step 1 (.2 + .2 + .4) / 3, step 2 (.4 + .4) / 2 -> (4/15 + 2/5) / 2
+    assert mean_tv_over(tv, np.array([0, 0, 1])) == pytest.approx((0.8 / 3 + 0.4) / 2)
+    assert np.isnan(mean_tv_over(tv[:, 2:], np.arange(3)))
+
+
 def test_move_predictor_protocol() -> None:
     assert isinstance(ReplayOracle(), MovePredictor)
     assert not isinstance(NgramPredictor(), MovePredictor)
@@ -240,7 +252,16 @@ def test_plain_api_runs_the_probe_and_writes_its_section(builtin_dataset: Path, 
     assert [r.model for r in result.results] == ["ngram", "trajectory_kl"]
     assert all(r.mode == "constrained" and np.all(r.survival == 5) for r in result.results)
     written = write_probe_outputs(result, tmp_path / "probe", "schedcast probe X")
-    assert {p.name for p in written} == {"summary.csv", "curves.csv", "survival.csv", "entropy_by_class.csv", "probe.json", "probe.md"}
+    assert {p.name for p in written} == {
+        "summary.csv", "curves.csv", "survival.csv", "entropy_by_class.csv", "tv_differences.csv", "probe.json", "probe.md",
+    }
+    diffs = list(csv.DictReader(open(tmp_path / "probe" / "tv_differences.csv")))
+    assert [(d["model_a"], d["model_b"], d["mode"]) for d in diffs] == [("ngram", "trajectory_kl", "constrained")]
+    means = {r["model"]: float(r["mean_tv"]) for r in csv.DictReader(open(tmp_path / "probe" / "summary.csv"))}
+    d = diffs[0]
+    assert float(d["difference"]) == pytest.approx(means["ngram"] - means["trajectory_kl"])
+    assert float(d["low"]) <= float(d["difference"]) <= float(d["high"])
+    assert "ngram − trajectory_kl" in (tmp_path / "probe" / "probe.md").read_text()
     summary = list(csv.DictReader(open(tmp_path / "probe" / "summary.csv")))
     assert {r["model"] for r in summary} == {"ngram", "trajectory_kl"}
     assert "## Multi-step coherence probe" in (tmp_path / "probe" / "probe.md").read_text()

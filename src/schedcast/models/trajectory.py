@@ -73,6 +73,7 @@ OTHER_GOROUTINE = 0  # predict_moves: a goroutine the prefix has not shown
 COUNT_CAP = 2  # counts read 0, 1, 2+: training programs have a handful of goroutines, kernels thousands
 LENGTH_CAP = 6  # prefix length read as log2 buckets up to 32+ events
 OTHER_CAP = 1  # goroutines outside the window, as the "other" slot's feature: whether there is one
+KIND_INPUTS = ("kinds", "transformer", "both", "none")  # TrajectoryConfig.kind_input
 ROLE_CAP = 6  # role and site embeddings: the 6th and later share one ("many"); the pointer still tells them apart
 
 
@@ -134,9 +135,10 @@ class TrajectoryConfig:
     # trust it on programs it has not seen.
     ngram_order: int = 4
     ngram_folds: int = 3
-    # What the kind logits read: "transformer" (its query token, which sees goroutine
-    # roles, statuses, reasons and sites), "kinds" (a small MLP over the last
-    # `kind_context` kinds and the status counts) or "both" (the sum).
+    # What the kind logits read besides the priors: "transformer" (its query token, which
+    # sees goroutine roles, statuses, reasons and sites), "kinds" (a small MLP over the
+    # last `kind_context` kinds and the status counts), "both" (the sum) or "none" (the
+    # priors alone, each with its learned weight per kind).
     kind_input: str = "kinds"
     kind_context: int = 8
     # factorized: p(move) = p(kind) * p(goroutine | kind), the kind distribution from the
@@ -313,7 +315,7 @@ def _net(config: TrajectoryConfig, n_reasons: int):  # type: ignore[no-untyped-d
             if config.structural_prior:
                 self.structural_weight = nn.Parameter(torch.ones(heads, N_KINDS))
             L = min(config.kind_context, W)
-            if config.kind_input != "transformer":
+            if config.kind_input in ("kinds", "both"):
                 self.kind_mlps = nn.ModuleList([
                     nn.Sequential(nn.Linear(L * (N_KINDS + 1) + 3 * (COUNT_CAP + 1), 2 * d), nn.GELU(), nn.Linear(2 * d, N_KINDS))
                     for _ in range(heads)
@@ -392,6 +394,8 @@ class TrajectoryPredictor(Predictor):
 
     def __init__(self, config: dict[str, Any] | None = None, reasons: list[str] | None = None, label: str = "trajectory") -> None:
         self.cfg = TrajectoryConfig(**(config or {}))
+        if self.cfg.kind_input not in KIND_INPUTS:
+            raise ModelError(f"{label}: kind_input must be one of {', '.join(KIND_INPUTS)}, got {self.cfg.kind_input!r}")
         self.reason_vocab: list[str] = list(reasons or [])
         self.label = label
         self.name = label  # type: ignore[misc]  # the variant's name in tables; files record the class (type(self).name)

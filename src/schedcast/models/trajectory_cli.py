@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from schedcast.models.trajectory import TrajectoryConfig
+from schedcast.models.trajectory import KIND_INPUTS, TrajectoryConfig
 from schedcast.terminal import err_console as err
 from schedcast.terminal import fail
 
@@ -29,6 +29,9 @@ def train_trajectory_cmd(
         "--structural-prior/--no-structural-prior",
         help="Add the structural model's log-probabilities (fitted first on the train split; out of fold while training) to the kind logits.",
     )] = TrajectoryConfig.structural_prior,
+    kind_input: Annotated[str, typer.Option(
+        "--kind-input", help="What the kind logits read besides the priors: kinds | transformer | both | none.",
+    )] = TrajectoryConfig.kind_input,
     name: Annotated[str, typer.Option(help="Model name (file OUT/NAME.json); the default says the objective.")] = "",
 ) -> None:
     """Fit the trajectory model (a small causal transformer over event tokens, output over
@@ -46,10 +49,13 @@ def train_trajectory_cmd(
         fail("--epochs, --window, --layers, --threads must be >= 1, --d-model >= 8, --kl-weight >= 0, --temperature > 0, --ngram-order >= 0")
     if d_model % 4:
         fail(f"--d-model must be a multiple of 4 (the attention heads), got {d_model}")
+    if kind_input not in KIND_INPUTS:
+        fail(f"--kind-input must be one of {', '.join(KIND_INPUTS)}, got {kind_input!r}")
     name = name or ("trajectory_kl" if kl_weight > 0 else "trajectory_ce")
     config = replace(
         TrajectoryConfig(), window=window, d_model=d_model, n_layers=layers, kl_weight=kl_weight, epochs=epochs, threads=threads, seed=seed,
         temperature=temperature, ngram_order=ngram_order, structural_prior=structural_prior,
+        kind_input=kind_input,
     )
     try:
         model = fit_trajectory(DatasetView(dataset), config, label=name)

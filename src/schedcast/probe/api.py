@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from schedcast.probe.probe import MODES, ProbeResult, class_rows, curve_rows, probe, results_markdown, summary_rows, survival_rows
+from schedcast.probe.probe import (
+    MODES, ProbeResult, class_rows, curve_rows, probe, results_markdown, summary_rows, survival_rows, tv_difference_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ def write_probe_outputs(result: ProbeResult, out_dir: Path, command: str, meta: 
         "curves.csv": curve_rows(result),
         "survival.csv": survival_rows(result),
         "entropy_by_class.csv": class_rows(result),
+        "tv_differences.csv": tv_difference_rows(result),
     }
     written = []
     for name, rows in tables.items():
@@ -76,7 +79,7 @@ def write_probe_outputs(result: ProbeResult, out_dir: Path, command: str, meta: 
     blob = {
         **(meta or {}), "command": command, "split": result.split, "horizon": result.horizon, "samples": result.samples,
         "prefixes": result.prefixes, "programs": result.programs, "runs": result.runs,
-        "inconsistent_prefixes": result.inconsistent_prefixes, "summary": summary,
+        "inconsistent_prefixes": result.inconsistent_prefixes, "summary": summary, "tv_differences": tables["tv_differences.csv"],
     }
     (out_dir / "probe.json").write_text(json.dumps(blob, indent=2, default=float))
     (out_dir / "probe.md").write_text(results_markdown(result, command))

@@ -42,7 +42,7 @@ def probe_cmd(
     from schedcast.dataset.schema import SchemaError
     from schedcast.models.base import ModelError, load_predictor
     from schedcast.probe.api import write_probe_outputs
-    from schedcast.probe.probe import ProbeError, probe, results_markdown, summary_rows
+    from schedcast.probe.probe import ProbeError, probe, results_markdown, summary_rows, tv_difference_rows
 
     files = model_files(models)
     try:
@@ -84,6 +84,12 @@ def probe_cmd(
                 f"(uniform over allowed moves instead); {r['ended_no_move']} rollouts ended with no allowed move",
                 highlight=False, soft_wrap=True,
             )
+    for d in tv_difference_rows(result):
+        err.print(
+            f"mean TV {d['model_a']} − {d['model_b']} ({d['mode']}): {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] "
+            "(paired program bootstrap, 95 %)",
+            highlight=False, soft_wrap=True,
+        )
     err.print(
         f"{result.inconsistent_prefixes} of {result.prefixes} prefixes replay with events the rules refuse from the six-kind "
         "state (system calls and left-out runtime events are not in the sequence); their rollouts start from the replayed state",

@@ -466,6 +466,42 @@ def curve_rows(result: ProbeResult) -> list[dict[str, Any]]:
     return rows
 
 
+def mean_tv_over(tv_by_prefix: np.ndarray, rows: np.ndarray) -> float:
+    """The summary's "mean TV k=1..H" over these prefix rows (a row drawn twice counts
+    twice): per step the mean over the rows with a point there, then the mean over steps."""
+    block = tv_by_prefix[rows]
+    has = ~np.isnan(block)
+    n = has.sum(axis=0)
+    per_step = np.where(n > 0, np.where(has, block, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan)
+    return float(np.nanmean(per_step)) if np.any(n > 0) else float("nan")
+
+
+def tv_difference_rows(result: ProbeResult, n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+    """Per mode and pair of models: mean TV k=1..H of the first minus the second, with a
+    paired program bootstrap (each replicate resamples programs once, with all their
+    prefixes, and scores both models on that draw: evaluate.metrics.bootstrap_by_program)."""
+    from itertools import combinations
+
+    from schedcast.evaluate.metrics import bootstrap_by_program
+
+    if not result.prefix_rows:
+        return []
+    programs = np.array([p.program for p in result.prefix_rows], dtype=object)
+    rows = []
+    modes = list(dict.fromkeys(r.mode for r in result.results))
+    for mode in modes:
+        for a, b in combinations([r for r in result.results if r.mode == mode], 2):
+            if a.tv_by_prefix.shape != (programs.size, result.horizon) or b.tv_by_prefix.shape != a.tv_by_prefix.shape:
+                continue
+
+            def diff(idx: np.ndarray, a: ModelResult = a, b: ModelResult = b) -> float:
+                return mean_tv_over(a.tv_by_prefix, idx) - mean_tv_over(b.tv_by_prefix, idx)
+
+            iv = bootstrap_by_program(diff, programs, n_boot, seed)
+            rows.append({"mode": mode, "model_a": a.model, "model_b": b.model, "difference": iv.estimate, "low": iv.low, "high": iv.high, "replicates": n_boot})
+    return rows
+
+
 def survival_rows(result: ProbeResult) -> list[dict[str, Any]]:
     rows = []
     for r in result.results:
@@ -509,6 +545,15 @@ def results_markdown(result: ProbeResult, command: str) -> str:
     for k in range(result.horizon):
         cells = [f"{r.tv[k]:.3f}" for r in result.results]
         lines.append(f"| {k + 1} | " + " | ".join(cells) + f" | {int(max(r.real_continuations[k] for r in result.results)):,} |")
+    diffs = tv_difference_rows(result)
+    if diffs:
+        lines += [
+            "", "### Mean TV differences (paired program bootstrap, 95 %)", "",
+            "Negative: the first model's rollouts are closer to the real continuations.", "",
+            "| mode | models | mean TV difference [95 % CI] |", "|---|---|---|",
+        ]
+        for d in diffs:
+            lines.append(f"| {d['mode']} | {d['model_a']} − {d['model_b']} | {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] |")
     lines += ["", "### Entropy per program class (bits, mean over rollout steps)", "", "| model | mode | class | entropy | steps |", "|---|---|---|---:|---:|"]
     for row in class_rows(result):
         lines.append(f"| {row['model']} | {row['mode']} | {row['class']} | {row['mean_entropy_bits']:.3f} | {row['steps']:,} |")
