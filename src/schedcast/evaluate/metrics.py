@@ -7,17 +7,19 @@ GoBlock, GoCreate, GoEnd, GoSched, GoStart, GoUnblock; labels are kind indices
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-from schedcast.models.scoring import (  # noqa: F401 - re-exported: the checks and NLL are defined once, there
+from schedcast.models.scoring import (  # noqa: F401 - re-exported: the checks, the NLL and the program bootstrap are defined once, there
     PROB_FLOOR,
     SUM_TOLERANCE,
+    Interval,
     MetricInputError,
     _pair,
+    bootstrap_by_program,
     check_labels,
     check_probs,
     nll,
@@ -189,45 +191,6 @@ def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -
         raise MetricInputError(f"spearman: at least 3 pairs are needed, got {a.size}")
     result = stats.spearmanr(a, b)
     return Correlation(float(result.statistic), float(result.pvalue), int(a.size))
-
-
-@dataclass(frozen=True)
-class Interval:
-    estimate: float
-    low: float
-    high: float
-    n_boot: int
-
-
-def bootstrap_by_program(
-    statistic: Callable[[np.ndarray], float],
-    programs: Sequence[str] | np.ndarray,
-    n_boot: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> Interval:
-    """Percentile bootstrap that resamples programs, not examples.
-
-    `statistic(indices)` computes the metric on the examples at `indices` (with
-    repetitions). Each replicate draws as many programs as there are, with
-    replacement, and takes all examples of every drawn program: examples of one
-    program are not independent, so resampling them one by one would give
-    intervals that are too narrow.
-    """
-    prog = np.asarray(programs)
-    if prog.size == 0:
-        raise MetricInputError("bootstrap: no examples")
-    names, inverse = np.unique(prog, return_inverse=True)
-    members = [np.flatnonzero(inverse == i) for i in range(names.size)]
-    rng = np.random.default_rng(seed)
-    estimate = statistic(np.arange(prog.size))
-    reps = np.empty(n_boot)
-    for r in range(n_boot):
-        chosen = rng.integers(0, names.size, size=names.size)
-        reps[r] = statistic(np.concatenate([members[c] for c in chosen]))
-    alpha = (1 - level) / 2
-    low, high = np.quantile(reps, [alpha, 1 - alpha])
-    return Interval(float(estimate), float(low), float(high), n_boot)
 
 
 def paired_difference(

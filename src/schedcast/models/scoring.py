@@ -1,8 +1,12 @@
-"""Scoring a predictor's probabilities against labels: the input checks and the NLL,
-shared by model selection (models) and the evaluation's metrics (evaluate.metrics,
-which re-exports them). Predictions are (n, 6) over the fixed kind order."""
+"""Scoring a predictor's probabilities against labels: the input checks, the NLL and the
+program bootstrap, shared by model selection (models), the evaluation's metrics
+(evaluate.metrics, which re-exports them) and the probe. Predictions are (n, 6) over
+the fixed kind order."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,3 +57,42 @@ def nll(probs: np.ndarray, labels: np.ndarray, model: str = "model") -> float:
     """Mean negative log-likelihood (nats) of the true kind; probabilities floored at 1e-12."""
     p, y = _pair(probs, labels, model)
     return float(-np.mean(np.log(np.maximum(p[np.arange(y.size), y], PROB_FLOOR))))
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+    n_boot: int
+
+
+def bootstrap_by_program(
+    statistic: Callable[[np.ndarray], float],
+    programs: Sequence[str] | np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval:
+    """Percentile bootstrap that resamples programs, not examples.
+
+    `statistic(indices)` computes the metric on the examples at `indices` (with
+    repetitions). Each replicate draws as many programs as there are, with
+    replacement, and takes all examples of every drawn program: examples of one
+    program are not independent, so resampling them one by one would give
+    intervals that are too narrow.
+    """
+    prog = np.asarray(programs)
+    if prog.size == 0:
+        raise MetricInputError("bootstrap: no examples")
+    names, inverse = np.unique(prog, return_inverse=True)
+    members = [np.flatnonzero(inverse == i) for i in range(names.size)]
+    rng = np.random.default_rng(seed)
+    estimate = statistic(np.arange(prog.size))
+    reps = np.empty(n_boot)
+    for r in range(n_boot):
+        chosen = rng.integers(0, names.size, size=names.size)
+        reps[r] = statistic(np.concatenate([members[c] for c in chosen]))
+    alpha = (1 - level) / 2
+    low, high = np.quantile(reps, [alpha, 1 - alpha])
+    return Interval(float(estimate), float(low), float(high), n_boot)

@@ -36,6 +36,7 @@ import numpy as np
 import polars as pl
 
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, Predictor
+from schedcast.models.scoring import bootstrap_by_program
 from schedcast.probe.rollout import CREATE, SchedState
 from schedcast.terminal import track
 
@@ -479,10 +480,8 @@ def mean_tv_over(tv_by_prefix: np.ndarray, rows: np.ndarray) -> float:
 def tv_difference_rows(result: ProbeResult, n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
     """Per mode and pair of models: mean TV k=1..H of the first minus the second, with a
     paired program bootstrap (each replicate resamples programs once, with all their
-    prefixes, and scores both models on that draw: evaluate.metrics.bootstrap_by_program)."""
+    prefixes, and scores both models on that draw: models.scoring.bootstrap_by_program)."""
     from itertools import combinations
-
-    from schedcast.evaluate.metrics import bootstrap_by_program
 
     if not result.prefix_rows:
         return []
