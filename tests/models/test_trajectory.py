@@ -28,7 +28,9 @@ from schedcast.models.trajectory import (
 )
 
 runner = CliRunner()
-TINY = TrajectoryConfig(window=8, d_model=16, n_heads=2, n_layers=1, epochs=2, batch_size=64)
+TINY = TrajectoryConfig(window=8, d_model=16, n_heads=2, n_layers=1, epochs=2, batch_size=64)  # the default kind: the structural prior
+# The kind read from an MLP over the last kinds plus a kind n-gram prior (the variant the default replaced).
+TINY_NGRAM = TrajectoryConfig(**{**asdict(TINY), "structural_prior": False, "ngram_order": 4, "kind_input": "kinds"})
 
 
 @pytest.fixture(scope="module")
@@ -145,22 +147,23 @@ def test_factorized_kind_distribution_ignores_how_many_goroutines_can_move(tiny_
     assert np.abs(marginal(joint, narrow) - marginal(joint, wider)).max() > 1e-3
 
 
-def test_ngram_prior_is_out_of_fold_while_training_and_saved(tiny_model: TrajectoryPredictor, builtin_dataset: Path, tmp_path: Path) -> None:
+def test_ngram_prior_is_out_of_fold_while_training_and_saved(builtin_dataset: Path, tmp_path: Path) -> None:
     from schedcast.models.baselines import NgramPredictor
 
     view = DatasetView(builtin_dataset)
     keys, ks = training_positions(view, "train")
     train = view.examples_at(keys, ks)
     train = train.subset(np.flatnonzero(train.labels >= 0))
-    model = TrajectoryPredictor(asdict(TINY))
+    model = TrajectoryPredictor(asdict(TINY_NGRAM))
     oof = model._fit_ngram(train, train.programs)
-    full = np.log(NgramPredictor(TINY.ngram_order).fit(train).predict_proba(train))
+    full = np.log(NgramPredictor(TINY_NGRAM.ngram_order).fit(train).predict_proba(train))
     np.testing.assert_allclose(np.log(model.ngram.predict_proba(train)), full)  # predictions read the n-gram of all of train
     assert np.abs(oof - full).max() > 0.1  # training reads n-grams that never saw the position's program
     # Saved with the model; a file without it (an older format) fails with one line.
+    fitted = fit_trajectory(view, TrajectoryConfig(**{**asdict(TINY_NGRAM), "epochs": 1}), label="ngram_prior")
     path = tmp_path / "t.json"
-    tiny_model.save(path)
-    assert load_predictor(path).ngram.counts.keys() == tiny_model.ngram.counts.keys()
+    fitted.save(path)
+    assert load_predictor(path).ngram.counts.keys() == fitted.ngram.counts.keys()
     blob = json.loads(path.read_text())
     del blob["state"]["ngram"]
     path.write_text(json.dumps(blob))
@@ -174,7 +177,7 @@ def test_kind_heads_are_an_ensemble(builtin_dataset: Path) -> None:
     import torch
 
     view = DatasetView(builtin_dataset)
-    model = fit_trajectory(view, TrajectoryConfig(**{**asdict(TINY), "kind_heads": 3, "epochs": 1}), label="heads")
+    model = fit_trajectory(view, TrajectoryConfig(**{**asdict(TINY_NGRAM), "kind_heads": 3, "epochs": 1}), label="heads")
     examples, _ = view.model_examples("train")
     feats = {k: torch.from_numpy(v) for k, v in model.features(examples).items()}
     with torch.no_grad():
@@ -186,17 +189,20 @@ def test_kind_heads_are_an_ensemble(builtin_dataset: Path) -> None:
     np.testing.assert_allclose(model.predict_proba(examples).sum(axis=1), 1.0)
 
 
-def test_structural_prior_is_out_of_fold_while_training_and_saved(builtin_dataset: Path, tmp_path: Path) -> None:
-    """With structural_prior, the kind logits read the structural model's log-probabilities:
-    while training, each position reads the fold booster that never saw its family (so
-    they differ from the mean of all boosters, which predictions read); the structural
-    model is saved inside the file, and a file without it fails with one line."""
+def test_structural_prior_is_out_of_fold_while_training_and_saved(tiny_model: TrajectoryPredictor, builtin_dataset: Path, tmp_path: Path) -> None:
+    """By default the kind logits read the structural model's log-probabilities alone,
+    with a learned weight per kind: while training, each position reads the fold booster
+    that never saw its family (so they differ from the mean of all boosters, which
+    predictions read); the kind distribution is p_structural ** w over the allowed kinds,
+    renormalised; the structural model is saved inside the file, and a file without it
+    fails with one line."""
     import torch
 
     from schedcast.models.fitting import program_families
 
     view = DatasetView(builtin_dataset)
-    model = fit_trajectory(view, TrajectoryConfig(**{**asdict(TINY), "structural_prior": True, "epochs": 1}), label="stacked")
+    model = tiny_model
+    assert model.cfg.structural_prior and model.cfg.kind_input == "none" and model.cfg.ngram_order == 0 and model.ngram is None
     assert model.structural is not None and len(model.structural.boosters) > 1
     keys, ks = training_positions(view, "train")
     train = view.examples_at(keys, ks)
@@ -211,8 +217,13 @@ def test_structural_prior_is_out_of_fold_while_training_and_saved(builtin_datase
     feats = model.features(examples)
     np.testing.assert_allclose(feats["structural"], np.log(np.maximum(model.structural.raw_proba(examples), 1e-12)), rtol=1e-5)
     assert model.net.structural_weight.shape == (1, 6)
-    # The prior moves the prediction: with its weight at zero the kinds change.
+    assert not hasattr(model.net, "kind_mlps")
+    # By hand: the kind distribution is the structural one raised to the learned weights, over the allowed kinds.
     q = model.predict_proba(examples)
+    w = model.net.structural_weight.detach().numpy()[0]
+    by_hand = np.exp(w * feats["structural"]) * (q > 0)
+    np.testing.assert_allclose(q, by_hand / by_hand.sum(axis=1, keepdims=True), atol=1e-5)
+    # The prior moves the prediction: with its weight at zero the kinds change.
     learned = model.net.structural_weight.detach().clone()
     with torch.no_grad():
         model.net.structural_weight.zero_()
@@ -229,3 +240,10 @@ def test_structural_prior_is_out_of_fold_while_training_and_saved(builtin_datase
     path.write_text(json.dumps(blob))
     with pytest.raises(ModelError, match="structural prior"):
         load_predictor(path)
+
+
+def test_a_kind_that_reads_nothing_is_refused() -> None:
+    with pytest.raises(ModelError, match="uniform"):
+        TrajectoryPredictor({"structural_prior": False, "ngram_order": 0, "kind_input": "none"})
+    with pytest.raises(ModelError, match="kind_input must be one of"):
+        TrajectoryPredictor({"kind_input": "everything"})

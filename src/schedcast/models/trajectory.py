@@ -19,16 +19,18 @@ Input (what the model reads before event k; never the run's length):
 Output: log-probabilities over moves laid out as [GoCreate] + for each of GoBlock,
 GoEnd, GoSched, GoStart, GoUnblock: one slot per role of the window and one "other"
 slot (a goroutine outside the window, the probability split evenly among those that
-can make the move). By default (`factorized`, `kind_input="kinds"`) p(move) =
-p(kind) * p(slot | kind): the kind from a small MLP over the last `kind_context`
-kinds plus a kind n-gram prior of the training runs (out of fold while training),
-the slot from a pointer score between the query and the role's last token in the
-window. Masked to the moves the replayed goroutine statuses allow (running
-goroutines block, end, yield; runnable ones start; blocked ones are unblocked),
-restricted to the kinds the FSM allows when the example says so. The kind reads
-kinds only because the goroutine features carry the training programs' habits into
-the held-out kernels (docs/probe.md, Results). `predict_proba` is the kind marginal
-of the move distribution.
+can make the move). By default (`factorized`) p(move) = p(kind) * p(slot | kind): the
+kind from the structural model's log-probabilities with a learned weight per kind (the
+structural prior, read out of fold while training; `kind_input="none"`), the slot from
+a pointer score between the query and the role's last token in the window. Masked to
+the moves the replayed goroutine statuses allow (running goroutines block, end, yield;
+runnable ones start; blocked ones are unblocked), restricted to the kinds the FSM
+allows when the example says so. The default was chosen on the validation split's NLL
+against the variants whose kind also reads a small MLP over the last `kind_context`
+kinds (`kind_input="kinds"`), the transformer's query token, or a kind n-gram prior
+(`ngram_order`): they fit the training programs' habits, which do not carry to
+held-out programs (docs/probe.md, Results). `predict_proba` is the kind marginal of the
+move distribution.
 
 Training: cross-entropy of the real move (CE), plus lambda * KL(p̂ || q) between the
 position's abstract-state group distribution (groups.parquet, grouping "state") and
@@ -133,13 +135,13 @@ class TrajectoryConfig:
     # training, each position reads an n-gram fitted without its program's fold
     # (`ngram_folds` folds of the training programs), so the network learns how far to
     # trust it on programs it has not seen.
-    ngram_order: int = 4
+    ngram_order: int = 0
     ngram_folds: int = 3
     # What the kind logits read besides the priors: "transformer" (its query token, which
     # sees goroutine roles, statuses, reasons and sites), "kinds" (a small MLP over the
     # last `kind_context` kinds and the status counts), "both" (the sum) or "none" (the
     # priors alone, each with its learned weight per kind).
-    kind_input: str = "kinds"
+    kind_input: str = "none"
     kind_context: int = 8
     # factorized: p(move) = p(kind) * p(goroutine | kind), the kind distribution from the
     # kind logits alone; otherwise one softmax over every move (a kind with more
@@ -153,7 +155,7 @@ class TrajectoryConfig:
     # learned weight per kind (stacking): fitted on the train split first (as `schedcast
     # train structural` does, without its temperature); while training, each position
     # reads the fold booster that did not see its program's family.
-    structural_prior: bool = False
+    structural_prior: bool = True
 
 
 @dataclass
@@ -396,6 +398,8 @@ class TrajectoryPredictor(Predictor):
         self.cfg = TrajectoryConfig(**(config or {}))
         if self.cfg.kind_input not in KIND_INPUTS:
             raise ModelError(f"{label}: kind_input must be one of {', '.join(KIND_INPUTS)}, got {self.cfg.kind_input!r}")
+        if self.cfg.kind_input == "none" and not self.cfg.structural_prior and self.cfg.ngram_order == 0:
+            raise ModelError(f"{label}: kind_input 'none' reads only the priors, and both are off (structural_prior false, ngram_order 0): the kind would be uniform")
         self.reason_vocab: list[str] = list(reasons or [])
         self.label = label
         self.name = label  # type: ignore[misc]  # the variant's name in tables; files record the class (type(self).name)
