@@ -56,6 +56,7 @@ import numpy as np
 from schedcast.models.baselines import NgramPredictor
 from schedcast.models.structural import StructuralPredictor
 from schedcast.models.base import N_KINDS, Examples, ModelError, Predictor, check_fitted, fold_of_groups
+from schedcast.terminal import progress
 
 if TYPE_CHECKING:
     from schedcast.dataset.access import RunPrefix
@@ -513,33 +514,35 @@ class TrajectoryPredictor(Predictor):
         )
         if train.targets is not None:
             self.info.soft_targets = int(np.count_nonzero(train.targets.max(axis=1) < 1.0 - 1e-9))
-        for epoch in range(self.cfg.epochs):
-            self.net.train()
-            order = torch.from_numpy(rng.permutation(n))
-            total = 0.0
-            for start in range(0, n, self.cfg.batch_size):
-                idx = order[start : start + self.cfg.batch_size]
-                batch = {k: v[idx] for k, v in t_feats.items()}
-                logp = self.net(batch, members=True)  # (heads, b, M): each kind head has its own loss
-                heads, b, moves = logp.shape
-                ce = -logp.gather(2, t_targets[idx][None, :, None].expand(heads, b, 1)).squeeze(2)
-                loss = ce.mean()
-                if self.cfg.kl_weight > 0:
-                    marg = _marginal(logp.exp().reshape(heads * b, moves), kinds_of).clamp(min=1e-8).view(heads, b, N_KINDS)
-                    p = t_soft[idx][None]
-                    kl = (p * (torch.log(p.clamp(min=1e-12)) - torch.log(marg))).sum(2)
-                    loss = loss + self.cfg.kl_weight * kl.mean()
-                opt.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                total += float(loss.detach()) * idx.numel()
-            row = {"epoch": epoch + 1, "train_loss": total / n}
-            if val is not None:
-                q = self._proba_from(val[0])
-                row["validation_nll"] = float(-np.mean(np.log(np.maximum(q[np.arange(len(val[1])), val[1]], 1e-12))))
-            self.info.epochs.append(row)
+        with progress(f"train {self.label}", max(steps, 1), "batches") as bar:
+            for epoch in range(self.cfg.epochs):
+                self.net.train()
+                order = torch.from_numpy(rng.permutation(n))
+                total = 0.0
+                for start in range(0, n, self.cfg.batch_size):
+                    idx = order[start : start + self.cfg.batch_size]
+                    batch = {k: v[idx] for k, v in t_feats.items()}
+                    logp = self.net(batch, members=True)  # (heads, b, M): each kind head has its own loss
+                    heads, b, moves = logp.shape
+                    ce = -logp.gather(2, t_targets[idx][None, :, None].expand(heads, b, 1)).squeeze(2)
+                    loss = ce.mean()
+                    if self.cfg.kl_weight > 0:
+                        marg = _marginal(logp.exp().reshape(heads * b, moves), kinds_of).clamp(min=1e-8).view(heads, b, N_KINDS)
+                        p = t_soft[idx][None]
+                        kl = (p * (torch.log(p.clamp(min=1e-12)) - torch.log(marg))).sum(2)
+                        loss = loss + self.cfg.kl_weight * kl.mean()
+                    opt.zero_grad()
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+                    opt.step()
+                    sched.step()
+                    total += float(loss.detach()) * idx.numel()
+                    bar.advance()
+                row = {"epoch": epoch + 1, "train_loss": total / n}
+                if val is not None:
+                    q = self._proba_from(val[0])
+                    row["validation_nll"] = float(-np.mean(np.log(np.maximum(q[np.arange(len(val[1])), val[1]], 1e-12))))
+                self.info.epochs.append(row)
         self.net.eval()
         self.info.fit_seconds = time.monotonic() - started
         return self
