@@ -253,8 +253,19 @@ def test_plain_api_runs_the_probe_and_writes_its_section(builtin_dataset: Path, 
     assert all(r.mode == "constrained" and np.all(r.survival == 5) for r in result.results)
     written = write_probe_outputs(result, tmp_path / "probe", "schedcast probe X")
     assert {p.name for p in written} == {
-        "summary.csv", "curves.csv", "survival.csv", "entropy_by_class.csv", "tv_differences.csv", "probe.json", "probe.md",
+        "summary.csv", "curves.csv", "survival.csv", "entropy_by_class.csv", "tv_differences.csv", "tv_by_program.csv", "probe.json", "probe.md",
     }
+    # Per program: each model's rows cover every prefix once, and each is that program's mean TV.
+    per_program = list(csv.DictReader(open(tmp_path / "probe" / "tv_by_program.csv")))
+    programs = np.array([p.program for p in result.prefix_rows])
+    for r in result.results:
+        mine = [row for row in per_program if row["model"] == r.model]
+        assert sum(int(row["prefixes"]) for row in mine) == programs.size and len(mine) == np.unique(programs).size
+        for row in mine:
+            idx = np.flatnonzero(programs == row["program"])
+            block = r.tv_by_prefix[idx]
+            per_step = [np.mean(col[~np.isnan(col)]) for col in block.T if np.any(~np.isnan(col))]
+            assert float(row["mean_tv"]) == pytest.approx(np.mean(per_step))
     diffs = list(csv.DictReader(open(tmp_path / "probe" / "tv_differences.csv")))
     assert [(d["model_a"], d["model_b"], d["mode"]) for d in diffs] == [("ngram", "trajectory_kl", "constrained")]
     means = {r["model"]: float(r["mean_tv"]) for r in csv.DictReader(open(tmp_path / "probe" / "summary.csv"))}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from schedcast.probe.probe import (
-    MODES, ProbeResult, class_rows, curve_rows, probe, results_markdown, summary_rows, survival_rows, tv_difference_rows,
+    MODES, ProbeResult, class_rows, curve_rows, probe, program_rows, results_markdown, summary_rows, survival_rows, tv_difference_rows,
 )
 
 
@@ -71,6 +71,7 @@ def write_probe_outputs(result: ProbeResult, out_dir: Path, command: str, meta: 
         "survival.csv": survival_rows(result),
         "entropy_by_class.csv": class_rows(result),
         "tv_differences.csv": tv_difference_rows(result),
+        "tv_by_program.csv": program_rows(result),
     }
     written = []
     for name, rows in tables.items():

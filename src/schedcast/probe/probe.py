@@ -501,6 +501,23 @@ def tv_difference_rows(result: ProbeResult, n_boot: int = 1000, seed: int = 0) -
     return rows
 
 
+def program_rows(result: ProbeResult) -> list[dict[str, Any]]:
+    """Per model, mode and program: the mean TV k=1..H over that program's prefixes
+    (`mean_tv_over`), so a reader sees which programs a difference comes from."""
+    if not result.prefix_rows:
+        return []
+    programs = np.array([p.program for p in result.prefix_rows], dtype=object)
+    names = sorted(set(programs.tolist()))
+    rows = []
+    for r in result.results:
+        if r.tv_by_prefix.shape[0] != programs.size:
+            continue
+        for name in names:
+            idx = np.flatnonzero(programs == name)
+            rows.append({"model": r.model, "mode": r.mode, "program": name, "prefixes": int(idx.size), "mean_tv": mean_tv_over(r.tv_by_prefix, idx)})
+    return rows
+
+
 def survival_rows(result: ProbeResult) -> list[dict[str, Any]]:
     rows = []
     for r in result.results:
