@@ -213,6 +213,7 @@ def test_probe_cli_tables_and_bad_input(builtin_dataset: Path, tmp_path: Path) -
         assert res.exit_code != 0 and text in res.output and "Traceback" not in res.output, res.output
 
     one_line([str(builtin_dataset), str(models), "--split", "test"], "no test (held-out) examples")
+    one_line([str(builtin_dataset), str(models), "--split", "validation"], "unknown split 'validation': the splits are train, val, test")
     one_line([str(builtin_dataset), str(models), "--split", "train", "-H", "51"], "--horizon must be between 1 and 50")
     one_line([str(builtin_dataset), str(tmp_path / "nothing")], "no such model file or directory")
     one_line([str(tmp_path), str(models)], "missing")

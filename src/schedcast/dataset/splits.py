@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 TEST_ORIGINS = frozenset({"goker", "gobench"})
 EXCLUDED = "excluded"
+SPLITS = ("train", "val", "test")  # the splits examples are scored on (programs may also be EXCLUDED)
 
 
 class SplitError(ValueError):

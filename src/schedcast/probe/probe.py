@@ -35,6 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import polars as pl
 
+from schedcast.dataset.splits import SPLITS
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, Predictor
 from schedcast.models.scoring import bootstrap_by_program
 from schedcast.probe.rollout import CREATE, SchedState
@@ -131,7 +132,10 @@ def select_prefixes(view, split: str = "test", runs_per_program: int | None = 3)
     rows = view.examples.filter((pl.col("split") == split) & (pl.col("protocol") == "paper") & (pl.col("label") >= 0))
     if rows.height == 0:
         present = view.examples.filter(pl.col("label") >= 0)["split"].unique().to_list()
-        raise ProbeError(f"the dataset has no {split} (held-out) examples with a next event; splits present: {sorted(map(str, present))}")
+        names = sorted(map(str, present))
+        if split not in SPLITS:
+            raise ProbeError(f"unknown split {split!r}: the splits are {', '.join(SPLITS)} (val: validation); this dataset has {names}")
+        raise ProbeError(f"the dataset has no {split} (held-out) examples with a next event; splits present: {names}")
     runs = view.runs.select("run_key", pl.col("program_id").cast(pl.Utf8), "run_index", "gomaxprocs")
     rows = rows.join(runs, on="run_key").sort(["program_id", "run_index", "k"])
     if runs_per_program is not None:
