@@ -27,10 +27,10 @@ the moves the replayed goroutine statuses allow (running goroutines block, end, 
 runnable ones start; blocked ones are unblocked), restricted to the kinds the FSM
 allows when the example says so. The default was chosen on the validation split's NLL
 against the variants whose kind also reads a small MLP over the last `kind_context`
-kinds (`kind_input="kinds"`), the transformer's query token, or a kind n-gram prior
-(`ngram_order`): they fit the training programs' habits, which do not carry to
-held-out programs (docs/probe.md, Results). `predict_proba` is the kind marginal of the
-move distribution.
+kinds (`kind_input="kinds"`) or a kind n-gram prior (`ngram_order`): they fit the
+training programs' habits, which do not carry to held-out programs; the kind from the
+transformer's query token had been dropped before, on the validation probe
+(docs/probe.md, Results). `predict_proba` is the kind marginal of the move distribution.
 
 Training: cross-entropy of the real move (CE), plus lambda * KL(p̂ || q) between the
 position's abstract-state group distribution (groups.parquet, grouping "state") and
