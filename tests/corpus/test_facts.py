@@ -339,3 +339,28 @@ def test_cli_prints_the_facts(tmp_path: Path) -> None:
     result = runner.invoke(app, ["facts", str(tmp_path / "main.go")])
     assert result.exit_code == 1 and "no source facts: main.go:3" in result.output
     assert "Traceback" not in result.output
+
+
+def test_waits_name_their_constant_durations() -> None:
+    """Sleeps, timers and context timeouts carry their duration in ns when the type checker
+    evaluates it to a constant; a select with a `<-time.After(d)` case (or a timer made in
+    the case) carries its shortest such d. Nothing is guessed for variables."""
+    source = (PROGRAMS / "waits.go").read_text()
+    facts = source_facts({"main.go": source.encode()})
+    assert facts.typed and facts.parse_errors == ()
+    ns = {(s.line, s.op): s.detail.get("ns", s.detail.get("timer_ns")) for s in facts.sites if s.op in ("sleep", "timer", "select", "ctx_with_cancel")}
+    assert ns == {
+        (13, "sleep"): None,  # time.Sleep(d): d is a parameter
+        (14, "select"): 1_000,  # the shorter of 6 ms and 1 µs
+        (16, "timer"): 6_000_000,
+        (17, "timer"): 1_000,
+        (19, "select"): None,  # time.After(d): not a constant
+        (21, "timer"): None,
+        (26, "sleep"): 10_000_000,
+        (27, "sleep"): 3_000_000,
+        (28, "sleep"): 7,
+        (29, "ctx_with_cancel"): 2_000_000_000,
+        (31, "timer"): 250,
+        (32, "timer"): 3_600_000_000_000,
+        (35, "select"): None,  # receives from a timer made elsewhere
+    }

@@ -12,6 +12,7 @@ from schedcast.dataset.access import STATUS_AFTER, RunPrefix
 from schedcast.models.base import N_KINDS, Examples, ModelError
 from schedcast.models.features import (
     HISTORY,
+    NO_DEADLINE,
     NEXT_NAMES,
     REASON_CATEGORIES,
     RECENT,
@@ -140,6 +141,19 @@ def featurize_reference(
             row[c + 1] = float(replay.events[last_g])
             row[c + 2] = float(run.actor[k - 1] == last_g)
         c += 3
+        # time.*: the last gap, the recent mean gap, the longest sleeper's time asleep.
+        t = run.time
+        now = int(t[k - 1]) if t is not None and k else 0
+        r = min(RECENT, k - 1)
+        mean_gap = (now - int(t[k - 1 - r])) / r if t is not None and r > 0 else np.nan
+        if t is not None:
+            if k >= 2:
+                row[c] = np.log1p(max(now - int(t[k - 2]), 0))
+            row[c + 1] = np.log1p(max(mean_gap, 0)) if r > 0 else np.nan
+            sleeping = [int(t[last[b]]) for b in blocked.tolist() if run.reason[last[b]] >= 0 and reason_cat[run.reason[last[b]]] == 6]
+            if sleeping:
+                row[c + 2] = np.log1p(max(now - min(sleeping), 0))
+        c += 3
         if not source:
             continue
         program = s.program(i)
@@ -202,5 +216,21 @@ def featurize_reference(
         row[c : c + nop] = table.counts
         c += nop
         row[c] = 1.0
+        c += 1
+        # src.timer.*: blocked goroutines whose wait the source names, against the clock.
+        deadlines = []
+        if t is not None:
+            for b in blocked.tolist():
+                wait = table.wait_ns(int(run.site[last[b]]))
+                if not np.isnan(wait):
+                    deadlines.append(float(t[last[b]]) + wait)
+        if deadlines:
+            left = min(deadlines) - now
+            row[c] = np.sign(left / 1e3) * np.log1p(abs(left / 1e3))
+            gap = 1.0 if np.isnan(mean_gap) else mean_gap
+            row[c + 1] = np.log1p(max(left, 0) / max(gap, 1.0))
+            row[c + 2] = float(sum(d <= now for d in deadlines))
+        else:
+            row[c : c + 3] = (NO_DEADLINE, NO_DEADLINE, 0.0)
     # Missing values (short prefixes) as -1: an all-missing column would stop the booster.
     return np.nan_to_num(out, nan=-1.0), report

@@ -17,7 +17,7 @@ from schedcast.corpus.facts import ProgramFacts
 from schedcast.dataset.access import DatasetView, ExampleStructure, RunPrefix
 from schedcast.models import Examples, ModelError, load_predictor
 from schedcast.models.baselines import NgramPredictor
-from schedcast.models.features import FEATURES_VERSION, feature_names, featurize
+from schedcast.models.features import FEATURES_VERSION, NO_DEADLINE, feature_names, featurize
 from schedcast.models.structural import StructuralPredictor, apply_mask, fit_temperature, fold_of_groups, scale_temperature
 
 runner = CliRunner()
@@ -264,9 +264,11 @@ def test_vectorised_features_equal_the_per_example_replay(builtin_dataset: Path)
                 assert report.without_facts == want_report.without_facts
                 if source:
                     names = feature_names(True)
-                    for column in ("src.running.return_ends", "src.running.return_unknown", "src.wake.receiver"):
+                    for column in ("src.running.return_ends", "src.running.return_unknown", "src.wake.receiver", "src.timer.due"):
                         seen[column] = seen.get(column, 0) + int(np.count_nonzero(got[:, names.index(column)]))
-    # The comparison covered the features that read each goroutine's start and the wake pairs.
+                    for column, unset in (("time.sleep.elapsed", -1.0), ("src.timer.remaining", NO_DEADLINE)):
+                        seen[column] = seen.get(column, 0) + int(np.count_nonzero(got[:, names.index(column)] != unset))
+    # The comparison covered the features that read each goroutine's start, the wake pairs and the clock.
     assert all(seen.values()), seen
 
 
@@ -346,3 +348,44 @@ def test_a_line_reads_the_facts_of_who_stands_on_it() -> None:
     op, nx = table.at(2, entry=False)  # `func work(`: only a func_start, read by anyone there
     assert named(op, OPS) == {"func_start"} and named(nx, NEXT_NAMES) == {"send"}
     assert table.is_entry(0) and not table.is_entry(1) and table.at(-1) == table.at(-1, True)
+
+
+def test_clock_features_by_hand() -> None:
+    """Hand-computed time.* and src.timer.* on one run: g2 sleeps 10 µs from t = 1,000
+    (main.go:6, `time.Sleep(10 * time.Microsecond)`), g3 blocks in a receive (no clock)."""
+    source = "package main\n\nimport \"time\"\n\nfunc main() {\n\ttime.Sleep(10 * time.Microsecond)\n\tc := make(chan int)\n\t<-c\n}\n"
+    sites = ("prog/main.go:6", "prog/main.go:8")
+    reasons = ("sleep", "chan receive")
+    kinds = [CREATE, CREATE, START, BLOCK, START, BLOCK, UNBLOCK, START]
+    gs = [2, 3, 2, 2, 3, 3, 2, 2]
+    times = [0, 100, 500, 1_000, 3_000, 5_000, 12_000, 13_000]
+    n = len(kinds)
+    reason = np.full(n, -1, dtype=np.int32)
+    site = np.full(n, -1, dtype=np.int32)
+    reason[3], site[3] = 0, 0
+    reason[5], site[5] = 1, 1
+    run = RunPrefix(
+        np.array(kinds, dtype=np.int8), np.array(gs, dtype=np.int32), np.zeros(n, dtype=np.int32), reason, site,
+        None, np.array(times, dtype=np.int64),
+    )
+    ks = np.array([4, 6, 7, 1], dtype=np.int64)
+    structure = ExampleStructure(np.zeros(ks.size, dtype=np.int64), ks, {0: run}, {0: "p"}, {"p": {"main.go": source}}, reasons, sites)
+    history = [run.kind[:k] for k in ks]
+    examples = Examples(history, np.zeros(ks.size, dtype=np.int64), np.array(["p"] * ks.size), np.ones((ks.size, 6), dtype=bool), structure)
+    x, _ = featurize(examples, source=True)
+    col = {name: x[:, i] for i, name in enumerate(feature_names(True))}
+    # k = 4: now 1,000 (g2 just blocked); k = 6: now 5,000; k = 7: g2 woken, nothing sleeps; k = 1: no gap yet.
+    assert np.allclose(col["time.gap[-1]"], [np.log1p(500), np.log1p(2_000), np.log1p(7_000), -1])
+    assert np.allclose(col["time.gap.recent"][:3], np.log1p([1_000 / 3, 5_000 / 5, 12_000 / 6]))
+    assert np.allclose(col["time.sleep.elapsed"], [np.log1p(0), np.log1p(4_000), -1, -1])
+    # Deadline 1,000 + 10,000 = 11,000 ns: 10 µs left at k = 4, 6 µs at k = 6.
+    assert np.allclose(col["src.timer.remaining"], [np.log1p(10.0), np.log1p(6.0), NO_DEADLINE, NO_DEADLINE])
+    assert np.allclose(col["src.timer.remaining_events"][:2], [np.log1p(10_000 / (1_000 / 3)), np.log1p(6_000 / 1_000)])
+    assert col["src.timer.due"].tolist() == [0, 0, 0, 0]
+    # Later in the same sleep, past its deadline: due, and the time left is negative.
+    late = RunPrefix(run.kind, run.g, run.actor, run.reason, run.site, None, np.array([0, 100, 500, 1_000, 3_000, 12_000, 13_000, 14_000]))
+    structure = ExampleStructure(np.zeros(1, dtype=np.int64), np.array([6]), {0: late}, {0: "p"}, {"p": {"main.go": source}}, reasons, sites)
+    x, _ = featurize(Examples([late.kind[:6]], np.zeros(1, dtype=np.int64), np.array(["p"]), np.ones((1, 6), dtype=bool), structure), True)
+    col = {name: x[:, i] for i, name in enumerate(feature_names(True))}
+    assert np.allclose(col["src.timer.remaining"], [-np.log1p(1.0)]) and col["src.timer.due"].tolist() == [1]
+    assert np.allclose(col["src.timer.remaining_events"], [0.0])

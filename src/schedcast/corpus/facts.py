@@ -38,7 +38,7 @@ OPS: tuple[str, ...] = (
     "go",  # go statement; detail["func"]: the function it starts
     "send",  # c <- v
     "recv",  # <-c anywhere, and `for v := range c` (detail["range"])
-    "select",  # detail: cases, default, case_kinds ("send"/"recv"), case_lines
+    "select",  # detail: cases, default, case_kinds ("send"/"recv"), case_lines; timer_ns: the shortest `<-time.After(d)` case of a constant d
     "close",
     "mutex_lock",  # sync.Mutex / sync.Locker Lock (TryLock: detail["try"])
     "mutex_unlock",
@@ -54,11 +54,11 @@ OPS: tuple[str, ...] = (
     "cond_signal",
     "cond_broadcast",
     "once_do",
-    "ctx_with_cancel",  # context.WithCancel/WithTimeout/WithDeadline(+Cause)
+    "ctx_with_cancel",  # context.WithCancel/WithTimeout/WithDeadline(+Cause); detail["ns"]: a WithTimeout's constant duration
     "ctx_done",  # ctx.Done()
     "ctx_cancel",  # calling a context.CancelFunc
-    "sleep",  # time.Sleep
-    "timer",  # time.After, NewTimer, Tick, NewTicker, AfterFunc (detail["call"])
+    "sleep",  # time.Sleep; detail["ns"]: its duration when the argument is a constant
+    "timer",  # time.After, NewTimer, Tick, NewTicker, AfterFunc (detail["call"]; detail["ns"] as for sleep)
     "gosched",
     "gc",
     "return",  # a return statement

@@ -44,6 +44,7 @@ class RunPrefix:
     reason: np.ndarray  # int32 codes
     site: np.ndarray  # int32 codes: the transitioning goroutine's top user frame
     actor_site: np.ndarray | None = None  # int32 codes: GoCreate / GoUnblock, the actor's top user frame (-1: none)
+    time: np.ndarray | None = None  # int64 ns since the run's first event (None: not known)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class DatasetView:
         self._kind = events["kind"].to_numpy()
         self._allowed = events["allowed"].to_numpy()
         self._g = events["g"].to_numpy()
+        self._time = events["time_ns"].to_numpy()
         self._events = events.select("run_key", "seq", "kind", "state_group")
         # Reasons and sites stay Arrow-backed: only prompts need them, a prefix at a time.
         self._reason = events["reason"].cast(pl.Utf8)
@@ -212,7 +214,7 @@ class DatasetView:
             s = self._span[r][0]
             runs[r] = RunPrefix(
                 self._kind[s : s + m], self._g[s : s + m], self._actor[s : s + m], reason_codes[s : s + m], site_codes[s : s + m],
-                actor_codes[s : s + m],
+                actor_codes[s : s + m], self._time[s : s + m],
             )
         program_of_run = {r: self._program_of_run[r] for r in longest}
         stored_keys, stored = self._stored_snapshots()

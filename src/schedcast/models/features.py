@@ -11,7 +11,7 @@ position, replayed from the prefix by the same function the dataset build uses
 (schedcast.dataset.snapshots). Either way `featurize` then works on all examples at
 once, with no loop over runs: O(examples) when the snapshots are stored.
 
-Three groups (names start with the group):
+Four groups (names start with the group):
 
 - ``hist.*``: the last HISTORY kinds (categorical), whether each of the last few
   events is by the same goroutine as the last one, the share of each kind in the
@@ -19,6 +19,8 @@ Three groups (names start with the group):
 - ``state.*``: goroutines per status (runnable, running, blocked, dead) and created
   so far, blocked goroutines per block-reason category, the FSM's allowed kinds,
   the status and event count of the last event's goroutine.
+- ``time.*``: the prefix's clock (the events' time_ns): the last gap, the recent mean
+  gap, how long the longest sleeper has slept (`_time_features`).
 - ``src.*`` (only with source features): what the operations at the site of the last
   event are and what can follow them; the same for the last event's goroutine at
   its current site (what it will do next when it runs); summed over running and
@@ -29,7 +31,8 @@ Three groups (names start with the group):
   return ends them), in one they called, or where that is not known (goroutines not
   created in the prefix): ``src.running.return_ends`` / ``return_to_caller`` /
   ``return_unknown``;
-  the program's operation counts; whether facts exist.
+  the program's operation counts; whether facts exist; the clock against the
+  constant waits the source names (``src.timer.*``, `_time_features`).
 
 A program whose source cannot be analysed gets zeros for every ``src.*`` feature and
 ``src.has_facts = 0`` (its examples are counted in `FeatureReport.without_facts`).
@@ -47,13 +50,16 @@ from schedcast.dataset.access import ExampleStructure
 from schedcast.dataset.snapshots import STATUS_AFTER, WINDOW, PositionSnapshots, concat_snapshots, position_snapshots
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError
 
+GO_BLOCK = KIND_NAMES.index("GoBlock")
+
 # Bumped when a feature's meaning changes under the same name (a saved model is refused).
 # 2: sites follow each goroutine (creators at their go statement); func_start facts at entry;
 #    next operations look through the silent ones (wg.Add, context.WithCancel, timers).
 # 3: next operations follow calls of the program's own functions (schedcast.corpus.facts).
 # 4: src.wake.* (running goroutines that can wake blocked ones).
 # 5: src.running.return_ends / return_to_caller / return_unknown (dataset format 5: each goroutine's start).
-FEATURES_VERSION = 5
+# 6: time.* (the prefix's clock) and src.timer.* (sleeps and timer selects against their constant durations).
+FEATURES_VERSION = 6
 HISTORY = 8  # last kinds, as categorical features
 SAME_G = 4  # same-goroutine flags for the last few events
 RECENT = 16  # kind shares over the last RECENT events
@@ -121,6 +127,7 @@ def feature_names(source: bool) -> list[str]:
     names += [f"state.blocked.{c}" for c in REASON_CATEGORIES]
     names += [f"state.allowed.{k}" for k in KIND_NAMES]
     names += ["state.last_g.status", "state.last_g.events", "state.last_g.is_actor"]
+    names += ["time.gap[-1]", "time.gap.recent", "time.sleep.elapsed"]
     if source:
         names += [f"src.last_site.op.{o}" for o in OPS] + [f"src.last_site.next.{o}" for o in NEXT_NAMES]
         names += [f"src.last_g.op.{o}" for o in OPS] + [f"src.last_g.next.{o}" for o in NEXT_NAMES]
@@ -129,6 +136,7 @@ def feature_names(source: bool) -> list[str]:
         names += [f"src.wake.{w}" for w, _, _ in WAKES]
         names += ["src.running.return_ends", "src.running.return_to_caller", "src.running.return_unknown"]
         names += [f"src.program.{o}" for o in OPS] + ["src.has_facts"]
+        names += ["src.timer.remaining", "src.timer.remaining_events", "src.timer.due"]
     return names
 
 
@@ -161,6 +169,7 @@ class _SiteTable:
         self.counts = np.log1p(np.array([counts[o] for o in OPS], dtype=np.float64)) if self.has_facts else np.zeros(len(OPS))
         self._zero = (np.zeros(len(OPS)), np.zeros(len(NEXT_NAMES)))
         self._cache: dict[tuple[int, bool], tuple[np.ndarray, np.ndarray]] = {}
+        self._wait: dict[int, float] = {}
         # Per (function, silent op): what can follow that op there (all its sites together).
         self._after: dict[tuple[str, str], set[str]] = {}
         for fact in facts.sites:
@@ -205,6 +214,24 @@ class _SiteTable:
                             nx[_NEXT_INDEX[name]] = 1.0
                 found = (o, nx)
             self._cache[(code, entry)] = found
+        return found
+
+    def wait_ns(self, code: int) -> float:
+        """How long a goroutine blocked at this line waits for the clock, when the source
+        says (a `time.Sleep` of a constant, a select with a `<-time.After(constant)`
+        case: the shortest); NaN otherwise."""
+        if code < 0:
+            return np.nan
+        found = self._wait.get(code)
+        if found is None:
+            waits = [
+                float(f.detail[key])  # type: ignore[arg-type]
+                for f in self._read(code, False)
+                for key in (("ns",) if f.op == "sleep" else ("timer_ns",) if f.op == "select" else ())
+                if key in f.detail
+            ]
+            found = min(waits) if waits else np.nan
+            self._wait[code] = found
         return found
 
     def funcs(self, code: int, entry: bool = False) -> frozenset[str]:
@@ -333,8 +360,10 @@ def featurize(
         np.where(has_last, snaps.last_g_events[at], nan),
         np.where(has_last, w.actor[:, 0] == w.g[:, 0], nan),
     ], axis=1))
+    clock, timers = _time_features(s, tables, programs, reason_cat)
+    cols.append(clock)
     if source:
-        cols.append(_source_features(s, tables, programs, snaps, at, w, has_last, ex, entry, status, count))
+        cols.append(_source_features(s, tables, programs, snaps, at, w, has_last, ex, entry, status, count, timers))
         program_index = {p: i for i, p in enumerate(programs)}
         no_facts = [i for i, t in enumerate(tables) if not t.has_facts]
         if no_facts:
@@ -345,11 +374,116 @@ def featurize(
     return np.nan_to_num(out, nan=-1.0), report
 
 
+NO_DEADLINE = 30.0  # src.timer.remaining(_events) when no blocked goroutine waits for the clock: "never"
+_SLEEP = REASON_CATEGORIES.index("sleep")
+
+
+def _signed_log(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _time_features(
+    s: ExampleStructure, tables: list[_SiteTable], programs: list[str], reason_cat: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The time.* columns (n, 3) and the src.timer.* columns (n, 3; computed when `tables`
+    holds the programs' facts), from the prefix's clock: `now` is the time of the last
+    prefix event, ns since the run's first.
+
+    - time.gap[-1], time.gap.recent: log1p of the last gap and of the mean gap over the
+      last RECENT events (the pace of the run).
+    - time.sleep.elapsed: log1p(now - when the longest-blocked goroutine in time.Sleep
+      blocked).
+    - src.timer.remaining: of the goroutines blocked where the source names a constant
+      wait (a `time.Sleep(d)`, a select with a `<-time.After(d)` case), the least time
+      left to its deadline (block time + d), in signed log1p(microseconds); <= 0 is due.
+      src.timer.remaining_events: log1p(that time left / the recent mean gap), how many
+      events at the run's pace before the clock wakes one; src.timer.due: how many are due.
+
+    A goroutine is blocked at example k when its GoBlock is in the prefix and its next
+    event is not: only the prefix is read. O(events of the runs + blocked pairs),
+    vectorised per run."""
+    n = len(s)
+    clock = np.full((n, 3), np.nan)
+    timers = np.column_stack([np.full(n, NO_DEADLINE), np.full(n, NO_DEADLINE), np.zeros(n)])
+    if n == 0:
+        return clock, timers
+    program_index = {p: i for i, p in enumerate(programs)}
+    order = np.argsort(s.run_keys, kind="stable")
+    keys = s.run_keys[order]
+    for rows in np.split(order, np.flatnonzero(np.diff(keys)) + 1):
+        run = s.runs[int(s.run_keys[rows[0]])]
+        if run.time is None or run.time.size == 0:  # no clock, or every example at k = 0
+            continue
+        t = run.time.astype(np.int64)
+        m = t.size
+        ks = s.ks[rows]
+        has = ks >= 1
+        now = np.where(has, t[np.maximum(ks - 1, 0)], 0)
+        r = np.minimum(RECENT, ks - 1)
+        clock[rows, 0] = np.where(ks >= 2, np.log1p(np.maximum(now - t[np.maximum(ks - 2, 0)], 0)), np.nan)
+        mean_gap = np.where(r > 0, (now - t[np.maximum(ks - 1 - r, 0)]) / np.maximum(r, 1), np.nan)
+        clock[rows, 1] = np.log1p(np.maximum(mean_gap, 0))
+        blocks = np.flatnonzero(run.kind == GO_BLOCK)
+        sleepy = np.zeros(blocks.size, dtype=bool)
+        reason = run.reason[blocks]
+        sleepy[reason >= 0] = reason_cat[np.minimum(reason[reason >= 0], reason_cat.size - 1)] == _SLEEP
+        wait = np.full(blocks.size, np.nan)
+        table = tables[program_index[s.program_of_run[int(s.run_keys[rows[0]])]]] if tables else None
+        if table is not None and table.has_facts:
+            codes, inverse = np.unique(run.site[blocks], return_inverse=True)
+            wait = np.array([table.wait_ns(int(c)) for c in codes.tolist()])[inverse.reshape(-1)] if codes.size else wait
+        keep = sleepy | ~np.isnan(wait)
+        blocks, sleepy, wait = blocks[keep], sleepy[keep], wait[keep]
+        if blocks.size == 0:
+            continue
+        # Each block's end: the goroutine's next event in the prefix (m: none, still blocked).
+        ids = np.unique(run.g[blocks])
+        theirs = np.flatnonzero(np.isin(run.g, ids))
+        sorted_keys = np.sort(run.g[theirs].astype(np.int64) * (m + 1) + theirs)
+        block_keys = run.g[blocks].astype(np.int64) * (m + 1) + blocks
+        pos = np.searchsorted(sorted_keys, block_keys) + 1
+        follower = sorted_keys[np.minimum(pos, sorted_keys.size - 1)]
+        same = (pos < sorted_keys.size) & (follower // (m + 1) == block_keys // (m + 1))
+        end = np.where(same, follower % (m + 1), m)
+        # Examples (sorted by k) at which each block is open: block < k <= end.
+        by_k = np.argsort(ks, kind="stable")
+        sorted_ks = ks[by_k]
+        lo = np.searchsorted(sorted_ks, blocks, side="right")
+        hi = np.searchsorted(sorted_ks, end, side="right")
+        counts = np.maximum(hi - lo, 0)
+        total = int(counts.sum())
+        if total == 0:
+            continue
+        which = np.repeat(np.arange(blocks.size), counts)
+        q = by_k[np.repeat(lo, counts) + np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)]
+        start = t[blocks][which].astype(np.float64)
+        oldest = np.full(rows.size, np.inf)
+        np.minimum.at(oldest, q[sleepy[which]], start[sleepy[which]])
+        found = np.isfinite(oldest)
+        clock[rows[found], 2] = np.log1p(np.maximum(now[found] - oldest[found], 0))
+        timed = ~np.isnan(wait[which])
+        if not timed.any():
+            continue
+        deadline = np.full(rows.size, np.inf)
+        np.minimum.at(deadline, q[timed], start[timed] + wait[which][timed])
+        due = np.zeros(rows.size)
+        np.add.at(due, q[timed], (start[timed] + wait[which][timed]) <= now[q[timed]])
+        found = np.isfinite(deadline)
+        left = deadline[found] - now[found]
+        timers[rows[found], 0] = _signed_log(left / 1e3)
+        gap = np.nan_to_num(mean_gap[found], nan=1.0)
+        timers[rows[found], 1] = np.log1p(np.maximum(left, 0) / np.maximum(gap, 1.0))
+        timers[rows, 2] = due
+    return clock, timers
+
+
 def _source_features(
     s: ExampleStructure, tables: list[_SiteTable], programs: list[str], snaps: PositionSnapshots, at: np.ndarray,
     w: _Last, has_last: np.ndarray, ex: np.ndarray, entry: np.ndarray, status: np.ndarray, count: np.ndarray,
+    timers: np.ndarray,
 ) -> np.ndarray:
-    """The src.* columns: op / next-op vectors at the sites in play, summed per example."""
+    """The src.* columns: op / next-op vectors at the sites in play, summed per example,
+    then the src.timer.* columns (`_time_features`)."""
     n = at.size
     nop, nnx = len(OPS), len(NEXT_NAMES)
     program_index = {p: i for i, p in enumerate(programs)}
@@ -418,6 +552,7 @@ def _source_features(
         returns,  # running goroutines that can only return next: it ends them, goes to a caller, unknown
         np.stack([t.counts for t in tables])[prog] if tables else np.zeros((n, nop)),
         np.ones((n, 1)),
+        timers,
     ], axis=1)
     has_facts = np.array([t.has_facts for t in tables], dtype=bool)[prog] if tables else np.zeros(n, dtype=bool)
     return np.where(has_facts[:, None], block, 0.0)

@@ -192,6 +192,16 @@ class _Continuations:
         return np.stack([conts[int(i)] for i in rng.integers(len(conts), size=s)])
 
 
+def _extrapolated_times(time: np.ndarray, steps: int, recent: int = 16) -> np.ndarray:
+    """Times for `steps` rolled-out events after a real prefix: one every mean gap of its
+    last `recent` events (a rollout has no clock of its own)."""
+    if time.size == 0:
+        return np.zeros(steps, dtype=np.int64)
+    r = min(recent, time.size - 1)
+    gap = (int(time[-1]) - int(time[-1 - r])) / r if r > 0 else 0.0
+    return (int(time[-1]) + np.round(gap * np.arange(1, steps + 1))).astype(np.int64)
+
+
 def _rollout_examples(base, prefixes: list[Prefix], ext: list[tuple[list[int], list[int], list[int]]], states: list[SchedState]) -> Examples:  # type: ignore[no-untyped-def]
     """Examples for the current rollout prefixes: the real prefix plus the rollout's
     own events (no reason, no site), with the rules' allowed kinds."""
@@ -211,6 +221,7 @@ def _rollout_examples(base, prefixes: list[Prefix], ext: list[tuple[list[int], l
             np.concatenate([real.site[:k], np.full(len(kinds), -1, dtype=real.site.dtype)]),
             None if real.actor_site is None
             else np.concatenate([real.actor_site[:k], np.full(len(kinds), -1, dtype=real.actor_site.dtype)]),
+            None if real.time is None else np.concatenate([real.time[:k], _extrapolated_times(real.time[:k], len(kinds))]),
         )
         history.append(kind)
     n = len(prefixes)

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"go/ast"
+	"go/constant"
 	"go/importer"
 	"go/parser"
 	"go/token"
@@ -504,6 +505,9 @@ func (a *analyzer) collect(fn *function) {
 				return true
 			}
 			if op, detail := a.classifyCall(n); op != "" {
+				if ns, ok := a.callDuration(n, detail); ok {
+					detail["ns"] = ns
+				}
 				d, isDeferred := deferCalls[n]
 				if isDeferred {
 					if detail == nil {
@@ -530,6 +534,7 @@ func (a *analyzer) selectSite(fn *function, n *ast.SelectStmt) {
 	cases, hasDefault := 0, false
 	kinds := []string{}
 	lines := []int{}
+	timerNs := int64(-1)
 	for _, stmt := range n.Body.List {
 		cc := stmt.(*ast.CommClause)
 		if cc.Comm == nil {
@@ -538,6 +543,9 @@ func (a *analyzer) selectSite(fn *function, n *ast.SelectStmt) {
 		}
 		cases++
 		lines = append(lines, fset.Position(cc.Case).Line)
+		if ns, ok := a.timerCase(cc.Comm); ok && (timerNs < 0 || ns < timerNs) {
+			timerNs = ns
+		}
 		if op := commOp(cc.Comm); op != nil {
 			fn.skip[op] = true
 			if _, ok := op.(*ast.SendStmt); ok {
@@ -547,9 +555,58 @@ func (a *analyzer) selectSite(fn *function, n *ast.SelectStmt) {
 			}
 		}
 	}
-	fn.sites[n] = a.newSite(fn, n.Select, "select", map[string]any{
-		"cases": cases, "default": hasDefault, "case_kinds": kinds, "case_lines": lines,
-	})
+	detail := map[string]any{"cases": cases, "default": hasDefault, "case_kinds": kinds, "case_lines": lines}
+	if timerNs >= 0 {
+		detail["timer_ns"] = timerNs
+	}
+	fn.sites[n] = a.newSite(fn, n.Select, "select", detail)
+}
+
+// timerCase is the constant duration of a select case that receives from a timer it
+// makes there (`case <-time.After(d):`, `case <-time.NewTimer(d).C:`).
+func (a *analyzer) timerCase(comm ast.Stmt) (int64, bool) {
+	recv, ok := commOp(comm).(*ast.UnaryExpr)
+	if !ok || recv.Op != token.ARROW {
+		return 0, false
+	}
+	x := unparen(recv.X)
+	if sel, ok := x.(*ast.SelectorExpr); ok && sel.Sel.Name == "C" {
+		x = unparen(sel.X)
+	}
+	call, ok := x.(*ast.CallExpr)
+	if !ok {
+		return 0, false
+	}
+	op, detail := a.classifyCall(call)
+	if op != "timer" {
+		return 0, false
+	}
+	return a.callDuration(call, detail)
+}
+
+// durationArg: which argument of a timing call is its duration.
+var durationArg = map[string]int{
+	"time.Sleep": 0, "time.After": 0, "time.NewTimer": 0, "time.Tick": 0, "time.NewTicker": 0, "time.AfterFunc": 0,
+	"context.WithTimeout": 1, "context.WithTimeoutCause": 1,
+}
+
+// callDuration is the duration in nanoseconds a sleep, timer or context.WithTimeout call
+// waits, when its argument is a constant the type checker evaluated (`10 * time.Millisecond`).
+func (a *analyzer) callDuration(call *ast.CallExpr, detail map[string]any) (int64, bool) {
+	name, _ := detail["call"].(string)
+	i, known := durationArg[name]
+	if !known || i >= len(call.Args) {
+		return 0, false
+	}
+	tv, ok := a.info.Types[call.Args[i]]
+	if !ok || tv.Value == nil {
+		return 0, false
+	}
+	ns, exact := constant.Int64Val(constant.ToInt(tv.Value))
+	if !exact || ns < 0 {
+		return 0, false
+	}
+	return ns, true
 }
 
 // commOp is the send or receive of a select case (the node that is not a site of its own).
