@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated model seeds")
     parser.add_argument("--max-iter", type=int, default=StructuralOptions.max_iter)
     parser.add_argument("--folds", type=int, default=StructuralOptions.folds)
+    parser.add_argument("--deals", type=int, default=StructuralOptions.deals)
     parser.add_argument("--positions", type=int, default=StructuralOptions.positions_per_run)
     parser.add_argument("--rebalance", type=float, default=StructuralOptions.rebalance)
     args = parser.parse_args()
@@ -42,7 +43,7 @@ def main() -> None:
     test, _ = view.model_examples("test")
     labels = test.labels
     print(f"{args.dataset}: {len(test)} test examples (paper protocol); options: max_iter {args.max_iter}, "
-          f"folds {args.folds}, positions {args.positions}, rebalance {args.rebalance}")
+          f"folds {args.folds}, deals {args.deals}, positions {args.positions}, rebalance {args.rebalance}")
     columns = ["fit s", "OOF acc %", "OOF NLL", "val NLL", "T", "acc %", "NLL", "ECE", "ECE floor 95%"]
     columns += [f"{k} %" for k in KIND_NAMES]
     print(" | ".join(["seed", *columns]))
@@ -50,7 +51,7 @@ def main() -> None:
     for seed in seeds:
         started = time.monotonic()
         options = StructuralOptions(
-            seed=seed, max_iter=args.max_iter, folds=args.folds, positions_per_run=args.positions, rebalance=args.rebalance,
+            seed=seed, max_iter=args.max_iter, folds=args.folds, deals=args.deals, positions_per_run=args.positions, rebalance=args.rebalance,
         )
         model = fit_structural(view, options)
         seconds = time.monotonic() - started

@@ -264,20 +264,24 @@ def test_allowed_mask_equals_the_scheduler_fsm(builtin_collection: tuple[Path, p
 
 
 def _replayed_snapshot(
-    kinds: list[int], gs: list[int], actors: list[int], reasons: list[str], sites: list[str], actor_sites: list[str]
+    kinds: list[int], gs: list[int], actors: list[int], reasons: list[str], sites: list[str], actor_sites: list[str],
+    times: list[int] | None = None,
 ) -> tuple:
     """The goroutine snapshot after these events, one event at a time in plain Python:
     each goroutine's status after its last event (running if it was only seen acting),
     its block reason, the last site named for it: an event's site is its goroutine's,
     its actor_site (creates, unblocks) the actor's; and its start, the first site named
-    for it (a GoCreate's site: its start function's line, the entry flag set)."""
+    for it (a GoCreate's site: its start function's line, the entry flag set). With
+    times, also each entry's since: the earliest time of its goroutines' own last events
+    (-1 when none made one)."""
     status_after = {0: 2, 1: 0, 2: 3, 3: 0, 4: 1, 5: 0}
     status: dict[int, int] = {}
     reason: dict[int, str] = {}
     site: dict[int, str] = {}
     start: dict[int, tuple[str, bool]] = {}
     events: dict[int, int] = {}
-    for kind, g, actor, r, s, a_s in zip(kinds, gs, actors, reasons, sites, actor_sites):
+    when: dict[int, int] = {}
+    for i, (kind, g, actor, r, s, a_s) in enumerate(zip(kinds, gs, actors, reasons, sites, actor_sites)):
         if actor > 0:
             status.setdefault(actor, 1)
             reason.setdefault(actor, "")
@@ -287,17 +291,26 @@ def _replayed_snapshot(
         status[g] = status_after[kind]
         reason[g] = r
         events[g] = events.get(g, 0) + 1
+        if times is not None:
+            when[g] = times[i]
         if s:
             site[g] = s
             start.setdefault(g, (s, kind == 1))
     entries: dict[tuple[int, str, str, str, bool], int] = {}
+    since: dict[tuple[int, str, str, str, bool], int] = {}
     for g, st in status.items():
         first = start.get(g, ("", False)) if st != 3 else ("", False)
         key = (st, reason[g] if st == 2 else "", site.get(g, "") if st != 3 else "", *first)
         entries[key] = entries.get(key, 0) + 1
+        if g in when:
+            since[key] = min(since[key], when[g]) if since.get(key, -1) >= 0 else when[g]
+        else:
+            since.setdefault(key, -1)
     last_g = gs[-1] if gs else None
     by_kind = [kinds.count(c) for c in range(6)]
-    return by_kind, events.get(last_g, 0), site.get(last_g, "") if last_g is not None else "", entries
+    if times is None:
+        return by_kind, events.get(last_g, 0), site.get(last_g, "") if last_g is not None else "", entries
+    return by_kind, events.get(last_g, 0), site.get(last_g, "") if last_g is not None else "", entries, since
 
 
 def test_stored_snapshots_equal_a_replay_of_the_events(dataset: Path) -> None:
@@ -317,8 +330,14 @@ def test_stored_snapshots_equal_a_replay_of_the_events(dataset: Path) -> None:
         want = _replayed_snapshot(
             run["kind"].to_list(), run["g"].to_list(), run["actor"].to_list(),
             [r or "" for r in run["reason"].to_list()], [s or "" for s in run["site"].to_list()],
-            [s or "" for s in run["actor_site"].to_list()],
+            [s or "" for s in run["actor_site"].to_list()], run["time_ns"].to_list(),
         )
+        got_since = {
+            (st, r, s, f, e): t
+            for st, r, s, f, e, t in zip(row["status"], row["reason"], row["site"], row["start_site"], row["start_entry"], row["since_ns"])
+        }
+        assert got_since == want[4], row
+        want = want[:4]
         got_entries = {
             (st, r, s, f, e): c
             for st, r, s, f, e, c in zip(row["status"], row["reason"], row["site"], row["start_site"], row["start_entry"], row["count"])

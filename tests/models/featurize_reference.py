@@ -9,6 +9,7 @@ import numpy as np
 
 from schedcast.corpus.facts import OPS, ProgramFacts
 from schedcast.dataset.access import STATUS_AFTER, RunPrefix
+from schedcast.dataset.snapshots import WINDOW
 from schedcast.models.base import N_KINDS, Examples, ModelError
 from schedcast.models.features import (
     HISTORY,
@@ -144,7 +145,7 @@ def featurize_reference(
         # time.*: the last gap, the recent mean gap, the longest sleeper's time asleep.
         t = run.time
         now = int(t[k - 1]) if t is not None and k else 0
-        r = min(RECENT, k - 1)
+        r = min(WINDOW - 1, k - 1)
         mean_gap = (now - int(t[k - 1 - r])) / r if t is not None and r > 0 else np.nan
         if t is not None:
             if k >= 2:
@@ -218,7 +219,7 @@ def featurize_reference(
         row[c] = 1.0
         c += 1
         # src.timer.*: blocked goroutines whose wait the source names, against the clock.
-        deadlines = []
+        deadlines: list[float] = []
         if t is not None:
             for b in blocked.tolist():
                 wait = table.wait_ns(int(run.site[last[b]]))
@@ -229,7 +230,7 @@ def featurize_reference(
             row[c] = np.sign(left / 1e3) * np.log1p(abs(left / 1e3))
             gap = 1.0 if np.isnan(mean_gap) else mean_gap
             row[c + 1] = np.log1p(max(left, 0) / max(gap, 1.0))
-            row[c + 2] = float(sum(d <= now for d in deadlines))
+            row[c + 2] = float(len(deadlines))  # goroutines waiting for the clock
         else:
             row[c : c + 3] = (NO_DEADLINE, NO_DEADLINE, 0.0)
     # Missing values (short prefixes) as -1: an all-missing column would stop the booster.

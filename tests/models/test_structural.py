@@ -125,14 +125,14 @@ def test_a_model_file_with_other_features_fails_with_one_line(tmp_path: Path) ->
         load_predictor(path)
 
 
-def _grouped_model(folds: int) -> tuple[StructuralPredictor, Examples, np.ndarray]:
+def _grouped_model(folds: int, deals: int = 1) -> tuple[StructuralPredictor, Examples, np.ndarray]:
     """The tiny examples, hard labels, spread over 6 families."""
     rng = np.random.default_rng(1)
     n_per = 120
     labels = np.concatenate([rng.choice(6, n_per, p=KNOWN[0]), rng.choice(6, n_per, p=KNOWN[1])])
     train = _examples(n_per, None, labels)
     groups = np.array([f"family{i % 6}" for i in range(len(train))])
-    model = StructuralPredictor(targets="hard", source_features=False, rebalance=0.0, max_iter=30, min_samples_leaf=5, folds=folds)
+    model = StructuralPredictor(targets="hard", source_features=False, rebalance=0.0, max_iter=30, min_samples_leaf=5, folds=folds, deals=deals)
     return model.fit(train, groups=groups), train, groups
 
 
@@ -264,7 +264,7 @@ def test_vectorised_features_equal_the_per_example_replay(builtin_dataset: Path)
                 assert report.without_facts == want_report.without_facts
                 if source:
                     names = feature_names(True)
-                    for column in ("src.running.return_ends", "src.running.return_unknown", "src.wake.receiver", "src.timer.due"):
+                    for column in ("src.running.return_ends", "src.running.return_unknown", "src.wake.receiver", "src.timer.waiting"):
                         seen[column] = seen.get(column, 0) + int(np.count_nonzero(got[:, names.index(column)]))
                     for column, unset in (("time.sleep.elapsed", -1.0), ("src.timer.remaining", NO_DEADLINE)):
                         seen[column] = seen.get(column, 0) + int(np.count_nonzero(got[:, names.index(column)] != unset))
@@ -381,11 +381,33 @@ def test_clock_features_by_hand() -> None:
     # Deadline 1,000 + 10,000 = 11,000 ns: 10 µs left at k = 4, 6 µs at k = 6.
     assert np.allclose(col["src.timer.remaining"], [np.log1p(10.0), np.log1p(6.0), NO_DEADLINE, NO_DEADLINE])
     assert np.allclose(col["src.timer.remaining_events"][:2], [np.log1p(10_000 / (1_000 / 3)), np.log1p(6_000 / 1_000)])
-    assert col["src.timer.due"].tolist() == [0, 0, 0, 0]
+    assert col["src.timer.waiting"].tolist() == [1, 1, 0, 0]  # g2 until its wake at k = 7
     # Later in the same sleep, past its deadline: due, and the time left is negative.
     late = RunPrefix(run.kind, run.g, run.actor, run.reason, run.site, None, np.array([0, 100, 500, 1_000, 3_000, 12_000, 13_000, 14_000]))
     structure = ExampleStructure(np.zeros(1, dtype=np.int64), np.array([6]), {0: late}, {0: "p"}, {"p": {"main.go": source}}, reasons, sites)
     x, _ = featurize(Examples([late.kind[:6]], np.zeros(1, dtype=np.int64), np.array(["p"]), np.ones((1, 6), dtype=bool), structure), True)
     col = {name: x[:, i] for i, name in enumerate(feature_names(True))}
-    assert np.allclose(col["src.timer.remaining"], [-np.log1p(1.0)]) and col["src.timer.due"].tolist() == [1]
+    assert np.allclose(col["src.timer.remaining"], [-np.log1p(1.0)]) and col["src.timer.waiting"].tolist() == [1]
     assert np.allclose(col["src.timer.remaining_events"], [0.0])
+
+
+def test_deals_average_boosters_and_their_out_of_fold_predictions() -> None:
+    """Two deals of 3 folds: 6 boosters; the model predicts their mean; a training
+    example's out-of-fold prediction is the mean of the two boosters (one per deal) that
+    did not see its family, and held_out_proba gives the same."""
+    model, train, groups = _grouped_model(folds=3, deals=2)
+    assert len(model.boosters) == 6 and model.info.folds == 3 and model.info.deals == 2
+    x = model.features(train)
+    every = [model._booster_proba(i, x) for i in range(6)]
+    assert np.allclose(model.predict_proba(train, calibrated=False, mask=False), np.mean(every, axis=0))
+    folds = np.array([model._fold_of_group[g] for g in groups.tolist()])
+    assert folds.shape == (len(train), 2) and (folds[:, 0] != folds[:, 1]).any()  # the second deal differs
+    by_hand = np.array([(every[folds[i, 0]][i] + every[3 + folds[i, 1]][i]) / 2 for i in range(len(train))])
+    assert np.allclose(model.held_out_proba(train, groups), by_hand)
+    assert model._out_of_fold is not None
+    assert np.allclose(model._out_of_fold[0], apply_mask(by_hand, train.allowed))
+    # The first deal is the one deals=1 makes.
+    single, _, _ = _grouped_model(folds=3, deals=1)
+    assert single._fold_of_group == {g: f[:1] for g, f in model._fold_of_group.items()}
+    with pytest.raises(ModelError, match="deals must be at least 1"):
+        StructuralPredictor(deals=0)

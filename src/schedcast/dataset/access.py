@@ -251,6 +251,7 @@ class DatasetView:
             _, start_site = lists("start_site")
             _, start_entry = lists("start_entry")
             _, count = lists("count")
+            _, since = lists("since_ns")
             starts = np.array([self._span[int(r)][0] for r in t["run_key"].to_pylist()], dtype=np.int64)
             kinds_before = t["kinds_before"].combine_chunks().flatten().to_numpy().astype(np.int64).reshape(-1, 6)
             self._snapshots = keys[order], PositionSnapshots(
@@ -264,7 +265,8 @@ class DatasetView:
                 _recode(start_site, sites, "site"),
                 start_entry.to_numpy(zero_copy_only=False).astype(bool),
                 count.to_numpy(zero_copy_only=False).astype(np.int64),
-                *last_events(self._kind, self._g, self._actor, site_codes, starts, t["k"].to_numpy()),
+                since.to_numpy(zero_copy_only=False).astype(np.int64),
+                *last_events(self._kind, self._g, self._actor, site_codes, starts, t["k"].to_numpy(), self._time),
             )
         return self._snapshots
 

@@ -176,12 +176,13 @@ def _add_examples(
 def _add_snapshots(
     parts: dict[str, list[Any]], run_key: int, ks: np.ndarray, kinds: np.ndarray, goroutines: np.ndarray,
     actors: np.ndarray, reasons: pa.DictionaryArray, sites: pa.DictionaryArray, actor_sites: pa.DictionaryArray,
+    times: np.ndarray,
 ) -> None:
     """The goroutine snapshot at each of the run's positions ks (snapshots.parquet)."""
     reason_codes, reason_vocab = schema.string_codes(reasons)
     site_codes, actor_site_codes, site_vocab = schema.shared_string_codes(sites, actor_sites)
     ks = np.sort(ks)
-    snap = position_snapshots(kinds, goroutines, actors, reason_codes, site_codes, ks, actor_site_codes)
+    snap = position_snapshots(kinds, goroutines, actors, reason_codes, site_codes, ks, actor_site_codes, times)
     site_name = np.array([*site_vocab, ""], dtype=object)  # code -1 -> ""
     reason_name = np.array([*reason_vocab, ""], dtype=object)
     for p in range(ks.size):
@@ -197,6 +198,7 @@ def _add_snapshots(
         parts["start_site"].append(site_name[snap.start_site[lo:hi]].tolist())
         parts["start_entry"].append(snap.start_entry[lo:hi].tolist())
         parts["count"].append(snap.count[lo:hi].tolist())
+        parts["since_ns"].append(snap.since[lo:hi].tolist())
 
 
 def _concat_snapshots(parts: dict[str, list[Any]]) -> dict[str, Any]:
@@ -355,7 +357,8 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         ev_parts["reason"].append(reasons)
         ev_parts["site"].append(sites)
         ev_parts["actor_site"].append(actor_sites)
-        ev_parts["time_ns"].append(np.array(ev.times, dtype=np.int64))
+        times = np.array(ev.times, dtype=np.int64)
+        ev_parts["time_ns"].append(times)
         ev_parts["allowed"].append(np.array(ev.allowed, dtype=np.uint8))
 
         # State group of every position (k = 0..n-1 have a next event; k = n does not):
@@ -380,7 +383,7 @@ def build_dataset(collection: Path, out: Path, options: BuildOptions = BuildOpti
         paper_codes.append(paper_group.astype(np.int64) * 6 + kinds[depth_ks])
         _add_examples(ex_parts, run_key, depth_ks, "paper", depths, paper_group, kinds, goroutines, state_group, split)
         report.examples[f"paper/{split}"] += int(depth_ks.size)
-        _add_snapshots(snap_parts, run_key, depth_ks, kinds, goroutines, actors, reasons, sites, actor_sites)
+        _add_snapshots(snap_parts, run_key, depth_ks, kinds, goroutines, actors, reasons, sites, actor_sites, times)
         if options.all_depths:
             ks = np.arange(0, n + 1, options.stride, dtype=np.int32)
             if ks[-1] != n:

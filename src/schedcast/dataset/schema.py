@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 5  # 3: snapshots.parquet; 4: events.actor_site (creators and unblockers stand at their own line); 5: snapshot starts
+SCHEMA_VERSION = 6  # 3: snapshots.parquet; 4: events.actor_site (creators and unblockers stand at their own line); 5: snapshot starts; 6: snapshot since_ns
 _META = {b"schedcast.dataset_schema_version": str(SCHEMA_VERSION).encode()}
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _SIX_F = pa.list_(pa.float32(), 6)
@@ -126,6 +126,7 @@ SNAPSHOTS = pa.schema(
         ("start_site", pa.list_(pa.string())),  # the first site named for the goroutine ("" = none; dataset/snapshots.py)
         ("start_entry", pa.list_(pa.bool_())),  # that start is its GoCreate's site (its start function's line)
         ("count", pa.list_(pa.int32())),
+        ("since_ns", pa.list_(pa.int64())),  # the earliest last-event time of the entry's goroutines (a blocked one's block; -1: none)
     ],
     metadata=_META,
 )

@@ -45,6 +45,7 @@ _AFTER = {"GoBlock": BLOCKED, "GoCreate": RUNNABLE, "GoEnd": DEAD, "GoSched": RU
 STATUS_AFTER = np.array([_AFTER[k] for k in KIND_NAMES], dtype=np.int8)
 WINDOW = 16  # the last events before a position, kept beside its snapshot
 _CREATE = KIND_NAMES.index("GoCreate")
+_NEVER = np.iinfo(np.int64).max
 
 
 def site_stream(g: np.ndarray, actor: np.ndarray, site: np.ndarray, actor_site: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -78,12 +79,14 @@ class PositionSnapshots:
     start_site: np.ndarray  # (G,) int64 site code of the goroutine's start (-1: none; always for the dead)
     start_entry: np.ndarray  # (G,) bool: the start is its start function's line (its GoCreate's site)
     count: np.ndarray  # (G,) int64 goroutines
+    since: np.ndarray  # (G,) int64 ns: the earliest time a goroutine of the entry made its last event (-1: not known)
     # The last WINDOW events before each position, most recent first: column j is event
     # k-1-j (-1 where that is before the run's start). Not stored: read from the events.
     last_kind: np.ndarray  # (P, WINDOW) int64
     last_g: np.ndarray
     last_actor: np.ndarray
     last_site: np.ndarray  # site codes
+    last_time: np.ndarray  # ns since the run's first event (-1: none, or no times)
 
     def select(self, index: np.ndarray) -> "PositionSnapshots":
         """The positions `index`, in that order, as their own PositionSnapshots."""
@@ -94,8 +97,8 @@ class PositionSnapshots:
             self.kinds_before[index], self.last_g_events[index], self.last_g_site[index],
             np.concatenate([[0], np.cumsum(length)]).astype(np.int64),
             self.status[entry], self.reason[entry], self.site[entry], self.start_site[entry], self.start_entry[entry],
-            self.count[entry],
-            self.last_kind[index], self.last_g[index], self.last_actor[index], self.last_site[index],
+            self.count[entry], self.since[entry],
+            self.last_kind[index], self.last_g[index], self.last_actor[index], self.last_site[index], self.last_time[index],
         )
 
 
@@ -115,15 +118,18 @@ def concat_snapshots(pieces: list[PositionSnapshots]) -> PositionSnapshots:
         np.concatenate([p.start_site for p in pieces]),
         np.concatenate([p.start_entry for p in pieces]),
         np.concatenate([p.count for p in pieces]),
-        *(np.concatenate([getattr(p, name) for p in pieces]) for name in ("last_kind", "last_g", "last_actor", "last_site")),
+        np.concatenate([p.since for p in pieces]),
+        *(np.concatenate([getattr(p, name) for p in pieces]) for name in ("last_kind", "last_g", "last_actor", "last_site", "last_time")),
     )
 
 
 def last_events(
-    kind: np.ndarray, g: np.ndarray, actor: np.ndarray, site: np.ndarray, starts: np.ndarray, ks: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    kind: np.ndarray, g: np.ndarray, actor: np.ndarray, site: np.ndarray, starts: np.ndarray, ks: np.ndarray,
+    time: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The last WINDOW events before each position (starts: index of the position's
-    run's first event in the arrays; ks: its prefix length), as in PositionSnapshots."""
+    run's first event in the arrays; ks: its prefix length), as in PositionSnapshots:
+    kind, goroutine, actor, site and time (-1 throughout without times)."""
     back = np.asarray(ks, dtype=np.int64)[:, None] - 1 - np.arange(WINDOW)[None, :]
     valid = back >= 0
     at = np.where(valid, np.asarray(starts, dtype=np.int64)[:, None] + back, 0)
@@ -133,16 +139,18 @@ def last_events(
             return np.full(back.shape, -1, dtype=np.int64)
         return np.where(valid, column[at], -1).astype(np.int64)
 
-    return gather(kind), gather(g), gather(actor), gather(site)
+    times = gather(time) if time is not None else np.full(back.shape, -1, dtype=np.int64)
+    return gather(kind), gather(g), gather(actor), gather(site), times
 
 
 def position_snapshots(
     kind: np.ndarray, g: np.ndarray, actor: np.ndarray, reason: np.ndarray, site: np.ndarray, ks: np.ndarray,
-    actor_site: np.ndarray | None = None,
+    actor_site: np.ndarray | None = None, time: np.ndarray | None = None,
 ) -> PositionSnapshots:
     """The snapshots of one run before events ks (ascending, each <= the arrays' length).
     O(events + positions x goroutines). Without actor_site, creators and unblockers
-    keep the site of their own last event."""
+    keep the site of their own last event; without time (ns per event), `since` and
+    `last_time` are -1."""
     ks = np.asarray(ks, dtype=np.int64)
     if ks.size and np.any(np.diff(ks) < 0):
         raise ValueError("position_snapshots: positions must be ascending")
@@ -152,6 +160,7 @@ def position_snapshots(
     actor = np.asarray(actor[:m], dtype=np.int64)
     reason = np.asarray(reason[:m], dtype=np.int64)
     site = np.asarray(site[:m], dtype=np.int64)
+    times = None if time is None else np.asarray(time[:m], dtype=np.int64)
     size = int(max(g.max(initial=0), actor.max(initial=0))) + 1
     idx = np.arange(m, dtype=np.int64)
     owner, named = site_stream(g, actor, site, None if actor_site is None else np.asarray(actor_site[:m], dtype=np.int64))
@@ -186,31 +195,32 @@ def position_snapshots(
             last_g_events[p] = events[last_g]
             w = int(where[last_g])
             last_g_site[p] = named[w] if w >= 0 else -1
-        parts.append(_aggregate(last, where, first, kind, reason, named, acted))
+        parts.append(_aggregate(last, where, first, kind, reason, named, acted, times))
         offsets.append(offsets[-1] + parts[-1][0].size)
     if parts:
-        status, reasons, sites, starts, entries, n = (np.concatenate(col) for col in zip(*parts))
+        status, reasons, sites, starts, entries, n, since = (np.concatenate(col) for col in zip(*parts))
     else:
-        status, reasons, sites, starts, entries, n = (np.zeros(0, dtype=np.int64) for _ in range(6))
+        status, reasons, sites, starts, entries, n, since = (np.zeros(0, dtype=np.int64) for _ in range(7))
     return PositionSnapshots(
         kinds_before, last_g_events, last_g_site, np.array(offsets, dtype=np.int64),
         status.astype(np.int8), reasons.astype(np.int64), sites.astype(np.int64), starts.astype(np.int64),
-        entries.astype(bool), n.astype(np.int64),
-        *last_events(kind, g, actor, site, np.zeros(ks.size, dtype=np.int64), ks),
+        entries.astype(bool), n.astype(np.int64), since.astype(np.int64),
+        *last_events(kind, g, actor, site, np.zeros(ks.size, dtype=np.int64), ks, times),
     )
 
 
 def _aggregate(
     last: np.ndarray, where: np.ndarray, first: np.ndarray, kind: np.ndarray, reason: np.ndarray, site: np.ndarray,
-    acted: np.ndarray,
+    acted: np.ndarray, time: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
-    """(status, reason, site, start site, start entry, count) of each distinct entry of
-    the goroutine table. A goroutine seen only acting (e.g. main creating goroutines
-    before its first own event) is running."""
+    """(status, reason, site, start site, start entry, count, since) of each distinct
+    entry of the goroutine table. A goroutine seen only acting (e.g. main creating
+    goroutines before its first own event) is running. `since`: the earliest time of
+    the entry's goroutines' last events (-1: none known)."""
     seen = np.flatnonzero((last >= 0) | acted)
     if seen.size == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, empty, empty, empty
+        return empty, empty, empty, empty, empty, empty, empty
     e = last[seen]
     status = np.where(e >= 0, STATUS_AFTER[kind[np.maximum(e, 0)]] if kind.size else RUNNING, RUNNING).astype(np.int64)
     r = np.where(status == BLOCKED, reason[np.maximum(e, 0)] if reason.size else -1, -1)
@@ -224,8 +234,14 @@ def _aggregate(
     entry = has_start & (f % 2 == 1) & (kind[np.minimum(f // 2, max(kind.size - 1, 0))] == _CREATE if kind.size else False)
     # One integer key per (status, reason + 1, site + 1, start + 1, entry): np.unique on a flat array.
     rw, sw = int(r.max()) + 2, int(max(s.max(), start.max())) + 2
-    keys, n = np.unique((((status * rw + (r + 1)) * sw + (s + 1)) * sw + (start + 1)) * 2 + entry, return_counts=True)
+    keys, inverse, n = np.unique(
+        (((status * rw + (r + 1)) * sw + (s + 1)) * sw + (start + 1)) * 2 + entry, return_inverse=True, return_counts=True
+    )
+    since = np.full(keys.size, _NEVER, dtype=np.int64)
+    if time is not None and time.size:
+        np.minimum.at(since, inverse.reshape(-1), np.where(e >= 0, time[np.maximum(e, 0)], _NEVER))
+    since[since == _NEVER] = -1
     entry_out, keys = keys % 2, keys // 2
     start_out, keys = keys % sw - 1, keys // sw
     site_out, keys = keys % sw - 1, keys // sw
-    return keys // rw, keys % rw - 1, site_out, start_out, entry_out, n
+    return keys // rw, keys % rw - 1, site_out, start_out, entry_out, n, since

@@ -55,7 +55,7 @@ def structural_ablations(
     labels = examples.labels
     options = StructuralOptions(
         targets=model.targets, source_features=model.source_features, mask=model.mask, rebalance=model.rebalance,
-        max_iter=model.max_iter, folds=model.folds, seed=model.seed, name=model.name,
+        max_iter=model.max_iter, folds=model.folds, deals=model.deals, seed=model.seed, name=model.name,
     )
     train = structural_training_examples(view, replace(options, targets="soft"))
     rows: list[dict[str, Any]] = []

@@ -50,7 +50,7 @@ class StructuralResult:
         unparsed = info.programs_without_facts or {}
         return (
             f"{name}: fit on {info.train_examples} examples ({info.soft_examples} with a soft target, {info.train_rows} booster rows) "
-            f"in {info.fit_seconds:.1f} s ({info.fit_cpu_seconds:.1f} s CPU; {info.folds} fold boosters, out of fold: accuracy "
+            f"in {info.fit_seconds:.1f} s ({info.fit_cpu_seconds:.1f} s CPU; {info.deals} x {info.folds} fold boosters, out of fold: accuracy "
             f"{100 * info.out_of_fold_accuracy:.1f} %, NLL {info.out_of_fold_nll:.3f}); temperature {self.model.temperature:.3f} on "
             f"{info.calibration_examples} {info.calibration_source} examples "
             f"(validation NLL {info.validation_nll_before:.3f} -> {info.validation_nll_after:.3f}); "
@@ -61,8 +61,8 @@ class StructuralResult:
 def check_structural_options(options: StructuralOptions) -> None:
     if options.targets not in ("soft", "hard"):
         raise ModelError(f"--targets must be soft or hard (got {options.targets!r})")
-    if options.positions_per_run < 0 or options.min_group_runs < 1 or options.max_iter < 1 or options.folds < 1 or options.rebalance < 0:
-        raise ModelError("--positions must be >= 0, --min-group-runs, --max-iter and --folds >= 1, --rebalance >= 0")
+    if options.positions_per_run < 0 or options.min_group_runs < 1 or options.max_iter < 1 or options.folds < 1 or options.rebalance < 0 or options.deals < 1:
+        raise ModelError("--positions must be >= 0, --min-group-runs, --max-iter, --folds and --deals >= 1, --rebalance >= 0")
 
 
 def train_structural(dataset: Path, out: Path, options: StructuralOptions = StructuralOptions()) -> StructuralResult:

@@ -45,6 +45,7 @@ def train_structural_cmd(
     min_group_runs: Annotated[int, typer.Option(help="Soft targets from state groups seen in at least this many runs.")] = 3,
     max_iter: Annotated[int, typer.Option(help="Boosting iterations per fold booster.")] = 20,
     folds: Annotated[int, typer.Option(help="Cross-fitting folds by program family (1: one booster, temperature on validation only).")] = 3,
+    deals: Annotated[int, typer.Option(help="Deal the families into the folds this many times (seeds S, S+100, ...): deals x folds boosters, predicting their mean.")] = 2,
     ngram_order: Annotated[int, typer.Option(help="Stack a kind n-gram of this order as 6 more features, out of fold while fitting (0: off).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed (position sampling, booster).")] = 0,
     name: Annotated[str, typer.Option(help="Model name (file OUT/NAME.json).")] = "structural",
@@ -59,7 +60,7 @@ def train_structural_cmd(
 
     options = StructuralOptions(
         targets=targets, source_features=source, mask=mask, rebalance=rebalance, positions_per_run=positions,
-        min_group_runs=min_group_runs, max_iter=max_iter, folds=folds, calibrate=calibrate, seed=seed, name=name,
+        min_group_runs=min_group_runs, max_iter=max_iter, folds=folds, deals=deals, calibrate=calibrate, seed=seed, name=name,
         ngram_order=ngram_order,
     )
     try:

@@ -50,8 +50,6 @@ from schedcast.dataset.access import ExampleStructure
 from schedcast.dataset.snapshots import STATUS_AFTER, WINDOW, PositionSnapshots, concat_snapshots, position_snapshots
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, ModelError
 
-GO_BLOCK = KIND_NAMES.index("GoBlock")
-
 # Bumped when a feature's meaning changes under the same name (a saved model is refused).
 # 2: sites follow each goroutine (creators at their go statement); func_start facts at entry;
 #    next operations look through the silent ones (wg.Add, context.WithCancel, timers).
@@ -136,7 +134,7 @@ def feature_names(source: bool) -> list[str]:
         names += [f"src.wake.{w}" for w, _, _ in WAKES]
         names += ["src.running.return_ends", "src.running.return_to_caller", "src.running.return_unknown"]
         names += [f"src.program.{o}" for o in OPS] + ["src.has_facts"]
-        names += ["src.timer.remaining", "src.timer.remaining_events", "src.timer.due"]
+        names += ["src.timer.remaining", "src.timer.remaining_events", "src.timer.waiting"]
     return names
 
 
@@ -274,7 +272,7 @@ def snapshots_of(s: ExampleStructure) -> tuple[PositionSnapshots, np.ndarray]:
         for rows in np.split(missing, np.flatnonzero(np.diff(keys)) + 1):
             run = s.runs[int(s.run_keys[rows[0]])]
             ks, inverse = np.unique(s.ks[rows], return_inverse=True)
-            pieces.append(position_snapshots(run.kind, run.g, run.actor, run.reason, run.site, ks, run.actor_site))
+            pieces.append(position_snapshots(run.kind, run.g, run.actor, run.reason, run.site, ks, run.actor_site, run.time))
             at[rows] = base + inverse.reshape(-1)
             base += ks.size
     if not pieces:
@@ -360,7 +358,9 @@ def featurize(
         np.where(has_last, snaps.last_g_events[at], nan),
         np.where(has_last, w.actor[:, 0] == w.g[:, 0], nan),
     ], axis=1))
-    clock, timers = _time_features(s, tables, programs, reason_cat)
+    program_index = {p: i for i, p in enumerate(programs)}
+    prog = np.array([program_index[s.program_of_run[int(r)]] for r in s.run_keys.tolist()], dtype=np.int64)
+    clock, timers = _time_features(s, tables, prog, reason_cat, snaps, at, ex, entry, status, count)
     cols.append(clock)
     if source:
         cols.append(_source_features(s, tables, programs, snaps, at, w, has_last, ex, entry, status, count, timers))
@@ -376,6 +376,7 @@ def featurize(
 
 NO_DEADLINE = 30.0  # src.timer.remaining(_events) when no blocked goroutine waits for the clock: "never"
 _SLEEP = REASON_CATEGORIES.index("sleep")
+_NEVER = np.inf
 
 
 def _signed_log(x: np.ndarray) -> np.ndarray:
@@ -383,97 +384,67 @@ def _signed_log(x: np.ndarray) -> np.ndarray:
 
 
 def _time_features(
-    s: ExampleStructure, tables: list[_SiteTable], programs: list[str], reason_cat: np.ndarray
+    s: ExampleStructure, tables: list[_SiteTable], prog: np.ndarray, reason_cat: np.ndarray, snaps: PositionSnapshots,
+    at: np.ndarray, ex: np.ndarray, entry: np.ndarray, status: np.ndarray, count: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The time.* columns (n, 3) and the src.timer.* columns (n, 3; computed when `tables`
-    holds the programs' facts), from the prefix's clock: `now` is the time of the last
-    prefix event, ns since the run's first.
+    holds the programs' facts, `prog` indexes them per example), from the prefix's
+    clock: `now` is the time of the last prefix event, ns since the run's first.
 
     - time.gap[-1], time.gap.recent: log1p of the last gap and of the mean gap over the
-      last RECENT events (the pace of the run).
+      last WINDOW events (the pace of the run).
     - time.sleep.elapsed: log1p(now - when the longest-blocked goroutine in time.Sleep
       blocked).
     - src.timer.remaining: of the goroutines blocked where the source names a constant
       wait (a `time.Sleep(d)`, a select with a `<-time.After(d)` case), the least time
       left to its deadline (block time + d), in signed log1p(microseconds); <= 0 is due.
       src.timer.remaining_events: log1p(that time left / the recent mean gap), how many
-      events at the run's pace before the clock wakes one; src.timer.due: how many are due.
+      events at the run's pace before the clock wakes one; src.timer.waiting: how many
+      goroutines are blocked at such a site.
 
-    A goroutine is blocked at example k when its GoBlock is in the prefix and its next
-    event is not: only the prefix is read. O(events of the runs + blocked pairs),
-    vectorised per run."""
-    n = len(s)
+    Read from each example's snapshot (an entry's `since` is the earliest block time of
+    its goroutines) and its last WINDOW event times: O(examples + snapshot entries)."""
+    n = at.size
     clock = np.full((n, 3), np.nan)
     timers = np.column_stack([np.full(n, NO_DEADLINE), np.full(n, NO_DEADLINE), np.zeros(n)])
     if n == 0:
         return clock, timers
-    program_index = {p: i for i, p in enumerate(programs)}
-    order = np.argsort(s.run_keys, kind="stable")
-    keys = s.run_keys[order]
-    for rows in np.split(order, np.flatnonzero(np.diff(keys)) + 1):
-        run = s.runs[int(s.run_keys[rows[0]])]
-        if run.time is None or run.time.size == 0:  # no clock, or every example at k = 0
-            continue
-        t = run.time.astype(np.int64)
-        m = t.size
-        ks = s.ks[rows]
-        has = ks >= 1
-        now = np.where(has, t[np.maximum(ks - 1, 0)], 0)
-        r = np.minimum(RECENT, ks - 1)
-        clock[rows, 0] = np.where(ks >= 2, np.log1p(np.maximum(now - t[np.maximum(ks - 2, 0)], 0)), np.nan)
-        mean_gap = np.where(r > 0, (now - t[np.maximum(ks - 1 - r, 0)]) / np.maximum(r, 1), np.nan)
-        clock[rows, 1] = np.log1p(np.maximum(mean_gap, 0))
-        blocks = np.flatnonzero(run.kind == GO_BLOCK)
-        sleepy = np.zeros(blocks.size, dtype=bool)
-        reason = run.reason[blocks]
-        sleepy[reason >= 0] = reason_cat[np.minimum(reason[reason >= 0], reason_cat.size - 1)] == _SLEEP
-        wait = np.full(blocks.size, np.nan)
-        table = tables[program_index[s.program_of_run[int(s.run_keys[rows[0]])]]] if tables else None
-        if table is not None and table.has_facts:
-            codes, inverse = np.unique(run.site[blocks], return_inverse=True)
-            wait = np.array([table.wait_ns(int(c)) for c in codes.tolist()])[inverse.reshape(-1)] if codes.size else wait
-        keep = sleepy | ~np.isnan(wait)
-        blocks, sleepy, wait = blocks[keep], sleepy[keep], wait[keep]
-        if blocks.size == 0:
-            continue
-        # Each block's end: the goroutine's next event in the prefix (m: none, still blocked).
-        ids = np.unique(run.g[blocks])
-        theirs = np.flatnonzero(np.isin(run.g, ids))
-        sorted_keys = np.sort(run.g[theirs].astype(np.int64) * (m + 1) + theirs)
-        block_keys = run.g[blocks].astype(np.int64) * (m + 1) + blocks
-        pos = np.searchsorted(sorted_keys, block_keys) + 1
-        follower = sorted_keys[np.minimum(pos, sorted_keys.size - 1)]
-        same = (pos < sorted_keys.size) & (follower // (m + 1) == block_keys // (m + 1))
-        end = np.where(same, follower % (m + 1), m)
-        # Examples (sorted by k) at which each block is open: block < k <= end.
-        by_k = np.argsort(ks, kind="stable")
-        sorted_ks = ks[by_k]
-        lo = np.searchsorted(sorted_ks, blocks, side="right")
-        hi = np.searchsorted(sorted_ks, end, side="right")
-        counts = np.maximum(hi - lo, 0)
-        total = int(counts.sum())
-        if total == 0:
-            continue
-        which = np.repeat(np.arange(blocks.size), counts)
-        q = by_k[np.repeat(lo, counts) + np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)]
-        start = t[blocks][which].astype(np.float64)
-        oldest = np.full(rows.size, np.inf)
-        np.minimum.at(oldest, q[sleepy[which]], start[sleepy[which]])
-        found = np.isfinite(oldest)
-        clock[rows[found], 2] = np.log1p(np.maximum(now[found] - oldest[found], 0))
-        timed = ~np.isnan(wait[which])
-        if not timed.any():
-            continue
-        deadline = np.full(rows.size, np.inf)
-        np.minimum.at(deadline, q[timed], start[timed] + wait[which][timed])
-        due = np.zeros(rows.size)
-        np.add.at(due, q[timed], (start[timed] + wait[which][timed]) <= now[q[timed]])
-        found = np.isfinite(deadline)
-        left = deadline[found] - now[found]
-        timers[rows[found], 0] = _signed_log(left / 1e3)
-        gap = np.nan_to_num(mean_gap[found], nan=1.0)
-        timers[rows[found], 1] = np.log1p(np.maximum(left, 0) / np.maximum(gap, 1.0))
-        timers[rows, 2] = due
+    t = snaps.last_time[at].astype(np.float64)  # (n, WINDOW), most recent first; -1: none
+    t[snaps.last_time[at] < 0] = np.nan
+    now = t[:, 0]
+    clock[:, 0] = np.log1p(np.maximum(now - t[:, 1], 0))
+    r = np.minimum(WINDOW - 1, s.ks - 1)
+    first = t[np.arange(n), np.maximum(r, 0)]
+    mean_gap = np.where(r > 0, (now - first) / np.maximum(r, 1), np.nan)
+    clock[:, 1] = np.log1p(np.maximum(mean_gap, 0))
+    blocked = status == 2
+    reason = snaps.reason[entry]
+    since = snaps.since[entry].astype(np.float64)
+    known = blocked & (since >= 0)
+    sleepy = known & (reason >= 0) & (reason_cat[np.clip(reason, 0, reason_cat.size - 1)] == _SLEEP)
+    oldest = np.full(n, _NEVER)
+    np.minimum.at(oldest, ex[sleepy], since[sleepy])
+    found = np.isfinite(oldest) & np.isfinite(now)
+    clock[found, 2] = np.log1p(np.maximum(now[found] - oldest[found], 0))
+    if not tables:
+        return clock, timers
+    # The wait at each blocked entry's site, one lookup per distinct (program, site).
+    rows = np.flatnonzero(known)
+    site = snaps.site[entry][rows]
+    width = len(s.sites) + 1
+    keys, inverse = np.unique(prog[ex[rows]] * width + site + 1, return_inverse=True)
+    waits = np.array([tables[key // width].wait_ns(key % width - 1) for key in keys.tolist()])
+    wait = waits[inverse.reshape(-1)] if rows.size else np.zeros(0)
+    timed = rows[~np.isnan(wait)]
+    deadline = np.full(n, _NEVER)
+    np.minimum.at(deadline, ex[timed], since[timed] + wait[~np.isnan(wait)])
+    waiting = np.bincount(ex[timed], weights=count[timed], minlength=n)
+    found = np.isfinite(deadline) & np.isfinite(now)
+    left = deadline[found] - now[found]
+    timers[found, 0] = _signed_log(left / 1e3)
+    gap = np.nan_to_num(mean_gap[found], nan=1.0)
+    timers[found, 1] = np.log1p(np.maximum(left, 0) / np.maximum(gap, 1.0))
+    timers[:, 2] = waiting
     return clock, timers
 
 

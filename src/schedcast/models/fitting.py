@@ -72,6 +72,7 @@ class StructuralOptions:
     min_group_runs: int = MIN_GROUP_RUNS
     max_iter: int = 20  # per fold booster
     folds: int = 3  # cross-fitting folds by family (1: one booster, temperature on validation only)
+    deals: int = 2  # deals of the families into the folds (deals x folds boosters)
     calibrate: bool = True
     seed: int = 0
     name: str = "structural"
@@ -140,7 +141,7 @@ def fit_structural(view, options: StructuralOptions = StructuralOptions(), train
     model = StructuralPredictor(
         targets=options.targets, source_features=options.source_features, mask=options.mask,
         rebalance=options.rebalance, max_iter=options.max_iter, seed=options.seed, name=options.name, folds=options.folds,
-        ngram_order=options.ngram_order,
+        ngram_order=options.ngram_order, deals=options.deals,
     ).fit(train, groups=program_families(view, train.programs))
     if options.calibrate:
         val, _ = view.model_examples("val", "paper")

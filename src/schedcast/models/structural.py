@@ -18,7 +18,11 @@ kinds the scheduler FSM allows, temperature-scaled on validation.
   the other folds, and the model predicts the mean of the fold boosters. Each
   training example thus also gets an out-of-fold prediction from a booster that
   never saw its family. `folds=1`: one booster on everything (no out-of-fold
-  predictions).
+  predictions). `deals` > 1 repeats this with the families dealt anew (deal d with
+  seed + 100 d): deals x folds boosters, the model predicts their mean, and an
+  example's out-of-fold prediction is the mean of its deals' boosters that did not
+  see its family. A model then depends less on which families happened to share a
+  fold.
 - Calibration: one temperature T for the log-probabilities, fitted to minimise the
   NLL after masking on the validation split (never the test split), predicted by
   the model as it predicts (the mean of the fold boosters). The out-of-fold training
@@ -129,6 +133,7 @@ class FitInfo:
     calibration_examples: int = 0  # examples the temperature was fitted on
     calibration_source: str = "none"  # validation | out-of-fold training (no validation examples) | none
     folds: int = 1
+    deals: int = 1  # deals of the families into the folds: deals x folds boosters
     out_of_fold_accuracy: float = float("nan")  # of the fold boosters on the families they did not see (masked, T = 1)
     out_of_fold_nll: float = float("nan")
     validation_nll_before: float = float("nan")
@@ -157,6 +162,7 @@ class StructuralPredictor(Predictor):
         name: str = "structural",
         folds: int = 3,
         ngram_order: int = 0,
+        deals: int = 2,
     ) -> None:
         if targets not in TARGETS:
             raise ModelError(f"structural: targets must be one of {TARGETS}, got {targets!r}")
@@ -166,6 +172,8 @@ class StructuralPredictor(Predictor):
             raise ModelError(f"structural: max_iter must be at least 1, got {max_iter}")
         if folds < 1:
             raise ModelError(f"structural: folds must be at least 1, got {folds}")
+        if deals < 1:
+            raise ModelError(f"structural: deals must be at least 1, got {deals}")
         if ngram_order < 0:
             raise ModelError(f"structural: ngram_order must be >= 0 (0: no n-gram features), got {ngram_order}")
         self.targets = targets
@@ -180,6 +188,7 @@ class StructuralPredictor(Predictor):
         self.seed = seed
         self.name = name  # type: ignore[misc]  # variants (ablations) save under their own names
         self.folds = folds
+        self.deals = deals
         # > 0: the log-probabilities of a kind n-gram of this order are 6 more features
         # (stacking): out of fold while fitting, the n-gram of all training examples after.
         self.ngram_order = ngram_order
@@ -193,8 +202,9 @@ class StructuralPredictor(Predictor):
         # Out-of-fold (masked) predictions and labels of the training examples, kept after
         # fit for calibrate(); not saved.
         self._out_of_fold: tuple[np.ndarray, np.ndarray] | None = None
-        # The fold each training group was held out in, kept after fit for held_out_proba(); not saved.
-        self._fold_of_group: dict[str, int] = {}
+        # The fold each training group was held out in, per deal, kept after fit for
+        # held_out_proba(); not saved.
+        self._fold_of_group: dict[str, tuple[int, ...]] = {}
 
     @property
     def fitted(self) -> bool:
@@ -241,7 +251,9 @@ class StructuralPredictor(Predictor):
         groups = np.asarray(train.programs if groups is None else np.asarray(groups)[index]).astype(str)
         fold = fold_of_groups(groups, self.folds, self.seed)
         n_folds = int(fold.max()) + 1
-        self._fold_of_group = dict(zip(groups.tolist(), fold.tolist())) if n_folds > 1 else {}
+        # Further deals of the families (with one fold there is nothing to deal anew).
+        deal_folds = [fold] + [fold_of_groups(groups, self.folds, self.seed + 100 * d) for d in range(1, self.deals if n_folds > 1 else 1)]
+        self._fold_of_group = {g: tuple(int(f[i]) for f in deal_folds) for i, g in enumerate(groups.tolist())} if n_folds > 1 else {}
         x, report = featurize(train, self.source_features)
         self.last_report = report
         if self.ngram_order:
@@ -263,8 +275,10 @@ class StructuralPredictor(Predictor):
         self.boosters, self.classes = [], []
         out_of_fold = np.zeros((len(train), N_KINDS))
         rows_total = 0
-        for f in track(range(n_folds), f"train {self.name}", n_folds, "fold boosters"):
-            fitted_on = fold != f if n_folds > 1 else np.ones(len(train), dtype=bool)
+        jobs = [(d, f) for d in range(len(deal_folds)) for f in range(n_folds)]
+        for i in track(range(len(jobs)), f"train {self.name}", len(jobs), "fold boosters"):
+            d, f = jobs[i]
+            fitted_on = deal_folds[d] != f if n_folds > 1 else np.ones(len(train), dtype=bool)
             rows, kinds = np.nonzero(target * fitted_on[:, None] > 0)
             rows_total += int(rows.size)
             weight = class_weights(target[fitted_on], self.rebalance)  # from this booster's own targets
@@ -275,7 +289,7 @@ class StructuralPredictor(Predictor):
             self.classes.append(np.asarray(booster.classes_, dtype=np.int64))
             if n_folds > 1:
                 held = np.flatnonzero(~fitted_on)
-                out_of_fold[held] = self._booster_proba(f, x[held])
+                out_of_fold[held] += self._booster_proba(i, x[held]) / len(deal_folds)
         self._out_of_fold = None
         if n_folds > 1:
             held_out = apply_mask(out_of_fold, train.allowed)
@@ -285,6 +299,7 @@ class StructuralPredictor(Predictor):
             self.info.out_of_fold_nll = float(-np.mean(np.log(np.clip(truth, 1e-12, None))))
         self.temperature = 1.0
         self.info.folds = n_folds
+        self.info.deals = len(deal_folds)
         self.info.train_examples = len(train)
         self.info.train_rows = rows_total
         self.info.without_facts = self.last_report.without_facts
@@ -342,21 +357,26 @@ class StructuralPredictor(Predictor):
             return np.mean([self._booster_proba(i, x) for i in range(len(self.boosters))], axis=0)
 
     def held_out_proba(self, examples: Examples, groups: np.ndarray) -> np.ndarray:
-        """Like raw_proba, but each example reads the fold booster that did not see its
-        group (`groups` as given to fit, one per example); a group fit never saw reads
-        the mean of all boosters. For stacking on other positions of the training
-        programs; only right after fit (the fold map is not saved)."""
+        """Like raw_proba, but each example reads the mean of the fold boosters (one per
+        deal) that did not see its group (`groups` as given to fit, one per example); a
+        group fit never saw reads the mean of all boosters. For stacking on other
+        positions of the training programs; only right after fit (the fold map is not
+        saved)."""
         check_fitted(self, self.fitted)
         groups = np.asarray(groups).astype(str)
         if len(examples) != groups.size:
             raise ModelError(f"structural: held_out_proba got {groups.size} groups for {len(examples)} examples")
         x = self.features(examples)
         out = np.zeros((len(examples), N_KINDS))
-        fold = np.array([self._fold_of_group.get(g, -1) for g in groups.tolist()], dtype=np.int64)
-        for f in range(len(self.boosters)):
-            rows = np.flatnonzero(fold == f)
-            out[rows] = self._booster_proba(f, x[rows])
-        rows = np.flatnonzero(fold < 0)
+        n_deals = len(next(iter(self._fold_of_group.values()), (0,)))
+        n_folds = len(self.boosters) // n_deals
+        unknown = (-1,) * n_deals
+        fold = np.array([self._fold_of_group.get(g, unknown) for g in groups.tolist()], dtype=np.int64).reshape(len(examples), n_deals)
+        for d in range(n_deals):
+            for f in range(n_folds):
+                rows = np.flatnonzero(fold[:, d] == f)
+                out[rows] += self._booster_proba(d * n_folds + f, x[rows]) / n_deals
+        rows = np.flatnonzero(fold[:, 0] < 0)
         if rows.size:
             out[rows] = np.mean([self._booster_proba(i, x[rows]) for i in range(len(self.boosters))], axis=0)
         return out
@@ -457,6 +477,7 @@ class StructuralPredictor(Predictor):
             "name": self.name,
             "folds": self.folds,
             "ngram_order": self.ngram_order,
+            "deals": self.deals,
         }
 
     def state(self) -> dict[str, Any]:

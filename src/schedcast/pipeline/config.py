@@ -50,6 +50,7 @@ class TrainConfig:
     structural: bool = True
     max_iter: int = 20  # the structural predictor's boosting iterations per fold booster
     folds: int = 3  # its cross-fitting folds by program family
+    deals: int = 2  # how many times the families are dealt into the folds
     positions: int = 10  # its extra training positions per train run
     seed: int = 0
     trajectory: bool = False  # the trajectory model (issue 14); off until its cost in the main job is measured

@@ -291,7 +291,7 @@ def _run(config: PipelineConfig, out: Path, console: Console, executor: Executor
         baselines = train_baselines(out / "dataset", tmp, "paper")
         console.print(baselines.summary(out / "models"), highlight=False, soft_wrap=True)
         if t.structural:
-            structural = train_structural(out / "dataset", tmp, StructuralOptions(max_iter=t.max_iter, folds=t.folds, positions_per_run=t.positions, seed=t.seed))
+            structural = train_structural(out / "dataset", tmp, StructuralOptions(max_iter=t.max_iter, folds=t.folds, deals=t.deals, positions_per_run=t.positions, seed=t.seed))
             console.print(structural.summary().replace(str(tmp), str(out / "models")), highlight=False, soft_wrap=True)
         if t.trajectory:
             _train_trajectory(out / "dataset", tmp, t.trajectory_epochs, t.seed, console)
