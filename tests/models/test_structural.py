@@ -233,6 +233,8 @@ def test_train_structural_then_evaluate_with_ablations(builtin_dataset: Path, tm
     assert sum(b["n"] for b in ab["reliability_after"]) == ab["examples"]
     bad = runner.invoke(app, ["train", "structural", str(builtin_dataset), "--targets", "fuzzy"])
     assert bad.exit_code == 1 and "--targets must be soft or hard" in bad.output and "Traceback" not in bad.output
+    bad = runner.invoke(app, ["train", "structural", str(builtin_dataset), "--deals", "0"])
+    assert bad.exit_code == 1 and "--deals >= 1" in bad.output and "Traceback" not in bad.output
 
 
 def test_vectorised_features_equal_the_per_example_replay(builtin_dataset: Path) -> None:
