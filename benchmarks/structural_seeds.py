@@ -11,6 +11,11 @@ confidences) and the recall of every kind; then the mean and standard deviation 
 the seeds. Nothing is chosen after seeing the test figures: every seed asked for is
 printed.
 
+Where calibration comes from: beside the validation temperature (T, the model's), the
+temperature the out-of-fold training predictions ask for (T OOF: held-out families of
+the training programs) and the kernels' ECE with no temperature (ECE T=1) and with T OOF
+(docs/models.md, "Calibration does not transfer to the kernels").
+
 Usage: python benchmarks/structural_seeds.py DATASET [--seeds 0,1,2] [--max-iter 20] ...
 """
 
@@ -25,6 +30,7 @@ import numpy as np
 from schedcast.dataset.access import DatasetView
 from schedcast.evaluate.metrics import accuracy, ece, ece_floor, per_kind_accuracy
 from schedcast.models.fitting import StructuralOptions, fit_structural
+from schedcast.models.structural import apply_mask, fit_temperature, scale_temperature
 from schedcast.trace import KIND_NAMES
 
 
@@ -44,7 +50,7 @@ def main() -> None:
     labels = test.labels
     print(f"{args.dataset}: {len(test)} test examples (paper protocol); options: max_iter {args.max_iter}, "
           f"folds {args.folds}, deals {args.deals}, positions {args.positions}, rebalance {args.rebalance}")
-    columns = ["fit s", "OOF acc %", "OOF NLL", "val NLL", "T", "acc %", "NLL", "ECE", "ECE floor 95%"]
+    columns = ["fit s", "OOF acc %", "OOF NLL", "val NLL", "T", "acc %", "NLL", "ECE", "ECE floor 95%", "T OOF", "ECE T=1", "ECE T OOF"]
     columns += [f"{k} %" for k in KIND_NAMES]
     print(" | ".join(["seed", *columns]))
     rows = []
@@ -56,11 +62,16 @@ def main() -> None:
         model = fit_structural(view, options)
         seconds = time.monotonic() - started
         p = model.predict_proba(test)
+        raw = model.predict_proba(test, calibrated=False, mask=False)
+        held = model.out_of_fold_predictions()
+        t_oof = fit_temperature(*held) if held is not None else float("nan")
+        at_oof = apply_mask(scale_temperature(raw, t_oof), test.allowed) if held is not None else None
         nll = float(-np.mean(np.log(np.clip(p[np.arange(labels.size), labels], 1e-12, None))))
         info = model.info
         row = [
             seconds, 100 * info.out_of_fold_accuracy, info.out_of_fold_nll, info.validation_nll_after, model.temperature,
             100 * accuracy(p, labels), nll, ece(p, labels), ece_floor(p).q95,
+            t_oof, ece(model.predict_proba(test, calibrated=False), labels), ece(at_oof, labels) if at_oof is not None else float("nan"),
             *(100 * per_kind_accuracy(p, labels)),
         ]
         rows.append(row)
@@ -72,7 +83,7 @@ def main() -> None:
 
 
 def _formatted(row: list[float]) -> list[str]:
-    digits = [1, 1, 3, 3, 3, 1, 3, 3, 3] + [1] * len(KIND_NAMES)
+    digits = [1, 1, 3, 3, 3, 1, 3, 3, 3, 3, 3, 3] + [1] * len(KIND_NAMES)
     return [f"{v:.{d}f}" for v, d in zip(row, digits)]
 
 

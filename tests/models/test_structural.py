@@ -224,6 +224,7 @@ def test_train_structural_then_evaluate_with_ablations(builtin_dataset: Path, tm
     text = page.read_text()
     assert "## The structural predictor: ablations" in text and "hard-label (CE) targets" in text
     assert "without source features" in text and "without the FSM mask" in text and "before calibration" in text
+    assert f"{model.info.deals} x {model.info.folds} fold boosters, fit in {model.info.fit_seconds:.1f} s" in text
     ab = json.loads((out / "ablations.json").read_text())
     assert len(ab["importances"]) <= 20 and ab["reliability_after"]
     assert set(ab["soft_vs_hard"]) == {"soft", "hard"} and "Soft vs hard targets: accuracy" in text

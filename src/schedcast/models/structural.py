@@ -308,6 +308,11 @@ class StructuralPredictor(Predictor):
         self.info.fit_cpu_seconds = time.process_time() - started_cpu
         return self
 
+    def out_of_fold_predictions(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The training examples' out-of-fold predictions (masked, T = 1) and their labels,
+        from the fit this process made (None after load, or with one fold)."""
+        return self._out_of_fold
+
     def calibrate(self, validation: Examples) -> StructuralPredictor:
         """Fit the temperature on these validation examples (never the test split); with
         none, on the out-of-fold training predictions fit() made (named in
