@@ -13,8 +13,9 @@ printed.
 
 Where calibration comes from: beside the validation temperature (T, the model's), the
 temperature the out-of-fold training predictions ask for (T OOF: held-out families of
-the training programs) and the kernels' ECE with no temperature (ECE T=1) and with T OOF
-(docs/models.md, "Calibration does not transfer to the kernels").
+the training programs; also split into the stress forms, 16 copies at once like the
+kernels, and the main forms) and the kernels' ECE with no temperature (ECE T=1) and with
+T OOF (docs/models.md, "Calibration does not transfer to the kernels").
 
 Usage: python benchmarks/structural_seeds.py DATASET [--seeds 0,1,2] [--max-iter 20] ...
 """
@@ -29,7 +30,7 @@ import numpy as np
 
 from schedcast.dataset.access import DatasetView
 from schedcast.evaluate.metrics import accuracy, ece, ece_floor, per_kind_accuracy
-from schedcast.models.fitting import StructuralOptions, fit_structural
+from schedcast.models.fitting import StructuralOptions, fit_structural, structural_training_examples
 from schedcast.models.structural import apply_mask, fit_temperature, scale_temperature
 from schedcast.trace import KIND_NAMES
 
@@ -50,7 +51,7 @@ def main() -> None:
     labels = test.labels
     print(f"{args.dataset}: {len(test)} test examples (paper protocol); options: max_iter {args.max_iter}, "
           f"folds {args.folds}, deals {args.deals}, positions {args.positions}, rebalance {args.rebalance}")
-    columns = ["fit s", "OOF acc %", "OOF NLL", "val NLL", "T", "acc %", "NLL", "ECE", "ECE floor 95%", "T OOF", "ECE T=1", "ECE T OOF"]
+    columns = ["fit s", "OOF acc %", "OOF NLL", "val NLL", "T", "acc %", "NLL", "ECE", "ECE floor 95%", "T OOF", "T OOF stress", "T OOF main", "ECE T=1", "ECE T OOF", "ECE T OOF stress"]
     columns += [f"{k} %" for k in KIND_NAMES]
     print(" | ".join(["seed", *columns]))
     rows = []
@@ -59,19 +60,26 @@ def main() -> None:
         options = StructuralOptions(
             seed=seed, max_iter=args.max_iter, folds=args.folds, deals=args.deals, positions_per_run=args.positions, rebalance=args.rebalance,
         )
-        model = fit_structural(view, options)
+        train = structural_training_examples(view, options)
+        model = fit_structural(view, options, train=train)
         seconds = time.monotonic() - started
         p = model.predict_proba(test)
         raw = model.predict_proba(test, calibrated=False, mask=False)
         held = model.out_of_fold_predictions()
         t_oof = fit_temperature(*held) if held is not None else float("nan")
+        stress = np.array([".stress" in str(q) for q in np.asarray(train.programs)[train.labels >= 0]])
+        t_parts = [
+            fit_temperature(held[0][part], held[1][part]) if held is not None and part.any() else float("nan")
+            for part in (stress, ~stress)
+        ]
         at_oof = apply_mask(scale_temperature(raw, t_oof), test.allowed) if held is not None else None
         nll = float(-np.mean(np.log(np.clip(p[np.arange(labels.size), labels], 1e-12, None))))
         info = model.info
         row = [
             seconds, 100 * info.out_of_fold_accuracy, info.out_of_fold_nll, info.validation_nll_after, model.temperature,
             100 * accuracy(p, labels), nll, ece(p, labels), ece_floor(p).q95,
-            t_oof, ece(model.predict_proba(test, calibrated=False), labels), ece(at_oof, labels) if at_oof is not None else float("nan"),
+            t_oof, *t_parts, ece(model.predict_proba(test, calibrated=False), labels), ece(at_oof, labels) if at_oof is not None else float("nan"),
+            ece(apply_mask(scale_temperature(raw, t_parts[0]), test.allowed), labels) if np.isfinite(t_parts[0]) else float("nan"),
             *(100 * per_kind_accuracy(p, labels)),
         ]
         rows.append(row)
@@ -83,7 +91,7 @@ def main() -> None:
 
 
 def _formatted(row: list[float]) -> list[str]:
-    digits = [1, 1, 3, 3, 3, 1, 3, 3, 3, 3, 3, 3] + [1] * len(KIND_NAMES)
+    digits = [1, 1, 3, 3, 3, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3] + [1] * len(KIND_NAMES)
     return [f"{v:.{d}f}" for v, d in zip(row, digits)]
 
 
