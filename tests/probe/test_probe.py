@@ -286,7 +286,7 @@ def test_rollout_events_get_the_prefixs_recent_pace() -> None:
 
     # Fewer than 16 gaps: all 4 count, (80 - 0) / 4 = 20 ns apart.
     assert _extrapolated_times(np.array([0, 10, 40, 60, 80]), 3).tolist() == [100, 120, 140]
-    # Only the last 16 gaps count: the long first gap is left out.
+    # Only the last 16 events (15 gaps) count: the long first gap is left out.
     times = np.array([0] + [1_000 + 5 * i for i in range(19)])
     assert _extrapolated_times(times, 2).tolist() == [1_095, 1_100]
     assert _extrapolated_times(np.array([5]), 2).tolist() == [5, 5]

@@ -363,12 +363,10 @@ def featurize(
     clock, timers = _time_features(s, tables, prog, reason_cat, snaps, at, ex, entry, status, count)
     cols.append(clock)
     if source:
-        cols.append(_source_features(s, tables, programs, snaps, at, w, has_last, ex, entry, status, count, timers))
-        program_index = {p: i for i, p in enumerate(programs)}
+        cols.append(_source_features(s, tables, prog, snaps, at, w, has_last, ex, entry, status, count, timers))
         no_facts = [i for i, t in enumerate(tables) if not t.has_facts]
         if no_facts:
-            of_example = np.array([program_index[s.program_of_run[int(r)]] for r in s.run_keys.tolist()])
-            report.without_facts = int(np.isin(of_example, no_facts).sum())
+            report.without_facts = int(np.isin(prog, no_facts).sum())
     out = np.concatenate(cols, axis=1).astype(np.float64)
     # Missing values (short prefixes) as -1: an all-missing column would stop the booster.
     return np.nan_to_num(out, nan=-1.0), report
@@ -433,11 +431,11 @@ def _time_features(
     site = snaps.site[entry][rows]
     width = len(s.sites) + 1
     keys, inverse = np.unique(prog[ex[rows]] * width + site + 1, return_inverse=True)
-    waits = np.array([tables[key // width].wait_ns(key % width - 1) for key in keys.tolist()])
-    wait = waits[inverse.reshape(-1)] if rows.size else np.zeros(0)
-    timed = rows[~np.isnan(wait)]
+    wait = np.array([tables[key // width].wait_ns(key % width - 1) for key in keys.tolist()] or [np.nan])[inverse.reshape(-1)]
+    has_wait = ~np.isnan(wait)
+    timed = rows[has_wait]
     deadline = np.full(n, _NEVER)
-    np.minimum.at(deadline, ex[timed], since[timed] + wait[~np.isnan(wait)])
+    np.minimum.at(deadline, ex[timed], since[timed] + wait[has_wait])
     waiting = np.bincount(ex[timed], weights=count[timed], minlength=n)
     found = np.isfinite(deadline) & np.isfinite(now)
     left = deadline[found] - now[found]
@@ -449,16 +447,15 @@ def _time_features(
 
 
 def _source_features(
-    s: ExampleStructure, tables: list[_SiteTable], programs: list[str], snaps: PositionSnapshots, at: np.ndarray,
+    s: ExampleStructure, tables: list[_SiteTable], prog: np.ndarray, snaps: PositionSnapshots, at: np.ndarray,
     w: _Last, has_last: np.ndarray, ex: np.ndarray, entry: np.ndarray, status: np.ndarray, count: np.ndarray,
     timers: np.ndarray,
 ) -> np.ndarray:
-    """The src.* columns: op / next-op vectors at the sites in play, summed per example,
-    then the src.timer.* columns (`_time_features`)."""
+    """The src.* columns: op / next-op vectors at the sites in play, summed per example
+    (`prog`: each example's index into `tables`), then the src.timer.* columns
+    (`_time_features`)."""
     n = at.size
     nop, nnx = len(OPS), len(NEXT_NAMES)
-    program_index = {p: i for i, p in enumerate(programs)}
-    prog = np.array([program_index[s.program_of_run[int(r)]] for r in s.run_keys.tolist()], dtype=np.int64)
     last_site = np.where(has_last, w.site[:, 0], -1)
     last_g_site = np.where(has_last, snaps.last_g_site[at], -1)
     site = snaps.site[entry]

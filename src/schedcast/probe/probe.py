@@ -35,6 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import polars as pl
 
+from schedcast.dataset.snapshots import WINDOW
 from schedcast.dataset.splits import SPLITS
 from schedcast.models.base import KIND_NAMES, N_KINDS, Examples, Predictor
 from schedcast.models.scoring import bootstrap_by_program
@@ -192,12 +193,13 @@ class _Continuations:
         return np.stack([conts[int(i)] for i in rng.integers(len(conts), size=s)])
 
 
-def _extrapolated_times(time: np.ndarray, steps: int, recent: int = 16) -> np.ndarray:
+def _extrapolated_times(time: np.ndarray, steps: int) -> np.ndarray:
     """Times for `steps` rolled-out events after a real prefix: one every mean gap of its
-    last `recent` events (a rollout has no clock of its own)."""
+    last WINDOW events, the pace the structural model's time.gap.recent reads (a rollout
+    has no clock of its own)."""
     if time.size == 0:
         return np.zeros(steps, dtype=np.int64)
-    r = min(recent, time.size - 1)
+    r = min(WINDOW - 1, time.size - 1)
     gap = (int(time[-1]) - int(time[-1 - r])) / r if r > 0 else 0.0
     return (int(time[-1]) + np.round(gap * np.arange(1, steps + 1))).astype(np.int64)
 
