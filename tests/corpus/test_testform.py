@@ -54,6 +54,8 @@ def test_a_stress_form_runs_copies_of_the_body_at_once(tmp_path: Path) -> None:
     assert form.id == f"{program.id}{STRESS_SUFFIX}4" and form.kind == ProgramKind.TEST
     assert form.extra["twin"] == program.id and form.extra["form"] == "stress" and form.extra["copies"] == "4"
     assert "for i := 0; i < 4; i++ {" in form.sources["program_test.go"]
+    # The kernels' harness: the test sleeps 100 ms while the copies run, then waits for them.
+    assert "programtime.Sleep(100 * programtime.Millisecond)" in form.sources["program_test.go"]
     # Built and run for real: the body's goroutines are started four times over.
     summary = collect([program, form], tmp_path, RunConfig(runs=1), show_progress=False)
     assert summary.build_errors == {}

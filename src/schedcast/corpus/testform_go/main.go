@@ -1,7 +1,8 @@
 // Command testform turns `main` programs into Go test kernels with Go's own parser:
 // func main() is renamed (go/ast), and a _test.go file with a TestXxx that calls the
 // renamed body is added. With "copies" > 1 the test runs the body in that many
-// goroutines at once and waits for them (the stress shape of the leak-profile kernels).
+// goroutines at once, sleeps 100 ms and waits for them (the stress shape of the
+// leak-profile kernels and their harness).
 // Input on stdin: a JSON list of {"id", "files", "copies"}; output on stdout: a JSON
 // list of {"id", "files"} or {"id", "error"}, in the same order.
 package main
@@ -115,13 +116,20 @@ func convert(req request) answer {
 import (
 	programsync "sync"
 	"testing"
+	programtime "time"
 )
 
 // %s runs %d copies of the program's main body at once and waits for them.
 // Each copy is started the way the leak-profile kernels start their code: by a
-// goroutine that starts it and returns at once.
+// goroutine that starts it and returns at once. As in their harness, the test
+// then sleeps while the copies run (a deferred 100 ms sleep); it waits for
+// the copies after that.
 func %s(t *testing.T) {
 	var copies programsync.WaitGroup
+	defer func() {
+		programtime.Sleep(100 * programtime.Millisecond)
+		copies.Wait()
+	}()
 	for i := 0; i < %d; i++ {
 		copies.Add(1)
 		go func() {
@@ -131,7 +139,6 @@ func %s(t *testing.T) {
 			}()
 		}()
 	}
-	copies.Wait()
 }
 `, test, req.Copies, test, req.Copies, body)
 	}
