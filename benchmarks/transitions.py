@@ -15,6 +15,12 @@ next stands in the function it started in (`src.running.return_ends` > 0), the s
 whose next event is a GoEnd, the share of the GoEnd examples it covers, and how many of
 those follow a GoCreate (docs/models.md, "Calls, wakes and starts").
 
+And the clock: the examples where a goroutine waits where the source names a constant
+sleep or timer (`src.timer.waiting` > 0), how many of them are GoUnblock, and the same
+for those whose earliest deadline has passed at the last prefix event
+(`src.timer.remaining` < 0), with the median count of runnable goroutines
+(docs/models.md, "The kernels' harness").
+
 Usage: python benchmarks/transitions.py DATASET
 """
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from schedcast.dataset.access import DatasetView
@@ -51,7 +58,8 @@ def main() -> None:
     view = DatasetView(args.dataset)
     names = feature_names(True)
     go_column, end_column, last_column = (names.index(n) for n in ("src.running.next.go", "src.running.return_ends", "hist.kind[-1]"))
-    create, end = code["GoCreate"], code["GoEnd"]
+    waiting_column, remaining_column, runnable_column = (names.index(n) for n in ("src.timer.waiting", "src.timer.remaining", "state.runnable"))
+    create, end, unblock = code["GoCreate"], code["GoEnd"], code["GoUnblock"]
     for split in ("train", "test"):
         examples, _ = view.model_examples(split, "paper")
         x = featurize(examples, True)[0]
@@ -71,6 +79,17 @@ def main() -> None:
             f"they cover {(is_end & ends).sum() / max(is_end.sum(), 1):.0%} of the {int(is_end.sum())} GoEnd examples; "
             f"right after a GoCreate: {int(after_create.sum())} examples, {int((after_create & is_end).sum())} of them a GoEnd"
         )
+        waiting = x[:, waiting_column] > 0
+        overdue = waiting & (x[:, remaining_column] < 0)
+        is_unblock = examples.labels == unblock
+        parts = []
+        for name, where in (("a goroutine waits on a constant sleep or timer", waiting), ("its deadline has passed", overdue)):
+            runnable = float(np.median(x[where, runnable_column])) if where.any() else float("nan")
+            parts.append(
+                f"{name} at {int(where.sum())} examples ({where.mean():.0%}), {int((where & is_unblock).sum())} of them "
+                f"a GoUnblock, median {runnable:.0f} runnable goroutines"
+            )
+        print(f"{split} (paper): " + "; ".join(parts))
 
 
 if __name__ == "__main__":

@@ -125,14 +125,16 @@ def test_a_model_file_with_other_features_fails_with_one_line(tmp_path: Path) ->
         load_predictor(path)
 
 
-def _grouped_model(folds: int, deals: int = 1) -> tuple[StructuralPredictor, Examples, np.ndarray]:
+def _grouped_model(folds: int, deals: int = 1, n_jobs: int | None = None) -> tuple[StructuralPredictor, Examples, np.ndarray]:
     """The tiny examples, hard labels, spread over 6 families."""
     rng = np.random.default_rng(1)
     n_per = 120
     labels = np.concatenate([rng.choice(6, n_per, p=KNOWN[0]), rng.choice(6, n_per, p=KNOWN[1])])
     train = _examples(n_per, None, labels)
     groups = np.array([f"family{i % 6}" for i in range(len(train))])
-    model = StructuralPredictor(targets="hard", source_features=False, rebalance=0.0, max_iter=30, min_samples_leaf=5, folds=folds, deals=deals)
+    model = StructuralPredictor(
+        targets="hard", source_features=False, rebalance=0.0, max_iter=30, min_samples_leaf=5, folds=folds, deals=deals, n_jobs=n_jobs,
+    )
     return model.fit(train, groups=groups), train, groups
 
 
@@ -414,3 +416,17 @@ def test_deals_average_boosters_and_their_out_of_fold_predictions() -> None:
     assert single._fold_of_group == {g: f[:1] for g, f in model._fold_of_group.items()}
     with pytest.raises(ModelError, match="deals must be at least 1"):
         StructuralPredictor(deals=0)
+
+
+def test_boosters_fitted_in_worker_processes_are_the_ones_fitted_here() -> None:
+    """The six fold boosters fitted two at a time in worker processes give exactly the
+    predictions and out-of-fold predictions of the same boosters fitted one by one here."""
+    here, train, groups = _grouped_model(folds=3, deals=2, n_jobs=1)
+    pooled, _, _ = _grouped_model(folds=3, deals=2, n_jobs=2)
+    assert len(pooled.boosters) == 6
+    assert np.array_equal(here.predict_proba(train), pooled.predict_proba(train))
+    assert here._out_of_fold is not None and pooled._out_of_fold is not None
+    assert np.array_equal(here._out_of_fold[0], pooled._out_of_fold[0])
+    assert np.array_equal(here.held_out_proba(train, groups), pooled.held_out_proba(train, groups))
+    with pytest.raises(ModelError, match=r"workers \(n_jobs\) must be at least 1"):
+        StructuralPredictor(n_jobs=0)

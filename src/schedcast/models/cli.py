@@ -49,6 +49,7 @@ def train_structural_cmd(
     ngram_order: Annotated[int, typer.Option(help="Stack a kind n-gram of this order as 6 more features, out of fold while fitting (0: off).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed (position sampling, booster).")] = 0,
     name: Annotated[str, typer.Option(help="Model name (file OUT/NAME.json).")] = "structural",
+    workers: Annotated[Optional[int], typer.Option(help="Processes fitting the fold boosters at once (default: one per core); the fitted model is the same for any value.")] = None,
 ) -> None:
     """Fit the structural predictor (gradient boosting over history, scheduler state and
     source features) on the train split; temperature on the validation split (the
@@ -61,7 +62,7 @@ def train_structural_cmd(
     options = StructuralOptions(
         targets=targets, source_features=source, mask=mask, rebalance=rebalance, positions_per_run=positions,
         min_group_runs=min_group_runs, max_iter=max_iter, folds=folds, deals=deals, calibrate=calibrate, seed=seed, name=name,
-        ngram_order=ngram_order,
+        ngram_order=ngram_order, workers=workers,
     )
     try:
         result = train_structural(dataset, out, options)

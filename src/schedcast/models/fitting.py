@@ -77,6 +77,7 @@ class StructuralOptions:
     seed: int = 0
     name: str = "structural"
     ngram_order: int = 0  # > 0: stack a kind n-gram of this order (out of fold while fitting) as 6 features
+    workers: int | None = None  # processes fitting the fold boosters at once (None: one per core; the model is the same)
 
 
 def state_targets(view, examples: Examples, run_keys: np.ndarray, ks: np.ndarray, min_runs: int) -> tuple[np.ndarray, int]:  # type: ignore[no-untyped-def]
@@ -141,7 +142,7 @@ def fit_structural(view, options: StructuralOptions = StructuralOptions(), train
     model = StructuralPredictor(
         targets=options.targets, source_features=options.source_features, mask=options.mask,
         rebalance=options.rebalance, max_iter=options.max_iter, seed=options.seed, name=options.name, folds=options.folds,
-        ngram_order=options.ngram_order, deals=options.deals,
+        ngram_order=options.ngram_order, deals=options.deals, n_jobs=options.workers,
     ).fit(train, groups=program_families(view, train.programs))
     if options.calibrate:
         val, _ = view.model_examples("val", "paper")

@@ -44,8 +44,10 @@ import base64
 import dataclasses
 import hashlib
 import io
+import os
 import pickle
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -83,6 +85,20 @@ def _one_thread():  # type: ignore[no-untyped-def]
 
         _THREADPOOLS = ThreadpoolController()
     return _THREADPOOLS.limit(limits=1, user_api="openmp")
+
+
+def _fit_booster(booster: Any, x: np.ndarray, rows: np.ndarray, kinds: np.ndarray, weight: np.ndarray) -> Any:
+    """One fold booster on one OpenMP thread (also the body of a worker process's job)."""
+    with _one_thread():
+        booster.fit(x[rows], kinds, sample_weight=weight)
+    return booster
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def apply_mask(p: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
@@ -139,7 +155,7 @@ class FitInfo:
     validation_nll_before: float = float("nan")
     validation_nll_after: float = float("nan")
     fit_seconds: float = 0.0
-    fit_cpu_seconds: float = 0.0  # this process's CPU time (on a shared machine the wall clock also counts waiting)
+    fit_cpu_seconds: float = 0.0  # this process's CPU time (boosters fitted in worker processes not included)
     without_facts: int = 0
     programs_without_facts: dict[str, str] | None = None
 
@@ -163,6 +179,7 @@ class StructuralPredictor(Predictor):
         folds: int = 3,
         ngram_order: int = 0,
         deals: int = 2,
+        n_jobs: int | None = None,
     ) -> None:
         if targets not in TARGETS:
             raise ModelError(f"structural: targets must be one of {TARGETS}, got {targets!r}")
@@ -176,6 +193,8 @@ class StructuralPredictor(Predictor):
             raise ModelError(f"structural: deals must be at least 1, got {deals}")
         if ngram_order < 0:
             raise ModelError(f"structural: ngram_order must be >= 0 (0: no n-gram features), got {ngram_order}")
+        if n_jobs is not None and n_jobs < 1:
+            raise ModelError(f"structural: workers (n_jobs) must be at least 1 (default: one per core), got {n_jobs}")
         self.targets = targets
         self.source_features = source_features
         self.mask = mask
@@ -189,6 +208,9 @@ class StructuralPredictor(Predictor):
         self.name = name  # type: ignore[misc]  # variants (ablations) save under their own names
         self.folds = folds
         self.deals = deals
+        # Processes fitting the fold boosters at once (None: one per core). The boosters
+        # are independent, so the fitted model is the same for any value; not saved.
+        self.n_jobs = n_jobs
         # > 0: the log-probabilities of a kind n-gram of this order are 6 more features
         # (stacking): out of fold while fitting, the n-gram of all training examples after.
         self.ngram_order = ngram_order
@@ -276,19 +298,20 @@ class StructuralPredictor(Predictor):
         out_of_fold = np.zeros((len(train), N_KINDS))
         rows_total = 0
         jobs = [(d, f) for d in range(len(deal_folds)) for f in range(n_folds)]
-        for i in track(range(len(jobs)), f"train {self.name}", len(jobs), "fold boosters"):
-            d, f = jobs[i]
+        plans = []
+        for d, f in jobs:
             fitted_on = deal_folds[d] != f if n_folds > 1 else np.ones(len(train), dtype=bool)
             rows, kinds = np.nonzero(target * fitted_on[:, None] > 0)
             rows_total += int(rows.size)
             weight = class_weights(target[fitted_on], self.rebalance)  # from this booster's own targets
-            booster = self._booster()
-            with _one_thread():
-                booster.fit(x[rows], kinds, sample_weight=target[rows, kinds] * weight[kinds])
+            plans.append((fitted_on, rows, kinds, target[rows, kinds] * weight[kinds]))
+        fitted = self._fit_boosters(x, plans)
+        for i in track(range(len(jobs)), f"train {self.name}", len(jobs), "fold boosters"):
+            booster = next(fitted)
             self.boosters.append(booster)
             self.classes.append(np.asarray(booster.classes_, dtype=np.int64))
             if n_folds > 1:
-                held = np.flatnonzero(~fitted_on)
+                held = np.flatnonzero(~plans[i][0])
                 out_of_fold[held] += self._booster_proba(i, x[held]) / len(deal_folds)
         self._out_of_fold = None
         if n_folds > 1:
@@ -307,6 +330,18 @@ class StructuralPredictor(Predictor):
         self.info.fit_seconds = time.monotonic() - started
         self.info.fit_cpu_seconds = time.process_time() - started_cpu
         return self
+
+    def _fit_boosters(self, x: np.ndarray, plans: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> Iterator[Any]:
+        """The fold boosters in order, fitted `n_jobs` at a time in worker processes
+        (joblib; each on one OpenMP thread), or here when one job or one booster."""
+        n_jobs = min(self.n_jobs or _cores(), len(plans))
+        if n_jobs <= 1:
+            return (_fit_booster(self._booster(), x, rows, kinds, weight) for _, rows, kinds, weight in plans)
+        from joblib import Parallel, delayed
+
+        return iter(Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_fit_booster)(self._booster(), x, rows, kinds, weight) for _, rows, kinds, weight in plans
+        ))
 
     def out_of_fold_predictions(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The training examples' out-of-fold predictions (masked, T = 1) and their labels,
