@@ -418,12 +418,17 @@ def test_deals_average_boosters_and_their_out_of_fold_predictions() -> None:
         StructuralPredictor(deals=0)
 
 
-def test_boosters_fitted_in_worker_processes_are_the_ones_fitted_here() -> None:
+def test_boosters_fitted_in_worker_processes_are_the_ones_fitted_here(monkeypatch: pytest.MonkeyPatch) -> None:
     """The six fold boosters fitted two at a time in worker processes give exactly the
-    predictions and out-of-fold predictions of the same boosters fitted one by one here."""
+    predictions and out-of-fold predictions of the same boosters fitted one by one here;
+    predicting in two threads gives exactly the one-thread predictions."""
+    import schedcast.models.structural as structural_module
+
     here, train, groups = _grouped_model(folds=3, deals=2, n_jobs=1)
     pooled, _, _ = _grouped_model(folds=3, deals=2, n_jobs=2)
     assert len(pooled.boosters) == 6
+    assert np.array_equal(here.predict_proba(train), pooled.predict_proba(train))
+    monkeypatch.setattr(structural_module, "PARALLEL_MIN_EXAMPLES", 1)  # the tiny set takes the threaded path too
     assert np.array_equal(here.predict_proba(train), pooled.predict_proba(train))
     assert here._out_of_fold is not None and pooled._out_of_fold is not None
     assert np.array_equal(here._out_of_fold[0], pooled._out_of_fold[0])

@@ -48,6 +48,7 @@ import os
 import pickle
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -92,6 +93,9 @@ def _fit_booster(booster: Any, x: np.ndarray, rows: np.ndarray, kinds: np.ndarra
     with _one_thread():
         booster.fit(x[rows], kinds, sample_weight=weight)
     return booster
+
+
+PARALLEL_MIN_EXAMPLES = 256  # fewer examples per call: the boosters predict in this thread
 
 
 def _cores() -> int:
@@ -208,8 +212,9 @@ class StructuralPredictor(Predictor):
         self.name = name  # type: ignore[misc]  # variants (ablations) save under their own names
         self.folds = folds
         self.deals = deals
-        # Processes fitting the fold boosters at once (None: one per core). The boosters
-        # are independent, so the fitted model is the same for any value; not saved.
+        # Processes fitting the fold boosters at once, and threads predicting with them
+        # (None: one per core). The boosters are independent, so the model and its
+        # predictions are the same for any value; not saved.
         self.n_jobs = n_jobs
         # > 0: the log-probabilities of a kind n-gram of this order are 6 more features
         # (stacking): out of fold while fitting, the n-gram of all training examples after.
@@ -393,8 +398,15 @@ class StructuralPredictor(Predictor):
             return np.zeros((0, N_KINDS))
         if x is None:
             x = self.features(examples)
-        with _one_thread():
-            return np.mean([self._booster_proba(i, x) for i in range(len(self.boosters))], axis=0)
+        n = len(self.boosters)
+        threads = min(self.n_jobs or _cores(), n)
+        if threads <= 1 or x.shape[0] < PARALLEL_MIN_EXAMPLES:
+            with _one_thread():
+                return np.mean([self._booster_proba(i, x) for i in range(n)], axis=0)
+        # The boosters' predict runs without the GIL: one thread per core, each booster on
+        # one OpenMP thread (set in the thread that predicts); the mean is taken in order.
+        with ThreadPoolExecutor(threads) as pool:
+            return np.mean(list(pool.map(lambda i: self._booster_proba(i, x), range(n))), axis=0)
 
     def held_out_proba(self, examples: Examples, groups: np.ndarray) -> np.ndarray:
         """Like raw_proba, but each example reads the mean of the fold boosters (one per
