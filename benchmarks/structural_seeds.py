@@ -44,13 +44,14 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=StructuralOptions.deals)
     parser.add_argument("--positions", type=int, default=StructuralOptions.positions_per_run)
     parser.add_argument("--rebalance", type=float, default=StructuralOptions.rebalance)
+    parser.add_argument("--targets", choices=("soft", "hard"), default=StructuralOptions.targets)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     view = DatasetView(args.dataset)
     test, _ = view.model_examples("test")
     labels = test.labels
     print(f"{args.dataset}: {len(test)} test examples (paper protocol); options: max_iter {args.max_iter}, "
-          f"folds {args.folds}, deals {args.deals}, positions {args.positions}, rebalance {args.rebalance}")
+          f"folds {args.folds}, deals {args.deals}, positions {args.positions}, rebalance {args.rebalance}, targets {args.targets}")
     columns = ["fit s", "OOF acc %", "OOF NLL", "val NLL", "T", "acc %", "NLL", "ECE", "ECE floor 95%", "T OOF", "T OOF stress", "T OOF main", "ECE T=1", "ECE T OOF", "ECE T OOF stress"]
     columns += [f"{k} %" for k in KIND_NAMES]
     print(" | ".join(["seed", *columns]))
@@ -59,6 +60,7 @@ def main() -> None:
         started = time.monotonic()
         options = StructuralOptions(
             seed=seed, max_iter=args.max_iter, folds=args.folds, deals=args.deals, positions_per_run=args.positions, rebalance=args.rebalance,
+            targets=args.targets,
         )
         train = structural_training_examples(view, options)
         model = fit_structural(view, options, train=train)
