@@ -401,8 +401,7 @@ class StructuralPredictor(Predictor):
         n = len(self.boosters)
         threads = min(self.n_jobs or _cores(), n)
         if threads <= 1 or x.shape[0] < PARALLEL_MIN_EXAMPLES:
-            with _one_thread():
-                return np.mean([self._booster_proba(i, x) for i in range(n)], axis=0)
+            return np.mean([self._booster_proba(i, x) for i in range(n)], axis=0)
         # The boosters' predict runs without the GIL: one thread per core, each booster on
         # one OpenMP thread (set in the thread that predicts); the mean is taken in order.
         with ThreadPoolExecutor(threads) as pool:
