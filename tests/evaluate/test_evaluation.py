@@ -35,6 +35,7 @@ def test_train_then_evaluate_writes_every_table(builtin_dataset: Path, tmp_path:
     assert {r["model"] for r in rows} == {"fsm_prior", "majority", "ngram", "prior", "uniform"}
     for r in rows:
         assert float(r["accuracy_ci_low"]) <= float(r["accuracy"]) <= float(r["accuracy_ci_high"])
+        assert 0 <= float(r["ece_ci_low"]) <= float(r["ece_ci_high"]) <= 1
     blob = json.loads((out / "metrics.json").read_text())
     refs = {r["name"]: r for r in blob["references"]}
     assert set(refs) == {
@@ -53,9 +54,13 @@ def test_train_then_evaluate_writes_every_table(builtin_dataset: Path, tmp_path:
     # Each model's ECE beside the ECE a perfectly calibrated model with its confidences scores here.
     for name, row in by_name.items():
         assert 0 <= row["ece_floor"]["mean"] <= row["ece_floor"]["q95"] < 1, name
+        # ... and its program-bootstrap interval, around the very ECE reported.
+        assert row["ece_interval"]["estimate"] == row["ece"] and row["ece_interval"]["n_boot"] == 200, name
+        assert 0 <= row["ece_interval"]["low"] <= row["ece_interval"]["high"] <= 1, name
     assert by_name["majority"]["ece_floor"]["q95"] == 0  # confidence 1 everywhere: nothing to miss by chance
     assert by_name["ngram"]["ece_floor"]["mean"] > 0
     assert "ECE against its sampling floor" in page.read_text() and "ECE against its sampling floor" in result.output
+    assert "program bootstrap [" in page.read_text()
     confusion = np.array(by_name["prior"]["confusion"])
     assert confusion.sum() == blob["n_examples"]
     text = page.read_text()

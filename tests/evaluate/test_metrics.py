@@ -62,6 +62,23 @@ def test_ece_of_a_perfectly_calibrated_predictor_is_zero() -> None:
     assert m.ece(p, y) == pytest.approx(0.0)
 
 
+def test_ece_by_program_resamples_whole_programs() -> None:
+    # Program a: two examples at confidence .9, both right; program b: the same, both wrong.
+    # All four: bin 13 at .9 with half right -> |.5 - .9| = .4. A replicate draws two
+    # programs: {a, a} -> .1 (1/4 of draws), {b, b} -> .9 (1/4), a and b -> .4 (1/2).
+    p = np.tile([0.9, 0.1, 0, 0, 0, 0], (4, 1))
+    y = np.array([0, 0, 1, 1])
+    got = m.ece_by_program(p, y, np.array(["a", "a", "b", "b"]), n_boot=4000)
+    assert got.estimate == pytest.approx(0.4) and got.estimate == pytest.approx(m.ece(p, y))
+    assert got.low == pytest.approx(0.1) and got.high == pytest.approx(0.9) and got.n_boot == 4000
+    # Each example its own program: four right (1/16 of draws) -> .1, four wrong (1/16) -> .9,
+    # both more than 2.5 %: the same ends; in between, three right -> |.75 - .9| = .15 (4/16).
+    alone = m.ece_by_program(p, y, np.array(["a", "b", "c", "d"]), n_boot=4000)
+    assert alone.estimate == pytest.approx(0.4) and alone.low == pytest.approx(0.1) and alone.high == pytest.approx(0.9)
+    with pytest.raises(m.MetricInputError, match="3 programs for 4 examples"):
+        m.ece_by_program(p, y, np.array(["a", "a", "b"]))
+
+
 def test_ece_floor_by_hand() -> None:
     # Confidence 1: every draw is right, every bin exact -> 0.
     assert m.ece_floor(np.tile([1.0, 0, 0, 0, 0, 0], (4, 1))) == m.EceFloor(0.0, 0.0)

@@ -50,6 +50,8 @@ class ModelScores:
     probs: np.ndarray | None = field(default=None, repr=False)
     # The ECE a perfectly calibrated model with these confidences would score here (metrics.ece_floor).
     ece_floor: m.EceFloor | None = None
+    # The ECE's program-bootstrap 95 % interval (metrics.ece_by_program): how far it moves with the set of programs.
+    ece_interval: m.Interval | None = None
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Evaluation:
             d["nll"] = s.nll.__dict__
             d["entropy_vs_nondeterminism"] = s.entropy_vs_nondeterminism.__dict__ if s.entropy_vs_nondeterminism else None
             d["ece_floor"] = s.ece_floor.__dict__ if s.ece_floor else None
+            d["ece_interval"] = s.ece_interval.__dict__ if s.ece_interval else None
             out["models"].append(d)
         return out
 
@@ -120,10 +123,16 @@ def _example_groups(view: DatasetView, grouping: str, rows: pl.DataFrame) -> tup
     return p_hat, groups["entropy_bits"].to_numpy().astype(np.float64)[at]
 
 
-def _bootstrap_mean(job: tuple[np.ndarray, np.ndarray, int, int]) -> m.Interval:
-    """The program-bootstrap interval of a per-example value's mean (a task any executor runs)."""
-    values, programs, n_boot, seed = job
-    return m.bootstrap_by_program(lambda idx: float(values[idx].mean()), programs, n_boot, seed)
+def _bootstrap(job: tuple[str, tuple[Any, ...]]) -> m.Interval:
+    """A program-bootstrap interval (a task any executor runs): ("mean", (values, programs,
+    n_boot, seed)) of a per-example value's mean, or ("ece", (probs, labels, programs,
+    n_boot, seed, model)) of the top-label ECE."""
+    what, args = job
+    if what == "mean":
+        values, programs, n_boot, seed = args
+        return m.bootstrap_by_program(lambda idx: float(values[idx].mean()), programs, n_boot, seed)
+    q, y, programs, n_boot, seed, name = args
+    return m.ece_by_program(q, y, programs, n_boot, seed, model=name)
 
 
 def evaluate(
@@ -179,8 +188,9 @@ def evaluate(
         pred = m.predicted_kind(q)
         correct = (pred == y).astype(np.float64)
         nll_each = -np.log(np.maximum(q[np.arange(y.size), y], m.PROB_FLOOR))
-        jobs = [(values, programs, n_boot, seed) for values in (correct, nll_each)]
-        acc_ci, nll_ci = imap_ordered(executor or LocalExecutor(2), _bootstrap_mean, jobs)
+        jobs = [("mean", (values, programs, n_boot, seed)) for values in (correct, nll_each)]
+        jobs.append(("ece", (q, y, programs, n_boot, seed, model.name)))
+        acc_ci, nll_ci, ece_ci = imap_ordered(executor or LocalExecutor(2), _bootstrap, jobs)
         per_program = np.bincount(prog_index, weights=correct) / np.bincount(prog_index)
         confusion = np.zeros((6, 6), dtype=np.int64)
         np.add.at(confusion, (y, pred), 1)
@@ -197,7 +207,7 @@ def evaluate(
                 accuracy_per_program=float(per_program.mean()),
                 nll=nll_ci,
                 brier=m.brier(q, y, model.name),
-                ece=m.ece(q, y, model=model.name),
+                ece=ece_ci.estimate,
                 classwise_ece=m.classwise_ece(q, y, model=model.name),
                 mean_abs_diff=m.mean_absolute_difference(q, p_hat, model.name),
                 kl=float(m.kl_divergence(p_hat, q, model.name).mean()),
@@ -209,6 +219,7 @@ def evaluate(
                 reliability=reliability_bins(q, y, pred),
                 probs=q.astype(np.float32) if len(examples) <= PREDICTIONS_KEPT_UP_TO else None,
                 ece_floor=m.ece_floor(q, model=model.name),
+                ece_interval=ece_ci,
             )
         )
 

@@ -39,6 +39,8 @@ def main_rows(ev: Evaluation) -> list[dict[str, Any]]:
                 "ece_15_bins": s.ece,
                 "ece_floor_mean": s.ece_floor.mean if s.ece_floor else None,
                 "ece_floor_95": s.ece_floor.q95 if s.ece_floor else None,
+                "ece_ci_low": s.ece_interval.low if s.ece_interval else None,
+                "ece_ci_high": s.ece_interval.high if s.ece_interval else None,
                 "classwise_ece": s.classwise_ece,
                 "mean_abs_diff_prototype_ece": s.mean_abs_diff,
                 "kl_phat_q": s.kl,
@@ -53,12 +55,17 @@ def main_rows(ev: Evaluation) -> list[dict[str, Any]]:
 def ece_floor_line(ev: Evaluation) -> str:
     """One line: each model's ECE against the ECE a perfectly calibrated model with its
     confidences would score on these examples (metrics.ece_floor)."""
-    parts = [f"{s.name} {s.ece:.3f} vs {s.ece_floor.mean:.3f} (95 %: {s.ece_floor.q95:.3f})" for s in ev.models if s.ece_floor]
+    parts = [
+        f"{s.name} {s.ece:.3f} vs {s.ece_floor.mean:.3f} (95 %: {s.ece_floor.q95:.3f})"
+        + (f", program bootstrap [{s.ece_interval.low:.3f}, {s.ece_interval.high:.3f}]" if s.ece_interval else "")
+        for s in ev.models if s.ece_floor
+    ]
     if not parts:
         return ""
     return (
         f"ECE against its sampling floor on these {ev.n_examples} examples (a perfectly calibrated model with the same "
-        "confidences, 200 draws: mean, 95th percentile): " + "; ".join(parts)
+        "confidences, 200 draws: mean, 95th percentile), and the 95 % interval of the ECE when the programs are "
+        "resampled (their examples are not independent, so the figure moves more than the floor says): " + "; ".join(parts)
     )
 
 
