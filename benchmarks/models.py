@@ -1,8 +1,8 @@
 """Train time and prediction speed of every model, side by side, on a dataset.
 
 For each model, side by side: the seconds `fit` takes on the train split (the
-structural model's time includes its training examples' features, its fold boosters
-and the temperature fit; the n-gram's includes picking its order on validation), and
+structural model's time includes its training examples' features, its boosters (the
+one it predicts with and the fold boosters) and the temperature fit; the n-gram's includes picking its order on validation), and
 predictions per second of `predict_proba` on the test split's paper-protocol examples
 (features included), best of `--repeat` timings. Both as wall-clock time and as this
 process's CPU time: on a shared machine the wall clock also counts waiting for a core.
@@ -11,10 +11,10 @@ dataset (snapshots.parquet: then a structural prediction costs O(1) per example)
 how many prefix events the others would replay.
 
 The table is every model on one core: the structural model's features are numpy on one
-thread and its boosters run with one OpenMP thread (it is timed with `n_jobs = 1`).
-By default the structural model predicts with its fold boosters in one thread per
-core (their predict runs without the GIL); a line under the table gives that rate, on
-the machine's cores, as wall-clock predictions per second (issue 12's "on 2 cores").
+thread and its booster runs with one OpenMP thread (it is timed with `n_jobs = 1`).
+By default the structural model predicts in one thread per core, each on a share of
+the examples (the booster's predict runs without the GIL); a line under the table
+gives that rate, on the machine's cores, as wall-clock predictions per second (issue 12's "on 2 cores").
 
 The trajectory model (fit on every position of every train run, one torch
 thread) also gets its rollout speed: steps per second of constrained rollouts in the
@@ -84,7 +84,7 @@ def main() -> None:
     print(f"{args.dataset}: {len(train)} train (paper protocol), {len(val)} validation, {len(test)} test examples "
           f"({stored} with their snapshot stored in the dataset; a replay would read {events:,} prefix events, "
           f"{events / max(len(test), 1):,.0f} per example)")
-    print("the table: every model on one core (one numpy thread, boosters with one OpenMP thread)")
+    print("the table: every model on one core (one numpy thread, the booster with one OpenMP thread)")
     print(f"{'model':<12} {'fit s':>8} {'fit CPU s':>10} {'predictions/s':>14} {'predictions/CPU s':>18}")
     for name, fit in fits.items():
         model, fit_wall, fit_cpu = timed(fit)
@@ -97,11 +97,11 @@ def main() -> None:
         print(f"{name:<12} {fit_wall:>8.2f} {fit_cpu:>10.2f} {rate(len(test), best_wall):>14,.0f} {rate(len(test), best_cpu):>18,.0f}")
         if name == "structural":
             features_cpu = min(timed(lambda: model.features(test))[2] for _ in range(max(1, args.repeat)))
-            print(f"{'':<12} of one call's CPU: features {features_cpu:.3f} s, the rest (fold boosters, mask, temperature) "
+            print(f"{'':<12} of one call's CPU: features {features_cpu:.3f} s, the rest (booster, mask, temperature) "
                   f"{max(best_cpu - features_cpu, 0.0):.3f} s")
-            model.n_jobs = None  # as it predicts by default: the boosters in one thread per core
+            model.n_jobs = None  # as it predicts by default: one thread per core
             every = min(timed(lambda: model.predict_proba(test))[1] for _ in range(max(1, args.repeat)))
-            print(f"{'':<12} as it predicts by default, boosters in one thread per core ({len(os.sched_getaffinity(0))} cores): "
+            print(f"{'':<12} as it predicts by default, one thread per core ({len(os.sched_getaffinity(0))} cores): "
                   f"{rate(len(test), every):,.0f} predictions/s (wall)")
         if name == "trajectory":
             print(f"{'':<12} rollout steps/s (probe, constrained): {rollout_steps_per_second(view, model):,.0f}")

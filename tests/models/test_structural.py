@@ -18,7 +18,7 @@ from schedcast.dataset.access import DatasetView, ExampleStructure, RunPrefix
 from schedcast.models import Examples, ModelError, load_predictor
 from schedcast.models.baselines import NgramPredictor
 from schedcast.models.features import FEATURES_VERSION, NO_DEADLINE, feature_names, featurize
-from schedcast.models.structural import StructuralPredictor, apply_mask, fit_temperature, fold_of_groups, scale_temperature
+from schedcast.models.structural import StructuralPredictor, _proba, apply_mask, fit_temperature, fold_of_groups, scale_temperature
 
 runner = CliRunner()
 BLOCK, CREATE, END, SCHED, START, UNBLOCK = range(6)
@@ -149,7 +149,7 @@ def test_folds_never_split_a_group() -> None:
 
 def test_cross_fitting_calibrates_on_out_of_fold_predictions(tmp_path: Path) -> None:
     model, train, _ = _grouped_model(folds=3)
-    assert len(model.boosters) == 3 and model.info.folds == 3
+    assert len(model.boosters) == 1 and len(model._fold_boosters) == 3 and model.info.folds == 3
     before = model.predict_proba(train, calibrated=False)
     empty = train.subset(np.zeros(0, dtype=np.int64))
     model.calibrate(empty)  # no validation: the out-of-fold predictions alone, named
@@ -157,24 +157,33 @@ def test_cross_fitting_calibrates_on_out_of_fold_predictions(tmp_path: Path) -> 
     assert model.info.calibration_source.startswith("out-of-fold")
     after = model.predict_proba(train)
     assert np.array_equal(before.argmax(axis=1), after.argmax(axis=1))
-    # The model predicts the mean of its fold boosters.
-    x = model.features(train)
-    mean = np.mean([model._booster_proba(i, x) for i in range(3)], axis=0)
-    assert np.allclose(model.predict_proba(train, calibrated=False, mask=False), mean)
+    # The model predicts with one booster fitted on every example: exactly a one-fold model's.
+    whole, _, _ = _grouped_model(folds=1)
+    assert len(whole.boosters) == 1 and whole._fold_boosters == [] and whole.out_of_fold_predictions() is None
+    assert np.array_equal(model.predict_proba(train, calibrated=False), whole.predict_proba(train, calibrated=False))
     path = tmp_path / "structural.json"
     model.save(path)
     loaded = load_predictor(path)
     assert np.array_equal(loaded.predict_proba(train), after)
+    # A model file holds the booster it predicts with, not the fold boosters: after load,
+    # held-out predictions are the model's and there is no fold mean; a state saved with
+    # them (the trajectory model's) gives the same fold mean after loading.
+    assert np.array_equal(loaded.held_out_proba(train, np.array(["family0"] * len(train))), model.raw_proba(train))
+    with pytest.raises(ModelError, match="carries no fold boosters"):
+        loaded.fold_mean_proba(train)
+    again = StructuralPredictor(**model.config())
+    again.set_state(json.loads(json.dumps(model.state(fold_boosters=True))))
+    assert len(again._fold_boosters) == 3 and np.array_equal(again.fold_mean_proba(train), model.fold_mean_proba(train))
     blob = json.loads(path.read_text())
-    del blob["state"]["boosters"]
+    del blob["state"]["model_version"]  # a file of version 1 (it predicted the mean of its fold boosters)
     path.write_text(json.dumps(blob))
-    with pytest.raises(ModelError, match="older schedcast"):
+    with pytest.raises(ModelError, match=r"structural.json: structural model file of version 1 \(this schedcast reads version 2"):
         load_predictor(path)
 
 
 def test_with_validation_the_temperature_is_fitted_on_validation_alone() -> None:
-    """Validation is predicted as the model predicts (the mean of its fold boosters);
-    the sharper single-booster out-of-fold predictions are only the fallback."""
+    """Validation is predicted as the model predicts (its booster on every example); the
+    out-of-fold predictions are only the fallback."""
     model, train, groups = _grouped_model(folds=3)
     val = train.subset(np.flatnonzero(groups == "family0"))
     model.calibrate(val)
@@ -226,7 +235,7 @@ def test_train_structural_then_evaluate_with_ablations(builtin_dataset: Path, tm
     text = page.read_text()
     assert "## The structural predictor: ablations" in text and "hard-label (CE) targets" in text
     assert "without source features" in text and "without the FSM mask" in text and "before calibration" in text
-    assert f"{model.info.deals} x {model.info.folds} fold boosters, fit in {model.info.fit_seconds:.1f} s" in text
+    assert f"({model.info.deals} x {model.info.folds} fold boosters for the out-of-fold predictions), fit in {model.info.fit_seconds:.1f} s" in text
     ab = json.loads((out / "ablations.json").read_text())
     assert len(ab["importances"]) <= 20 and ab["reliability_after"]
     assert set(ab["soft_vs_hard"]) == {"soft", "hard"} and "Soft vs hard targets: accuracy" in text
@@ -397,14 +406,17 @@ def test_clock_features_by_hand() -> None:
 
 
 def test_deals_average_boosters_and_their_out_of_fold_predictions() -> None:
-    """Two deals of 3 folds: 6 boosters; the model predicts their mean; a training
-    example's out-of-fold prediction is the mean of the two boosters (one per deal) that
-    did not see its family, and held_out_proba gives the same."""
+    """Two deals of 3 folds: 6 fold boosters; a training example's out-of-fold prediction
+    is the mean of the two (one per deal) that did not see its family, and
+    held_out_proba gives the same; a family fit never saw reads the model's booster."""
     model, train, groups = _grouped_model(folds=3, deals=2)
-    assert len(model.boosters) == 6 and model.info.folds == 3 and model.info.deals == 2
+    assert len(model._fold_boosters) == 6 and len(model.boosters) == 1 and model.info.folds == 3 and model.info.deals == 2
     x = model.features(train)
-    every = [model._booster_proba(i, x) for i in range(6)]
-    assert np.allclose(model.predict_proba(train, calibrated=False, mask=False), np.mean(every, axis=0))
+    every = [_proba(b, c, x) for b, c in zip(model._fold_boosters, model._fold_classes, strict=True)]
+    assert not np.allclose(model.raw_proba(train), np.mean(every, axis=0))  # it predicts with its own booster
+    strangers = np.array(["never seen"] * len(train))
+    assert np.allclose(model.held_out_proba(train, strangers), np.mean(every, axis=0))
+    assert np.array_equal(model.fold_mean_proba(train), model.held_out_proba(train, strangers))
     folds = np.array([model._fold_of_group[g] for g in groups.tolist()])
     assert folds.shape == (len(train), 2) and (folds[:, 0] != folds[:, 1]).any()  # the second deal differs
     by_hand = np.array([(every[folds[i, 0]][i] + every[3 + folds[i, 1]][i]) / 2 for i in range(len(train))])
@@ -419,14 +431,15 @@ def test_deals_average_boosters_and_their_out_of_fold_predictions() -> None:
 
 
 def test_boosters_fitted_in_worker_processes_are_the_ones_fitted_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The six fold boosters fitted two at a time in worker processes give exactly the
-    predictions and out-of-fold predictions of the same boosters fitted one by one here;
-    predicting in two threads gives exactly the one-thread predictions."""
+    """The seven boosters (six fold boosters and the model's) fitted two at a time in
+    worker processes give exactly the predictions and out-of-fold predictions of the
+    same boosters fitted one by one here; predicting in two threads, each on its share
+    of the examples, gives exactly the one-thread predictions."""
     import schedcast.models.structural as structural_module
 
     here, train, groups = _grouped_model(folds=3, deals=2, n_jobs=1)
     pooled, _, _ = _grouped_model(folds=3, deals=2, n_jobs=2)
-    assert len(pooled.boosters) == 6
+    assert len(pooled._fold_boosters) == 6 and len(pooled.boosters) == 1
     assert np.array_equal(here.predict_proba(train), pooled.predict_proba(train))
     monkeypatch.setattr(structural_module, "PARALLEL_MIN_EXAMPLES", 1)  # the tiny set takes the threaded path too
     assert np.array_equal(here.predict_proba(train), pooled.predict_proba(train))

@@ -192,35 +192,37 @@ def test_kind_heads_are_an_ensemble(builtin_dataset: Path) -> None:
 def test_structural_prior_is_out_of_fold_while_training_and_saved(tiny_model: TrajectoryPredictor, builtin_dataset: Path, tmp_path: Path) -> None:
     """By default the kind logits read the structural model's log-probabilities alone,
     with a learned weight per kind: while training, each position reads the fold booster
-    that never saw its family (so they differ from the mean of all boosters, which
-    predictions read); the kind distribution is p_structural ** w over the allowed kinds,
+    that never saw its family (so they differ from the mean of all fold boosters,
+    which predictions read); the kind distribution is p_structural ** w over the allowed kinds,
     renormalised; the structural model is saved inside the file, and a file without it
     fails with one line."""
     import torch
 
     from schedcast.models.fitting import program_families
+    from schedcast.models.structural import _proba
 
     view = DatasetView(builtin_dataset)
     model = tiny_model
     assert model.cfg.structural_prior and model.cfg.kind_input == "none" and model.cfg.ngram_order == 0 and model.ngram is None
-    assert model.structural is not None and len(model.structural.boosters) > 1
+    assert model.structural is not None and len(model.structural._fold_boosters) > 1
     keys, ks = training_positions(view, "train")
     train = view.examples_at(keys, ks)
     train = train.subset(np.flatnonzero(train.labels >= 0))
     held = model.structural.held_out_proba(train, program_families(view, train.programs))
-    mean = model.structural.raw_proba(train)
+    mean = model.structural.fold_mean_proba(train)
     assert np.abs(held - mean).max() > 0.05
     # Each position's held-out distribution is the mean of its own fold boosters (one per deal).
     fold = np.array([model.structural._fold_of_group[g] for g in program_families(view, train.programs).astype(str)])
-    n_folds = len(model.structural.boosters) // fold.shape[1]
+    n_folds = len(model.structural._fold_boosters) // fold.shape[1]
     rows = np.flatnonzero((fold[:, 0] == 0) & (fold[:, 1] == 1))
     x = model.structural.features(train.subset(rows))
-    by_hand = (model.structural._booster_proba(0, x) + model.structural._booster_proba(n_folds + 1, x)) / 2
+    s = model.structural
+    by_hand = (_proba(s._fold_boosters[0], s._fold_classes[0], x) + _proba(s._fold_boosters[n_folds + 1], s._fold_classes[n_folds + 1], x)) / 2
     assert rows.size and fold.shape[1] == 2
     np.testing.assert_allclose(held[rows], by_hand)
     examples, _ = view.model_examples("train")
     feats = model.features(examples)
-    np.testing.assert_allclose(feats["structural"], np.log(np.maximum(model.structural.raw_proba(examples), 1e-12)), rtol=1e-5)
+    np.testing.assert_allclose(feats["structural"], np.log(np.maximum(model.structural.fold_mean_proba(examples), 1e-12)), rtol=1e-5)
     assert model.net.structural_weight.shape == (1, 6)
     assert not hasattr(model.net, "kind_mlps")
     # By hand: the kind distribution is the structural one raised to the learned weights, over the allowed kinds.
@@ -240,7 +242,13 @@ def test_structural_prior_is_out_of_fold_while_training_and_saved(tiny_model: Tr
     model.save(path)
     loaded = load_predictor(path)
     np.testing.assert_allclose(loaded.structural.raw_proba(examples), model.structural.raw_proba(examples))
+    np.testing.assert_allclose(loaded.predict_proba(examples), q)  # its fold boosters came with it
     blob = json.loads(path.read_text())
+    for key in ("fold_boosters", "fold_boosters_sha256", "fold_boosters_classes"):
+        del blob["state"]["structural"]["state"][key]
+    path.write_text(json.dumps(blob))
+    with pytest.raises(ModelError, match="structural prior carries no fold boosters"):
+        load_predictor(path)
     del blob["state"]["structural"]
     path.write_text(json.dumps(blob))
     with pytest.raises(ModelError, match="structural prior"):

@@ -117,7 +117,7 @@ def ablations_markdown(ab: dict[str, Any]) -> str:
         "and is trained on the same examples; temperatures are fitted on validation (out-of-fold training predictions when there is none), never on these examples. "
         f"Saved model: temperature {ab['temperature']:.3f}, {ab['info'].get('train_examples')} training examples "
         f"({ab['info'].get('soft_examples')} with a soft target), "
-        f"{ab['info'].get('deals', 1)} x {ab['info'].get('folds', 1)} fold boosters, "
+        f"one booster on every training example ({ab['info'].get('deals', 1)} x {ab['info'].get('folds', 1)} fold boosters for the out-of-fold predictions), "
         # A model the pipeline trained has its fit time moved to timings.json (0 in the file).
         + (f"fit in {ab['info']['fit_seconds']:.1f} s, " if ab["info"].get("fit_seconds") else "fit time in the pipeline's timings.json, ")
         + f"{len(ab['info'].get('programs_without_facts') or {})} training programs without source facts.",

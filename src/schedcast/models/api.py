@@ -50,7 +50,7 @@ class StructuralResult:
         unparsed = info.programs_without_facts or {}
         return (
             f"{name}: fit on {info.train_examples} examples ({info.soft_examples} with a soft target, {info.train_rows} booster rows) "
-            f"in {info.fit_seconds:.1f} s ({info.fit_cpu_seconds:.1f} s CPU; {info.deals} x {info.folds} fold boosters, out of fold: accuracy "
+            f"in {info.fit_seconds:.1f} s ({info.fit_cpu_seconds:.1f} s CPU; one booster on every example, {info.deals} x {info.folds} fold boosters out of fold: accuracy "
             f"{100 * info.out_of_fold_accuracy:.1f} %, NLL {info.out_of_fold_nll:.3f}); temperature {self.model.temperature:.3f} on "
             f"{info.calibration_examples} {info.calibration_source} examples "
             f"(validation NLL {info.validation_nll_before:.3f} -> {info.validation_nll_after:.3f}); "

@@ -43,13 +43,13 @@ def train_structural_cmd(
     rebalance: Annotated[float, typer.Option(help="Weight each kind by (its training share) ** -REBALANCE (0: off).")] = 0.5,
     positions: Annotated[int, typer.Option(help="Extra training positions drawn from each train run, besides the paper's three.")] = 10,
     min_group_runs: Annotated[int, typer.Option(help="Soft targets from state groups seen in at least this many runs.")] = 3,
-    max_iter: Annotated[int, typer.Option(help="Boosting iterations per fold booster.")] = 20,
+    max_iter: Annotated[int, typer.Option(help="Boosting iterations per booster.")] = 20,
     folds: Annotated[int, typer.Option(help="Cross-fitting folds by program family (1: one booster, temperature on validation only).")] = 3,
     deals: Annotated[int, typer.Option(help="Deal the families into the folds this many times (seeds S, S+100, ...): deals x folds boosters, predicting their mean.")] = 2,
     ngram_order: Annotated[int, typer.Option(help="Stack a kind n-gram of this order as 6 more features, out of fold while fitting (0: off).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed (position sampling, booster).")] = 0,
     name: Annotated[str, typer.Option(help="Model name (file OUT/NAME.json).")] = "structural",
-    workers: Annotated[Optional[int], typer.Option(help="Processes fitting the fold boosters at once (default: one per core); the fitted model is the same for any value.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Processes fitting the boosters at once (default: one per core); the fitted model is the same for any value.")] = None,
 ) -> None:
     """Fit the structural predictor (gradient boosting over history, scheduler state and
     source features) on the train split; temperature on the validation split (the

@@ -70,14 +70,14 @@ class StructuralOptions:
     rebalance: float = 0.5
     positions_per_run: int = 10  # extra training positions drawn from each train run (besides the paper's)
     min_group_runs: int = MIN_GROUP_RUNS
-    max_iter: int = 20  # per fold booster
-    folds: int = 3  # cross-fitting folds by family (1: one booster, temperature on validation only)
-    deals: int = 2  # deals of the families into the folds (deals x folds boosters)
+    max_iter: int = 20  # per booster
+    folds: int = 3  # cross-fitting folds by family, for the out-of-fold predictions (1: none; the temperature on validation only)
+    deals: int = 2  # deals of the families into the folds (deals x folds fold boosters, besides the one the model predicts with)
     calibrate: bool = True
     seed: int = 0
     name: str = "structural"
     ngram_order: int = 0  # > 0: stack a kind n-gram of this order (out of fold while fitting) as 6 features
-    workers: int | None = None  # processes fitting the fold boosters at once (None: one per core; the model is the same)
+    workers: int | None = None  # processes fitting the boosters at once (None: one per core; the model is the same)
 
 
 def state_targets(view, examples: Examples, run_keys: np.ndarray, ks: np.ndarray, min_runs: int) -> tuple[np.ndarray, int]:  # type: ignore[no-untyped-def]

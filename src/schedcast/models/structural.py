@@ -13,25 +13,26 @@ kinds the scheduler FSM allows, temperature-scaled on validation.
   training targets) ** -rebalance, normalised to mean 1 (0 = off).
 - FSM mask: probabilities of kinds the FSM does not allow are set to 0 and the rest
   renormalised (rows with nothing allowed keep the booster's distribution).
-- Cross-fitting: the training programs are split by family into `folds` groups
+- Prediction: one booster fitted on every training example (since model version 2;
+  version 1 predicted the mean of the fold boosters below, six times the trees for
+  the same validation NLL: docs/models.md, "One booster predicts").
+- Cross-fitting: the training programs are also split by family into `folds` groups
   (twins and generator templates share a family); one booster is fitted per fold on
-  the other folds, and the model predicts the mean of the fold boosters. Each
-  training example thus also gets an out-of-fold prediction from a booster that
-  never saw its family. `folds=1`: one booster on everything (no out-of-fold
-  predictions). `deals` > 1 repeats this with the families dealt anew (deal d with
-  seed + 100 d): deals x folds boosters, the model predicts their mean, and an
-  example's out-of-fold prediction is the mean of its deals' boosters that did not
-  see its family. A model then depends less on which families happened to share a
-  fold.
+  the other folds, so each training example gets an out-of-fold prediction from a
+  booster that never saw its family (`out_of_fold_predictions`, `held_out_proba`:
+  the trajectory model's stacked input). `deals` > 1 repeats this with the families
+  dealt anew (deal d with seed + 100 d): an example's out-of-fold prediction is the
+  mean of its deals' boosters that did not see its family. `fold_mean_proba` is the
+  mean of all fold boosters: what a model stacked on the out-of-fold predictions
+  reads at prediction time (the trajectory model saves them with its structural
+  model; a structural model file does not). `folds=1`: the one booster only (no
+  out-of-fold predictions).
 - Calibration: one temperature T for the log-probabilities, fitted to minimise the
   NLL after masking on the validation split (never the test split), predicted by
-  the model as it predicts (the mean of the fold boosters). The out-of-fold training
-  predictions are the fallback when there are no validation examples (the fit info
-  says which was used): they come from one booster each, which is sharper than the
-  mean of three, so they ask for a higher temperature than the model needs (on the
-  main job's dataset 1.525 pooled with validation against 1.400 on validation alone;
-  docs/models.md). Dividing log-probabilities by T > 0 keeps their order, so
-  calibration never changes the predicted kind.
+  the model as it predicts. The out-of-fold training predictions are the fallback
+  when there are no validation examples (the fit info says which was used).
+  Dividing log-probabilities by T > 0 keeps their order, so calibration never
+  changes the predicted kind.
 - predict_moves: a distribution over (goroutine, kind) moves the FSM allows, from the
   goroutine snapshot: a kind's probability is split evenly between the goroutines
   that can make it (running ones block, yield, end; runnable ones start; blocked ones
@@ -60,6 +61,7 @@ from schedcast.models.features import FEATURES_VERSION, FeatureReport, categoric
 from schedcast.terminal import track
 
 TARGETS = ("soft", "hard")
+MODEL_VERSION = 2  # 2: predicts with one booster fitted on every training example (1: the mean of the fold boosters)
 MIN_GROUP_RUNS = 3  # a state group gives a soft target when it was seen in at least this many runs
 UNKNOWN_GOROUTINE = 0  # predict_moves: "a goroutine the prefix has not shown"
 
@@ -89,13 +91,13 @@ def _one_thread():  # type: ignore[no-untyped-def]
 
 
 def _fit_booster(booster: Any, x: np.ndarray, rows: np.ndarray, kinds: np.ndarray, weight: np.ndarray) -> Any:
-    """One fold booster on one OpenMP thread (also the body of a worker process's job)."""
+    """One booster on one OpenMP thread (also the body of a worker process's job)."""
     with _one_thread():
         booster.fit(x[rows], kinds, sample_weight=weight)
     return booster
 
 
-PARALLEL_MIN_EXAMPLES = 256  # fewer examples per call: the boosters predict in this thread
+PARALLEL_MIN_EXAMPLES = 256  # fewer examples per call: the booster predicts in this thread
 
 
 def _cores() -> int:
@@ -212,16 +214,22 @@ class StructuralPredictor(Predictor):
         self.name = name  # type: ignore[misc]  # variants (ablations) save under their own names
         self.folds = folds
         self.deals = deals
-        # Processes fitting the fold boosters at once, and threads predicting with them
-        # (None: one per core). The boosters are independent, so the model and its
-        # predictions are the same for any value; not saved.
+        # Processes fitting the boosters at once, and threads predicting (each on a share
+        # of the examples) (None: one per core). The model and its predictions are the
+        # same for any value; not saved.
         self.n_jobs = n_jobs
         # > 0: the log-probabilities of a kind n-gram of this order are 6 more features
         # (stacking): out of fold while fitting, the n-gram of all training examples after.
         self.ngram_order = ngram_order
         self.ngram: NgramPredictor | None = None
+        # The booster the model predicts with (fitted on every training example), as a
+        # list of one, and the kinds it saw.
         self.boosters: list[Any] = []
         self.classes: list[np.ndarray] = []
+        # The fold boosters and their kinds, deal by deal: after fit, and after loading
+        # a state saved with them (state(fold_boosters=True)).
+        self._fold_boosters: list[Any] = []
+        self._fold_classes: list[np.ndarray] = []
         self.temperature = 1.0
         self.class_weight: np.ndarray = np.ones(N_KINDS)
         self.info = FitInfo()
@@ -299,25 +307,27 @@ class StructuralPredictor(Predictor):
             target = np.eye(N_KINDS)[train.labels]
             self.info.soft_examples = 0
         self.class_weight = class_weights(target, self.rebalance)
-        self.boosters, self.classes = [], []
+        self.boosters, self.classes, self._fold_boosters, self._fold_classes = [], [], [], []
         out_of_fold = np.zeros((len(train), N_KINDS))
-        rows_total = 0
-        jobs = [(d, f) for d in range(len(deal_folds)) for f in range(n_folds)]
+        # The fold boosters (with more than one fold), then the one on everything.
+        masks = [deal_folds[d] != f for d in range(len(deal_folds)) for f in range(n_folds)] if n_folds > 1 else []
+        masks.append(np.ones(len(train), dtype=bool))
         plans = []
-        for d, f in jobs:
-            fitted_on = deal_folds[d] != f if n_folds > 1 else np.ones(len(train), dtype=bool)
+        for fitted_on in masks:
             rows, kinds = np.nonzero(target * fitted_on[:, None] > 0)
-            rows_total += int(rows.size)
             weight = class_weights(target[fitted_on], self.rebalance)  # from this booster's own targets
             plans.append((fitted_on, rows, kinds, target[rows, kinds] * weight[kinds]))
         fitted = self._fit_boosters(x, plans)
-        for i in track(range(len(jobs)), f"train {self.name}", len(jobs), "fold boosters"):
+        for i in track(range(len(plans)), f"train {self.name}", len(plans), "boosters"):
             booster = next(fitted)
-            self.boosters.append(booster)
-            self.classes.append(np.asarray(booster.classes_, dtype=np.int64))
-            if n_folds > 1:
-                held = np.flatnonzero(~plans[i][0])
-                out_of_fold[held] += self._booster_proba(i, x[held]) / len(deal_folds)
+            classes = np.asarray(booster.classes_, dtype=np.int64)
+            if i == len(plans) - 1:
+                self.boosters, self.classes = [booster], [classes]
+                continue
+            self._fold_boosters.append(booster)
+            self._fold_classes.append(classes)
+            held = np.flatnonzero(~plans[i][0])
+            out_of_fold[held] += _proba(booster, classes, x[held]) / len(deal_folds)
         self._out_of_fold = None
         if n_folds > 1:
             held_out = apply_mask(out_of_fold, train.allowed)
@@ -329,7 +339,7 @@ class StructuralPredictor(Predictor):
         self.info.folds = n_folds
         self.info.deals = len(deal_folds)
         self.info.train_examples = len(train)
-        self.info.train_rows = rows_total
+        self.info.train_rows = int(plans[-1][1].size)
         self.info.without_facts = self.last_report.without_facts
         self.info.programs_without_facts = dict(self.last_report.programs_without_facts)
         self.info.fit_seconds = time.monotonic() - started
@@ -337,8 +347,8 @@ class StructuralPredictor(Predictor):
         return self
 
     def _fit_boosters(self, x: np.ndarray, plans: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> Iterator[Any]:
-        """The fold boosters in order, fitted `n_jobs` at a time in worker processes
-        (joblib; each on one OpenMP thread), or here when one job or one booster."""
+        """The boosters in order, fitted `n_jobs` at a time in worker processes (joblib;
+        each on one OpenMP thread), or here when one job or one booster."""
         n_jobs = min(self.n_jobs or _cores(), len(plans))
         if n_jobs <= 1:
             return (_fit_booster(self._booster(), x, rows, kinds, weight) for _, rows, kinds, weight in plans)
@@ -382,37 +392,43 @@ class StructuralPredictor(Predictor):
         return self
 
     # -- prediction -----------------------------------------------------------------
-    def _booster_proba(self, i: int, x: np.ndarray) -> np.ndarray:
-        p = np.zeros((x.shape[0], N_KINDS))
-        if x.shape[0]:
-            with _one_thread():
-                p[:, self.classes[i]] = self.boosters[i].predict_proba(x)
-        # A kind never seen in training still gets a little mass (never a hard zero).
-        p = np.clip(p, 1e-6, None)
-        return p / p.sum(axis=1, keepdims=True)
-
     def raw_proba(self, examples: Examples, x: np.ndarray | None = None) -> np.ndarray:
-        """The mean of the fold boosters' distributions, before the FSM mask and the temperature."""
+        """The booster's distributions, before the FSM mask and the temperature."""
         check_fitted(self, self.fitted)
         if len(examples) == 0:
             return np.zeros((0, N_KINDS))
         if x is None:
             x = self.features(examples)
-        n = len(self.boosters)
-        threads = min(self.n_jobs or _cores(), n)
-        if threads <= 1 or x.shape[0] < PARALLEL_MIN_EXAMPLES:
-            return np.mean([self._booster_proba(i, x) for i in range(n)], axis=0)
-        # The boosters' predict runs without the GIL: one thread per core, each booster on
-        # one OpenMP thread (set in the thread that predicts); the mean is taken in order.
+        booster, classes = self.boosters[0], self.classes[0]
+        threads = min(self.n_jobs or _cores(), max(1, x.shape[0] // PARALLEL_MIN_EXAMPLES))
+        if threads <= 1:
+            return _proba(booster, classes, x)
+        # The booster's predict runs without the GIL: one thread per core, each on its
+        # share of the examples with one OpenMP thread (set in the thread that predicts).
         with ThreadPoolExecutor(threads) as pool:
-            return np.mean(list(pool.map(lambda i: self._booster_proba(i, x), range(n))), axis=0)
+            return np.concatenate(list(pool.map(lambda part: _proba(booster, classes, part), np.array_split(x, threads))))
+
+    def fold_mean_proba(self, examples: Examples, x: np.ndarray | None = None) -> np.ndarray:
+        """The mean of the fold boosters' distributions (before mask and temperature):
+        what a model stacked on held_out_proba reads when it predicts (its training
+        inputs were fold boosters' too). Needs the fold boosters (after fit, or loaded
+        from a state saved with them)."""
+        check_fitted(self, self.fitted)
+        if not self._fold_boosters:
+            raise ModelError("structural: this model carries no fold boosters (one fold, or loaded from a file saved without them)")
+        if len(examples) == 0:
+            return np.zeros((0, N_KINDS))
+        if x is None:
+            x = self.features(examples)
+        return np.mean([_proba(b, c, x) for b, c in zip(self._fold_boosters, self._fold_classes, strict=True)], axis=0)
 
     def held_out_proba(self, examples: Examples, groups: np.ndarray) -> np.ndarray:
-        """Like raw_proba, but each example reads the mean of the fold boosters (one per
-        deal) that did not see its group (`groups` as given to fit, one per example); a
-        group fit never saw reads the mean of all boosters. For stacking on other
-        positions of the training programs; only right after fit (the fold map is not
-        saved)."""
+        """Like fold_mean_proba, but each example reads the mean of the fold boosters
+        (one per deal) that did not see its group (`groups` as given to fit, one per
+        example); a group fit never saw reads the mean of all fold boosters. For
+        stacking on other positions of the training programs; only right after fit
+        (the fold map is not saved). Without fold boosters (one fold, or loaded
+        without them), every example reads the model's booster."""
         check_fitted(self, self.fitted)
         groups = np.asarray(groups).astype(str)
         if len(examples) != groups.size:
@@ -420,16 +436,18 @@ class StructuralPredictor(Predictor):
         x = self.features(examples)
         out = np.zeros((len(examples), N_KINDS))
         n_deals = len(next(iter(self._fold_of_group.values()), (0,)))
-        n_folds = len(self.boosters) // n_deals
+        n_folds = len(self._fold_boosters) // n_deals
         unknown = (-1,) * n_deals
         fold = np.array([self._fold_of_group.get(g, unknown) for g in groups.tolist()], dtype=np.int64).reshape(len(examples), n_deals)
         for d in range(n_deals):
             for f in range(n_folds):
                 rows = np.flatnonzero(fold[:, d] == f)
-                out[rows] += self._booster_proba(d * n_folds + f, x[rows]) / n_deals
-        rows = np.flatnonzero(fold[:, 0] < 0)
+                i = d * n_folds + f
+                out[rows] += _proba(self._fold_boosters[i], self._fold_classes[i], x[rows]) / n_deals
+        rows = np.flatnonzero((fold[:, 0] < 0) | (n_folds == 0))
         if rows.size:
-            out[rows] = np.mean([self._booster_proba(i, x[rows]) for i in range(len(self.boosters))], axis=0)
+            unseen = examples.subset(rows)
+            out[rows] = self.fold_mean_proba(unseen, x[rows]) if n_folds else self.raw_proba(unseen, x[rows])
         return out
 
     def predict_proba(
@@ -531,27 +549,26 @@ class StructuralPredictor(Predictor):
             "deals": self.deals,
         }
 
-    def state(self) -> dict[str, Any]:
+    def state(self, fold_boosters: bool = False) -> dict[str, Any]:
+        """The model as JSON-able data; `fold_boosters`: with the fold boosters too (for
+        fold_mean_proba after loading; the trajectory model saves its structural model so)."""
         if not self.fitted:
             return {"fitted": False}
-        blobs = []
-        for booster in self.boosters:
-            buf = io.BytesIO()
-            pickle.dump(booster, buf, protocol=5)
-            blobs.append(buf.getvalue())
-        return {
+        out = {
             "fitted": True,
+            "model_version": MODEL_VERSION,
             "features": self.feature_names(),
             "features_version": FEATURES_VERSION,
             "ngram": None if self.ngram is None else self.ngram.state(),
             "sklearn": _sklearn_version(),
-            "boosters_sha256": [hashlib.sha256(b).hexdigest() for b in blobs],
-            "boosters": [base64.b64encode(b).decode() for b in blobs],
-            "classes": [c.tolist() for c in self.classes],
+            **_packed(self.boosters, self.classes, "boosters"),
             "temperature": self.temperature,
             "class_weight": self.class_weight.tolist(),
             "info": self.info.__dict__,
         }
+        if fold_boosters:
+            out.update(_packed(self._fold_boosters, self._fold_classes, "fold_boosters"))
+        return out
 
     def set_state(self, state: dict[str, Any]) -> None:
         if not state.get("fitted"):
@@ -574,16 +591,13 @@ class StructuralPredictor(Predictor):
                 f"structural model saved with scikit-learn {state.get('sklearn')}, this install has {_sklearn_version()}: "
                 "retrain it with `schedcast train structural`"
             )
-        if "boosters" not in state:
-            raise ModelError("structural model file from an older schedcast (one booster, no cross-fitting): retrain it with `schedcast train structural`")
-        boosters = []
-        for text, digest in zip(state["boosters"], state["boosters_sha256"], strict=True):
-            blob = base64.b64decode(text)
-            if hashlib.sha256(blob).hexdigest() != digest:
-                raise ModelError("structural model file is damaged (booster checksum mismatch): retrain it")
-            boosters.append(pickle.loads(blob))  # noqa: S301 - a model file this user trained (checksummed)
-        self.boosters = boosters
-        self.classes = [np.asarray(c, dtype=np.int64) for c in state["classes"]]
+        if state.get("model_version", 1) != MODEL_VERSION or len(state.get("boosters", [])) != 1:
+            raise ModelError(
+                f"structural model file of version {state.get('model_version', 1)} (this schedcast reads version {MODEL_VERSION}: "
+                "one booster fitted on every training example): retrain it with `schedcast train structural`"
+            )
+        self.boosters, self.classes = _unpacked(state, "boosters")
+        self._fold_boosters, self._fold_classes = _unpacked(state, "fold_boosters") if "fold_boosters" in state else ([], [])
         self.temperature = float(state["temperature"])
         self.class_weight = np.asarray(state["class_weight"], dtype=np.float64)
         known = {f.name for f in dataclasses.fields(FitInfo)}
@@ -594,6 +608,45 @@ class StructuralPredictor(Predictor):
                 raise ModelError("structural model file stacks an n-gram but carries none: retrain it")
             self.ngram = NgramPredictor(self.ngram_order)
             self.ngram.set_state(state["ngram"])
+
+
+def _packed(boosters: list[Any], classes: list[np.ndarray], key: str) -> dict[str, Any]:
+    """Boosters as JSON-able data: pickled, base64, with their SHA-256 and their kinds."""
+    blobs = []
+    for booster in boosters:
+        buf = io.BytesIO()
+        pickle.dump(booster, buf, protocol=5)
+        blobs.append(buf.getvalue())
+    return {
+        f"{key}_sha256": [hashlib.sha256(b).hexdigest() for b in blobs],
+        key: [base64.b64encode(b).decode() for b in blobs],
+        _classes_key(key): [c.tolist() for c in classes],
+    }
+
+
+def _unpacked(state: dict[str, Any], key: str) -> tuple[list[Any], list[np.ndarray]]:
+    boosters = []
+    for text, digest in zip(state[key], state[f"{key}_sha256"], strict=True):
+        blob = base64.b64decode(text)
+        if hashlib.sha256(blob).hexdigest() != digest:
+            raise ModelError("structural model file is damaged (booster checksum mismatch): retrain it")
+        boosters.append(pickle.loads(blob))  # noqa: S301 - a model file this user trained (checksummed)
+    return boosters, [np.asarray(c, dtype=np.int64) for c in state[_classes_key(key)]]
+
+
+def _classes_key(key: str) -> str:
+    return "classes" if key == "boosters" else f"{key}_classes"
+
+
+def _proba(booster: Any, classes: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """One booster's distributions over the six kinds, on one OpenMP thread; a kind it
+    never saw in training still gets a little mass (never a hard zero)."""
+    p = np.zeros((x.shape[0], N_KINDS))
+    if x.shape[0]:
+        with _one_thread():
+            p[:, classes] = booster.predict_proba(x)
+    p = np.clip(p, 1e-6, None)
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def _log_proba(ngram: NgramPredictor, examples: Examples) -> np.ndarray:

@@ -48,7 +48,7 @@ class DatasetConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     structural: bool = True
-    max_iter: int = 20  # the structural predictor's boosting iterations per fold booster
+    max_iter: int = 20  # the structural predictor's boosting iterations per booster
     folds: int = 3  # its cross-fitting folds by program family
     deals: int = 2  # how many times the families are dealt into the folds
     positions: int = 10  # its extra training positions per train run
